@@ -1,0 +1,426 @@
+#!/usr/bin/env python3
+"""`make bench`: measure delay-echo beside two reference servers (go-sleep, nginx-echo).
+
+Each scenario runs every server in alternation (the order rotates each round, so a slow
+minute on the shared machine does not always fall on the same server), each run on a freshly
+started server pinned to one core with the load generator on the other, bounded in time and
+against 127.0.0.1 only. Writes <out>/<UTC>.md, <out>/latest.md and the raw numbers under
+<out>/raw/<UTC>/, and prints the Markdown. Timings are not pass/fail: the exit status is 0
+whatever the verdicts, and non-zero only when the harness itself could not measure.
+
+    python3 bench/bench.py                   # full run (about 8 minutes)
+    python3 bench/bench.py --quick           # every scenario and server for a second or two
+    python3 bench/bench.py --servers go-sleep,nginx-echo --scenarios S0,S3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import coldstart
+import loadgen
+import procs
+import report
+from procs import BenchError, ServerSpec
+
+REPO = Path(__file__).resolve().parent.parent
+SCENARIOS = ["S0", "S1", "S2", "S3", "S4"]
+# delay-echo's admission limit for the benchmark: on (as users run it) but above the 10,000
+# connections of S2, so nothing is rejected and the figures measure serving, not shedding.
+DE_MAX_CONCURRENCY = 20000
+DE_MAX_CONNECTIONS = 20000
+
+
+@dataclass(frozen=True)
+class Profile:
+    rounds: int
+    s0_conns: int
+    s0_seconds: int
+    s0_warm: int
+    s1_rates: tuple[int, ...]
+    s1_seconds: float
+    s1_warm: float
+    s2_conns: int
+    s2_seconds: int
+    s2_warm: int
+    s3_starts: int
+    s4_idle_s: float
+
+
+FULL = Profile(rounds=2, s0_conns=64, s0_seconds=10, s0_warm=2, s1_rates=(1000, 4000, 8000), s1_seconds=10, s1_warm=2,
+               s2_conns=10000, s2_seconds=15, s2_warm=2, s3_starts=20, s4_idle_s=1.0)  # fmt: skip
+# Seconds per run: enough to exercise every code path (start, warm-up, load, /proc readings,
+# parsing, report) so the harness cannot rot, not to produce meaningful figures.
+QUICK = Profile(rounds=1, s0_conns=64, s0_seconds=1, s0_warm=0, s1_rates=(1000, 4000, 8000), s1_seconds=1.0, s1_warm=0.5,
+                s2_conns=2000, s2_seconds=2, s2_warm=0, s3_starts=3, s4_idle_s=1.0)  # fmt: skip
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, profile: Profile, raw_dir: Path):
+        self.args = args
+        self.p = profile
+        self.raw = raw_dir
+        self.next_port = args.base_port
+        self.foreign_cpu = []  # share of the server core used by others, per run
+
+    # --- servers ---------------------------------------------------------------------------
+
+    def port(self) -> int:
+        """A fresh port per server start: a server never inherits the last one's TIME_WAITs."""
+        while True:
+            port = self.next_port
+            self.next_port += 1
+            if self.next_port > self.args.base_port + 500:
+                raise BenchError(f"no free port in {self.args.base_port}..{self.args.base_port + 500}; pick another --base-port")
+            if procs.port_is_free(port):
+                return port
+
+    def spec(self, name: str, port: int, delay_ms: int | None) -> ServerSpec:
+        """The command for a server; delay_ms None means the server's own default (80 ms)."""
+        anchors = self.args.anchors
+        if name == "delay-echo":
+            argv = [str(self.args.binary), "--listen", f"127.0.0.1:{port}",
+                    "--max-concurrency", str(DE_MAX_CONCURRENCY), "--max-connections", str(DE_MAX_CONNECTIONS)]  # fmt: skip
+            if delay_ms is not None:
+                argv += ["--delay", "0" if delay_ms == 0 else f"{delay_ms}ms"]
+            return ServerSpec(name, argv, {"RUST_LOG": "warn"})
+        env = {"PORT": str(port), "DELAY_MS": str(80 if delay_ms is None else delay_ms)}
+        if name == "go-sleep":
+            return ServerSpec(name, [str(anchors / "go-sleep" / "start.sh")], env)
+        if name == "nginx-echo":
+            return ServerSpec(name, [str(anchors / "nginx-echo" / "start.sh"), "1"], env, count_children=True)
+        raise BenchError(f"unknown server {name!r}; known: {', '.join(report.SERVERS)}")
+
+    def start(self, name: str, delay_ms: int | None) -> procs.Server:
+        port = self.port()
+        # The first go-sleep start compiles it; later starts take milliseconds.
+        return procs.start_server(self.spec(name, port, delay_ms), port, self.args.server_cpu, self.raw / "logs", ready_timeout=300)
+
+    def rotation(self, r: int) -> list[str]:
+        s = self.args.servers
+        return s[r % len(s) :] + s[: r % len(s)]
+
+    def core_busy(self) -> float:
+        """Busy seconds of the server core so far (from /proc/stat, all processes)."""
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith(f"cpu{self.args.server_cpu} "):
+                f = [int(x) for x in line.split()[1:]]
+                # user nice system idle iowait irq softirq steal: all but idle and iowait.
+                return (sum(f[:8]) - f[3] - f[4]) / procs.CLK_TCK
+        return 0.0
+
+    def foreign(self, server: procs.Server, busy0: float, cpu0: float, t0: float) -> float:
+        """Percent of the server core used by anything but the server during a run: noise."""
+        elapsed = time.monotonic() - t0
+        others = (self.core_busy() - busy0) - (server.cpu_seconds() - cpu0)
+        pct = max(0.0, 100 * others / elapsed) if elapsed > 0 else 0.0
+        self.foreign_cpu.append(pct)
+        return pct
+
+    def url(self, port: int) -> str:
+        return f"http://127.0.0.1:{port}/"
+
+    def log(self, msg: str) -> None:
+        print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+    # --- scenarios -------------------------------------------------------------------------
+
+    def s0(self) -> dict:
+        out = {s: {"runs": []} for s in self.args.servers}
+        for r in range(self.p.rounds):
+            for name in self.rotation(r):
+                server = self.start(name, 0)
+                try:
+                    url = self.url(server.port)
+                    if self.p.s0_warm:
+                        loadgen.run_wrk(url, self.p.s0_conns, self.p.s0_warm, self.args.load_cpu, self.raw / f"s0-{name}-r{r}-warm.txt")
+                    cpu0, busy0, t0, load = server.cpu_seconds(), self.core_busy(), time.monotonic(), os.getloadavg()[0]
+                    run = loadgen.run_wrk(url, self.p.s0_conns, self.p.s0_seconds, self.args.load_cpu, self.raw / f"s0-{name}-r{r}.txt")
+                    cpu = server.cpu_seconds() - cpu0
+                    run.update(server_cpu_s=cpu, cpu_us_per_req=cpu / run["requests"] * 1e6 if run["requests"] else None,
+                               threads=server.threads(), load1=load, foreign_cpu_pct=self.foreign(server, busy0, cpu0, t0))  # fmt: skip
+                finally:
+                    server.stop()
+                out[name]["runs"].append(run)
+                self.log(f"S0 {name} r{r}: {run['rps']:.0f} req/s, {run['cpu_us_per_req'] or 0:.2f} µs CPU/req, {run['errors']} errors")
+        for name in out:
+            out[name]["summary"] = report.summarize_closed(out[name]["runs"])
+        return out
+
+    def s1(self) -> dict:
+        out = {}
+        for rate in self.p.s1_rates:
+            per = out[str(rate)] = {s: {"runs": []} for s in self.args.servers}
+            for r in range(self.p.rounds):
+                for name in self.rotation(r):
+                    server = self.start(name, 80)
+                    try:
+                        cpu0, busy0, t0, load = server.cpu_seconds(), self.core_busy(), time.monotonic(), os.getloadavg()[0]
+                        run = loadgen.run_oha(str(self.args.oha), self.url(server.port), rate, self.p.s1_seconds, self.p.s1_warm, 0.080,
+                                              self.args.load_cpu, self.raw, f"s1-{rate}-{name}-r{r}")  # fmt: skip
+                        run.update(load1=load, foreign_cpu_pct=self.foreign(server, busy0, cpu0, t0))
+                    finally:
+                        server.stop()
+                    per[name]["runs"].append(run)
+                    self.log(f"S1 {rate}/s {name} r{r}: min {run['min_ms']:.3f} p50 {run['p50_ms']:.2f} p99 {run['p99_ms']:.2f} ms, "
+                             f"{run['answers']} answers, {run['errors'] + run['non_200']} errors")  # fmt: skip
+            for name in per:
+                per[name]["summary"] = report.summarize_open(per[name]["runs"])
+        return out
+
+    def s2(self) -> dict:
+        out = {s: {"runs": []} for s in self.args.servers}
+        conns = self.p.s2_conns
+        for r in range(self.p.rounds):
+            for name in self.rotation(r):
+                server = self.start(name, 80)
+                seen = {}
+                try:
+                    url = self.url(server.port)
+                    backlog = procs.listen_backlog(server.port)
+                    if self.p.s2_warm:
+                        loadgen.run_wrk(url, conns, self.p.s2_warm, self.args.load_cpu, self.raw / f"s2-{name}-r{r}-warm.txt")
+                    cpu0, busy0, t0, load = server.cpu_seconds(), self.core_busy(), time.monotonic(), os.getloadavg()[0]
+                    run = loadgen.run_wrk(url, conns, self.p.s2_seconds, self.args.load_cpu, self.raw / f"s2-{name}-r{r}.txt",
+                                          during=lambda: seen.update(n=procs.established(server.port)))  # fmt: skip
+                    run.update(peak_rss_kib=server.hwm_kib(), established=seen.get("n"), backlog=backlog, threads=server.threads(),
+                               load1=load, foreign_cpu_pct=self.foreign(server, busy0, cpu0, t0))  # fmt: skip
+                finally:
+                    server.stop()
+                out[name]["runs"].append(run)
+                self.log(f"S2 {name} r{r}: {run['rps']:.0f} req/s, p99 {run['p99_ms']:.1f} ms, peak RSS {run['peak_rss_kib'] / 1024:.1f} MiB, "
+                         f"{run['established']} connections seen, backlog {backlog}, {run['errors']} errors")  # fmt: skip
+        for name in out:
+            out[name]["summary"] = report.summarize_closed(out[name]["runs"])
+        return out
+
+    def exec_form(self, name: str) -> tuple[list[str], dict[str, str], int]:
+        """The exact command a server runs as (what its start script execs) and its port.
+
+        Reference servers run with delay 0 here: they have no /readyz of their own and answer
+        every path, so any delay would be added to their start time.
+        """
+        if name == "delay-echo":
+            port = self.port()
+            spec = self.spec(name, port, None)
+            return spec.argv, dict(os.environ, **spec.env), port
+        server = self.start(name, 0)
+        try:
+            argv, env = coldstart.exec_command_of(server.pid), coldstart.environ_of(server.pid)
+        finally:
+            server.stop()
+        coldstart.wait_port_closed(server.port)
+        return argv, env, server.port
+
+    def s3(self) -> dict:
+        out = {}
+        forms = {name: self.exec_form(name) for name in self.args.servers}
+        times = {name: [] for name in self.args.servers}
+        for i in range(self.p.s3_starts):
+            for name in self.rotation(i):
+                argv, env, port = forms[name]
+                times[name].append(coldstart.time_to_ready(argv, env, port, self.args.server_cpu))
+                coldstart.wait_port_closed(port)
+        for name, ms in times.items():
+            out[name] = {"starts_ms": ms, "median_ms": report.median(ms), "min_ms": min(ms), "max_ms": max(ms), "argv": forms[name][0]}
+            self.log(f"S3 {name}: median {out[name]['median_ms']:.2f} ms over {len(ms)} starts")
+        return out
+
+    def s4(self) -> dict:
+        out = {}
+        for name in self.args.servers:
+            server = self.start(name, None)
+            try:
+                time.sleep(self.p.s4_idle_s)
+                exe = os.readlink(f"/proc/{server.pid}/exe")
+                out[name] = {"idle_rss_kib": server.rss_kib(), "threads": server.threads(), "binary": exe, "binary_bytes": os.path.getsize(exe)}
+            finally:
+                server.stop()
+            self.log(f"S4 {name}: idle RSS {out[name]['idle_rss_kib'] / 1024:.2f} MiB, executable {out[name]['binary_bytes'] / 1e6:.2f} MB")
+        return out
+
+
+# --- environment -----------------------------------------------------------------------------
+
+
+def raise_nofile(need: int) -> int:
+    """Raise the open-file limit (inherited by servers and wrk) to what S2 needs."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < need:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (need, need))
+            return need
+        except (ValueError, OSError):
+            raise BenchError(f"the open-file limit is {hard} and cannot be raised here; S2 needs {need} "
+                             f"({need // 2:,} connections on each side); raise `ulimit -Hn` or lower the connections")  # fmt: skip
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, need)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return target
+
+
+def sh(cmd: list[str]) -> str:
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        return (r.stdout + r.stderr).strip()
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"unavailable ({e})"
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    mem = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal:")), 0)
+    return f"{os.cpu_count()} × {model}, {mem / 1024 / 1024:.0f} GiB, Linux {platform.release()}"
+
+
+def tools(args) -> str:
+    first = lambda text: text.splitlines()[0] if text else "?"  # noqa: E731
+    parts = [first(sh(["wrk", "-v"])).split(" [")[0]]
+    if "S1" in args.scenarios:
+        parts.append(first(sh([str(args.oha), "--version"])))
+    if "go-sleep" in args.servers:
+        parts.append(first(sh(["go", "version"])).removeprefix("go version "))
+    if "nginx-echo" in args.servers:
+        parts.append(first(sh(["nginx", "-v"])).removeprefix("nginx version: "))
+    if "delay-echo" in args.servers:
+        parts.append(first(sh([str(args.binary), "--version"])))
+    return " · ".join(parts)
+
+
+def shown_path(path: Path) -> str:
+    """A path relative to the repository when inside it (so committed reports hold no host paths)."""
+    path = path.resolve()
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
+
+
+def git_rev() -> str:
+    rev = sh(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+    dirty = sh(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no", "--", "src", "Cargo.toml", "Cargo.lock"])
+    return rev + ("+dirty" if dirty else "")
+
+
+def preflight(args) -> None:
+    """Fail early, with the fix, on anything that would waste a run."""
+    need = {"wrk": "apt-get install wrk (make deps)", "ss": "apt-get install iproute2"}
+    if "S1" in args.scenarios and not Path(args.oha).exists():
+        raise BenchError(f"oha not found at {args.oha}; `make bench-tools` installs the pinned version under .tools/")
+    if "go-sleep" in args.servers:
+        need["go"] = "apt-get install golang-go (make deps)"
+    if "nginx-echo" in args.servers:
+        need["nginx"] = "apt-get install nginx libnginx-mod-http-echo (make deps)"
+    for tool, fix in need.items():
+        if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode != 0:
+            raise BenchError(f"{tool} is not installed; {fix}")
+    if "nginx-echo" in args.servers and not Path("/usr/lib/nginx/modules/ngx_http_echo_module.so").exists():
+        raise BenchError("nginx's echo module is missing; apt-get install libnginx-mod-http-echo (make deps)")
+    for name in ("go-sleep", "nginx-echo"):
+        if name in args.servers and not (args.anchors / name / "start.sh").exists():
+            raise BenchError(f"reference server {name} not found under {args.anchors}; pass --anchors DIR (the shared anchors folder)")
+    if "delay-echo" in args.servers:
+        if not os.access(args.binary, os.X_OK):
+            raise BenchError(f"delay-echo binary not found at {args.binary}; `make build` builds it")
+        help_text = sh([str(args.binary), "--help"])
+        for flag in ("--listen", "--delay", "--max-concurrency", "--max-connections"):
+            if flag not in help_text:
+                raise BenchError(f"{args.binary} --help does not list {flag}; the harness starts delay-echo with it (bench/bench.py spec())")
+    cpus = os.sched_getaffinity(0)
+    if args.server_cpu == args.load_cpu or not {args.server_cpu, args.load_cpu} <= cpus:
+        raise BenchError(f"--server-cpu {args.server_cpu} and --load-cpu {args.load_cpu} must be two different CPUs of {sorted(cpus)}")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="a second or two per run: checks the harness, figures are not meaningful")
+    ap.add_argument("--out", type=Path, help="results folder (default bench/results, quick: bench/results/raw/quick)")
+    ap.add_argument("--servers", default=",".join(report.SERVERS), help="comma-separated subset of %(default)s")
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset of %(default)s")
+    ap.add_argument("--rounds", type=int, help="rounds per scenario (default 2, quick 1)")
+    ap.add_argument("--binary", type=Path, default=REPO / "target" / "release" / "delay-echo")
+    ap.add_argument("--anchors", type=Path, default=(REPO.parent / "shared" / "anchors"), help="reference servers (default ../shared/anchors)")
+    ap.add_argument("--oha", type=Path, default=REPO / ".tools" / "bin" / "oha")
+    ap.add_argument("--server-cpu", type=int, default=0)
+    ap.add_argument("--load-cpu", type=int, default=1)
+    ap.add_argument("--base-port", type=int, default=18100, help="first of the ports servers are started on (default %(default)s)")
+    args = ap.parse_args(argv)
+    args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    args.scenarios = [s.strip().upper() for s in args.scenarios.split(",") if s.strip()]
+    for s in args.servers:
+        if s not in report.SERVERS:
+            ap.error(f"unknown server {s!r}; allowed: {', '.join(report.SERVERS)}")
+    for s in args.scenarios:
+        if s not in SCENARIOS:
+            ap.error(f"unknown scenario {s!r}; allowed: {', '.join(SCENARIOS)}")
+    if args.out is None:
+        args.out = REPO / "bench" / "results" / ("raw/quick" if args.quick else "")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    profile = QUICK if args.quick else FULL
+    if args.rounds:
+        profile = Profile(**{**profile.__dict__, "rounds": args.rounds})
+    started = datetime.now(timezone.utc)
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    raw_dir = args.out / "raw" / stamp
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        preflight(args)
+        # The harness itself (polling, /proc reads) stays off the server's core.
+        os.sched_setaffinity(0, {args.load_cpu})
+        nofile = raise_nofile(2 * profile.s2_conns + 1000 if "S2" in args.scenarios else 4096)
+        bench = Bench(args, profile, raw_dir)
+        results = {
+            "meta": {
+                "started_utc": started.strftime("%Y-%m-%d %H:%M UTC"),
+                "mode": "quick" if args.quick else "full",
+                "git": git_rev(),
+                "machine": machine(),
+                "tools": tools(args),
+                "servers": args.servers,
+                "scenarios": args.scenarios,
+                "profile": {**profile.__dict__, "s1_rates": list(profile.s1_rates)},
+                "server_cpu": args.server_cpu,
+                "load_cpu": args.load_cpu,
+                "nofile": nofile,
+                "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+                "raw_dir": shown_path(raw_dir),
+                "delay_echo_flags": f"--max-concurrency {DE_MAX_CONCURRENCY} --max-connections {DE_MAX_CONNECTIONS}, RUST_LOG=warn",
+            }
+        }
+        for scenario in SCENARIOS:
+            if scenario in args.scenarios:
+                bench.log(f"{scenario} …")
+                results[scenario.lower()] = getattr(bench, scenario.lower())()
+        meta = results["meta"]
+        meta["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        meta["foreign_cpu_max_pct"] = max(bench.foreign_cpu) if bench.foreign_cpu else None
+        meta["seconds"] = round((datetime.now(timezone.utc) - started).total_seconds())
+        meta["targets"] = report.evaluate(results)
+    except BenchError as e:
+        print(f"bench: {e}", file=sys.stderr)
+        return 2
+    (raw_dir / "results.json").write_text(json.dumps(results, indent=1))
+    md = report.markdown(results)
+    (args.out / f"{stamp}.md").write_text(md)
+    (args.out / "latest.md").write_text(md)
+    print(md)
+    print(f"bench: wrote {shown_path(args.out / 'latest.md')} and {meta['raw_dir']}/ in {meta['seconds']} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

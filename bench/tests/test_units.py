@@ -1,0 +1,225 @@
+"""Unit tests of the harness's pure parts: parsers, percentiles, the steady-state cut, verdicts.
+
+These run in milliseconds and pin down the arithmetic the report rests on, with inputs whose
+right answer is known by hand; the quick run (test_quick.py) checks the moving parts.
+"""
+
+import json
+import math
+import sqlite3
+
+import pytest
+
+import bench
+import loadgen
+import procs
+import report
+
+WRK_LINE = (
+    'Running 1s test @ http://127.0.0.1:1/\n  1 threads and 64 connections\n'
+    'BENCH-JSON {"requests":120000,"duration_us":2000000,"bytes":1,'
+    '"errors":{"connect":0,"read":2,"write":0,"status":3,"timeout":1},'
+    '"latency_us":{"min":80,"mean":500.0,"p50":450,"p90":800,"p99":1500,"p999":3000,"max":9000}}\n'
+)
+
+
+def test_wrk_line_is_parsed_into_rate_latency_and_errors():
+    s = loadgen.wrk_summary(loadgen.parse_wrk(WRK_LINE))
+    assert s["rps"] == 60000
+    assert (s["p50_ms"], s["p99_ms"], s["max_ms"]) == (0.45, 1.5, 9.0)
+    assert s["errors"] == 6
+    assert s["errors_by_kind"]["status"] == 3
+
+
+def test_wrk_output_without_the_hook_line_is_an_error_naming_the_script():
+    with pytest.raises(procs.BenchError, match="wrk_json.lua"):
+        loadgen.parse_wrk("Running 1s test\nRequests/sec: 1.00\n")
+
+
+@pytest.mark.parametrize(
+    ("p", "expected"),
+    [(50, 50), (99, 99), (99.9, 100), (100, 100), (0.5, 1), (1, 1)],
+)
+def test_nearest_rank_percentile_of_1_to_100(p, expected):
+    assert loadgen.nearest_rank(list(range(1, 101)), p) == expected
+
+
+def test_nearest_rank_of_nothing_is_nan():
+    assert math.isnan(loadgen.nearest_rank([], 50))
+
+
+def make_oha_db(path, rows):
+    """An sqlite file with oha's schema (src/db.rs of oha 1.16) holding (scheduled start s, duration s, status)."""
+    con = sqlite3.connect(path)
+    con.execute(
+        "CREATE TABLE oha (url TEXT NOT NULL, start REAL NOT NULL, start_latency_correction REAL,"
+        " end REAL NOT NULL, duration REAL NOT NULL, status INTEGER NOT NULL, len_bytes INTEGER NOT NULL,"
+        " run INTEGER NOT NULL)"
+    )
+    for sched, dur, status in rows:
+        con.execute(
+            "INSERT INTO oha VALUES ('http://127.0.0.1:1/', ?, ?, ?, ?, ?, 2, 1)",
+            (sched + 0.0001, sched, sched + dur, dur, status),
+        )
+    con.commit()
+    con.close()
+
+
+def test_steady_state_drops_the_warm_up_and_counts_early_answers(tmp_path):
+    db = tmp_path / "o.sqlite"
+    # Warm-up (scheduled before 1 s): slow and early answers that must not count.
+    rows = [(0.1, 0.500, 200), (0.5, 0.0790, 200)]
+    # Steady state: 0.0801 .. 0.0900 s, one early answer at 79.9 ms, one 503.
+    rows += [(1.0 + i / 100, 0.0800 + i / 10000, 200) for i in range(1, 101)]
+    rows += [(2.5, 0.0799, 200), (2.6, 0.0810, 503)]
+    make_oha_db(db, rows)
+    s = loadgen.steady_state(db, warmup_s=1.0)
+    assert s["answers"] == 102
+    assert s["min_ms"] == pytest.approx(79.9)
+    assert s["below_80ms"] == 1
+    assert s["non_200"] == 1
+    assert s["max_ms"] == pytest.approx(90.0)
+    assert 80.4 < s["p50_ms"] < 85.2
+
+
+def test_oha_json_summary_yields_error_counts():
+    text = json.dumps(
+        {
+            "summary": {"successRate": 0.99, "requestsPerSec": 7990.5},
+            "errorDistribution": {"aborted due to deadline": 3, "connection closed": 2},
+            "statusCodeDistribution": {"200": 79000},
+        }
+    )
+    s = loadgen.parse_oha_json(text)
+    assert s["errors"] == 5
+    assert s["rps_whole_run"] == 7990.5
+    assert s["status_codes"] == {"200": 79000}
+
+
+def test_open_model_connections_cover_twice_the_in_flight_requests():
+    # 8,000 req/s x 80 ms = 640 in flight on average.
+    assert loadgen.oha_connections(8000, 0.080) >= 1280
+    assert loadgen.oha_connections(1000, 0.080) >= 160
+    assert loadgen.oha_connections(10, 0.0) == 64
+
+
+@pytest.mark.parametrize("url", ["http://10.0.0.1:80/", "http://example.com/", "https://127.0.0.1:1/"])
+def test_load_generators_refuse_anything_but_loopback(url):
+    with pytest.raises(procs.BenchError, match="only loads loopback"):
+        loadgen.check_loopback(url)
+
+
+def test_status_line_parsing():
+    assert procs.parse_status_line(b"HTTP/1.1 200 OK\r\n") == 200
+    assert procs.parse_status_line(b"HTTP/1.1 503 Service Unavailable\r\n") == 503
+    assert procs.parse_status_line(b"") is None
+    assert procs.parse_status_line(b"garbage") is None
+
+
+def test_cpu_and_memory_of_this_process_are_readable():
+    import os
+
+    assert procs.cpu_ticks(os.getpid()) >= 0
+    assert procs.status_kib(os.getpid(), "VmRSS") > 0
+    assert procs.thread_count(os.getpid()) >= 1
+
+
+# --- verdicts ------------------------------------------------------------------------------
+
+
+def closed(rps, cpu=None, p99=1.0, rss=None, errors=0):
+    return {"summary": {"rps": rps, "cpu_us_per_req": cpu, "p50_ms": 1.0, "p99_ms": p99, "max_ms": 2.0,
+                        "peak_rss_kib": rss, "established": None, "backlog": 4096, "errors": errors, "rounds": 1}}  # fmt: skip
+
+
+def opened(mn, p50, p99, early=0, errors=0):
+    return {"summary": {"achieved_rps": 8000, "answers": 80000, "min_ms": mn, "p50_ms": p50, "p99_ms": p99,
+                        "max_ms": 99.0, "below_80ms": early, "errors": errors, "rounds": 1}}  # fmt: skip
+
+
+def results(de_cpu=5.0, de_min=80.05, de_p50=80.2, de_p99=81.0, de_rps=70000, de_p99_s2=100.0, de_rss_kib=50000,
+            cold=5.0, idle_kib=3000, errors=0):  # fmt: skip
+    s1 = {
+        rate: {"delay-echo": opened(de_min, de_p50, de_p99, errors=errors), "nginx-echo": opened(79.1, 80.3, 84.5)}
+        for rate in ("1000", "4000", "8000")
+    }
+    return {
+        "meta": {"servers": report.SERVERS},
+        "s0": {"delay-echo": closed(100000, de_cpu), "nginx-echo": closed(125000, 7.7), "go-sleep": closed(75000, 13.3)},
+        "s1": s1,
+        "s2": {"delay-echo": closed(de_rps, p99=de_p99_s2, rss=de_rss_kib), "nginx-echo": closed(57900, p99=214.0, rss=108000)},
+        "s3": {"delay-echo": {"median_ms": cold}, "nginx-echo": {"median_ms": 7.5}},
+        "s4": {"delay-echo": {"idle_rss_kib": idle_kib}, "nginx-echo": {"idle_rss_kib": 18000}},
+    }
+
+
+def verdicts(res):
+    return [(r["scenario"], r["target"], r["verdict"]) for r in report.evaluate(res)]
+
+
+def test_all_targets_pass_when_delay_echo_leads():
+    v = verdicts(results())
+    assert len(v) == 10
+    assert all(verdict == "PASS" for _, _, verdict in v), v
+
+
+@pytest.mark.parametrize(
+    ("change", "missed"),
+    [
+        ({"de_cpu": 6.2}, "server CPU per request"),  # 6.2 / 7.7 = 0.805 > 0.8
+        ({"de_min": 79.99}, "no answer below 80 ms"),
+        ({"de_p50": 80.31}, "p50 at 8,000"),
+        ({"de_p99": 82.01}, "p99 at 8,000"),
+        ({"de_rps": 63000}, "throughput"),  # 63.0k / 57.9k = 1.088 < 1.1
+        ({"de_p99_s2": 214.1}, "p99 ≤ nginx"),
+        ({"de_rss_kib": 98000}, "peak RSS"),  # 98,000 KiB = 100.4 MB
+        ({"cold": 20.01}, "cold start"),
+        ({"idle_kib": 4900}, "idle RSS"),  # 4,900 KiB = 5.02 MB
+        ({"errors": 1}, "every request answered 200"),
+    ],
+)
+def test_each_target_misses_just_past_its_bound(change, missed):
+    v = verdicts(results(**change))
+    misses = [target for _, target, verdict in v if verdict == "MISS"]
+    assert len(misses) == 1 and missed in misses[0], v
+
+
+def test_targets_without_figures_are_not_applicable_never_pass():
+    res = results()
+    del res["s0"]["delay-echo"]
+    del res["s2"]
+    v = dict(((s, t), verdict) for s, t, verdict in verdicts(res))
+    assert v[("S0", "server CPU per request ≤ 0.8× nginx-echo")] == "n/a"
+    assert [verdict for (s, _), verdict in v.items() if s == "S2"] == ["n/a"] * 3
+
+
+def test_medians_over_rounds_and_lowest_minimum():
+    runs = [
+        {"achieved_rps": 7990, "answers": 10, "min_ms": 80.2, "p50_ms": 80.4, "p99_ms": 83, "max_ms": 90, "below_80ms": 0, "errors": 0, "non_200": 0},
+        {"achieved_rps": 8000, "answers": 10, "min_ms": 80.1, "p50_ms": 80.2, "p99_ms": 81, "max_ms": 95, "below_80ms": 0, "errors": 1, "non_200": 1},
+        {"achieved_rps": 8010, "answers": 10, "min_ms": 80.3, "p50_ms": 80.3, "p99_ms": 82, "max_ms": 91, "below_80ms": 0, "errors": 0, "non_200": 0},
+    ]
+    s = report.summarize_open(runs)
+    assert (s["p50_ms"], s["p99_ms"], s["min_ms"], s["max_ms"]) == (80.3, 82, 80.1, 95)
+    assert s["errors"] == 2 and s["answers"] == 30
+
+
+def test_markdown_names_every_scenario_and_server():
+    res = results()
+    res["meta"] = {"servers": report.SERVERS, "started_utc": "2026-01-01 00:00 UTC", "mode": "full", "git": "abc",
+                   "machine": "2 × CPU", "load_before": "0", "load_after": "0", "server_cpu": 0, "load_cpu": 1,
+                   "tools": "wrk", "raw_dir": "bench/results/raw/x",
+                   "profile": {**bench.FULL.__dict__, "s1_rates": [1000, 4000, 8000]}}  # fmt: skip
+    for name in ("S0", "S1", "S2", "S3", "S4"):
+        for server in ("delay-echo", "go-sleep", "nginx-echo"):
+            res.setdefault(name.lower(), {})
+    res["s3"]["go-sleep"] = {"median_ms": 4.0, "min_ms": 3.0, "max_ms": 5.0}
+    res["s3"]["delay-echo"].update(min_ms=1.0, max_ms=9.0)
+    res["s3"]["nginx-echo"].update(min_ms=1.0, max_ms=9.0)
+    for s in res["s4"].values():
+        s.update(binary_bytes=1e6, threads=1, binary="/bin/x")
+    md = report.markdown(res)
+    for heading in ("## Targets", "## S0", "## S1", "## S2", "## S3", "## S4"):
+        assert heading in md
+    assert md.count("**PASS**") == 10
+    assert "| 8,000 | delay-echo |" in md

@@ -1,0 +1,39 @@
+# Benchmarks: delay-echo beside two reference servers (../shared/anchors: go-sleep, nginx-echo).
+# `make bench` is never part of `make test` (timings are not pass/fail); the quick mode is, as
+# test-bench, so the harness cannot rot. See bench/README.md for how to read the results.
+
+# wrk, Go and nginx with the echo module come from Debian; the quick mode in `make test` runs
+# all three servers, so they are test dependencies too.
+APT_PACKAGES += wrk golang-go nginx libnginx-mod-http-echo iproute2
+TEST_TARGETS += test-bench
+
+TOOLS       ?= .tools
+OHA_VERSION := 1.16.0
+OHA         := $(TOOLS)/bin/oha
+BENCH_ARGS  ?=
+# The shared reference servers sit beside the clone (in CI too).
+ANCHORS     ?= ../shared/anchors
+
+BENCH := $(PYTHON) bench/bench.py --anchors $(ANCHORS) --oha $(OHA)
+
+# oha for the open-model scenario, pinned and cached under .tools (git-ignored). Plain HTTP
+# only: without the default TLS feature it builds in about half the time. One job, because
+# the two cores are shared.
+$(OHA):
+	CARGO_BUILD_JOBS=1 $(CARGO) install oha --locked --version $(OHA_VERSION) --no-default-features --root $(TOOLS)
+	@test -x $@
+
+.PHONY: bench-tools
+bench-tools: deps $(OHA) ## Install what the benchmarks need (Debian packages, oha under .tools)
+
+.PHONY: bench
+bench: bench-tools build ## Benchmark delay-echo against go-sleep and nginx-echo (~8 min); writes bench/results/latest.md
+	$(BENCH) $(BENCH_ARGS)
+
+.PHONY: bench-quick
+bench-quick: bench-tools build ## The benchmark with a second or two per run (checks the harness, not the figures)
+	$(BENCH) --quick $(BENCH_ARGS)
+
+.PHONY: test-bench
+test-bench: $(VENV)/.stamp $(OHA) build ## Harness tests: parsers, verdicts, and a quick run of every scenario and server
+	BENCH_ANCHORS=$(ANCHORS) BENCH_OHA=$(OHA) $(VENV_BIN)/pytest -q bench/tests
