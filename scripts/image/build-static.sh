@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# How the image's binary is built: profile, target and flags live here and nowhere else.
+# The Dockerfile RUNs this script (for the cached dependency layer and for the binary) and
+# `make image-binary` runs the same script on the same build context, so the binary that
+# `make test` checks in the sandbox cannot drift from the one that ships in the image.
+#
+#   build-static.sh deps  RECIPE   build only the dependencies (cargo-chef), for layer caching
+#   build-static.sh build OUT      build the binary and copy it to OUT
+#
+# Statically linked against glibc (crt-static) rather than musl: a musl target cannot be
+# fetched on every machine that builds this, the gnu target is always there. An explicit
+# --target keeps proc-macros (host) dynamic while the binary itself is static.
+set -euo pipefail
+
+readonly BIN=delay-echo
+readonly PROFILE=release
+# The host's own triple, so a build under emulation (PLATFORM=linux/arm64) stays native.
+TARGET="${TARGET:-$(uname -m)-unknown-linux-gnu}"
+readonly TARGET
+
+# The flags go in the target-specific variable: cargo joins it with the project's
+# `target.'cfg(all())'.rustflags` (.cargo/config.toml: --cfg tokio_unstable), whereas RUSTFLAGS
+# would replace those. An inherited RUSTFLAGS (or its encoded twin) would override both and
+# silently change the binary, so they go.
+unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
+readonly STATIC_FLAGS="-C target-feature=+crt-static"
+triple_var=$(tr 'a-z-' 'A-Z_' <<<"$TARGET")
+export "CARGO_TARGET_${triple_var}_RUSTFLAGS=$STATIC_FLAGS"
+
+usage() {
+  echo "usage: $0 deps RECIPE | build OUT" >&2
+  exit 2
+}
+
+[[ $# -eq 2 ]] || usage
+mode=$1
+arg=$2
+
+case "$mode" in
+  deps)
+    [[ -f "$arg" ]] || { echo "build-static.sh: recipe '$arg' not found (cargo chef prepare writes it)" >&2; exit 2; }
+    cargo chef cook --profile "$PROFILE" --target "$TARGET" --bin "$BIN" --recipe-path "$arg"
+    ;;
+  build)
+    cargo build --locked --profile "$PROFILE" --target "$TARGET" --bin "$BIN"
+    target_dir="${CARGO_TARGET_DIR:-target}"
+    built="$target_dir/$TARGET/$PROFILE/$BIN"
+    mkdir -p "$(dirname "$arg")"
+    cp "$built" "$arg"
+    echo "built $arg (profile $PROFILE, target $TARGET, flags '$STATIC_FLAGS' + .cargo/config.toml)"
+    ;;
+  *)
+    echo "build-static.sh: unknown mode '$mode'; allowed: deps, build" >&2
+    exit 2
+    ;;
+esac
