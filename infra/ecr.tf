@@ -1,0 +1,44 @@
+# The image repository: scanned on push, KMS-encrypted, tags immutable except the moving tags
+# App Runner automatic deployments follow, and a lifecycle policy so pushes from CI do not pile up.
+
+resource "aws_ecr_repository" "this" {
+  #checkov:skip=CKV_AWS_51:Tags are immutable except the filters in mutable_image_tags (default "latest", the moving tag App Runner automatic deployments follow); checkov 3.3 does not know IMMUTABLE_WITH_EXCLUSION, and infra/tests asserts the two allowed values.
+  name         = var.name
+  force_delete = var.ecr_force_delete
+
+  image_tag_mutability = length(var.mutable_image_tags) > 0 ? "IMMUTABLE_WITH_EXCLUSION" : "IMMUTABLE"
+
+  dynamic "image_tag_mutability_exclusion_filter" {
+    for_each = var.mutable_image_tags
+    content {
+      filter      = image_tag_mutability_exclusion_filter.value
+      filter_type = "WILDCARD"
+    }
+  }
+
+  image_scanning_configuration {
+    scan_on_push = true
+  }
+
+  encryption_configuration {
+    encryption_type = "KMS"
+    kms_key         = var.ecr_kms_key_arn
+  }
+}
+
+resource "aws_ecr_lifecycle_policy" "this" {
+  repository = aws_ecr_repository.this.name
+
+  policy = jsonencode({
+    rules = [{
+      rulePriority = 1
+      description  = "Keep the last ${var.ecr_keep_images} images"
+      selection = {
+        tagStatus   = "any"
+        countType   = "imageCountMoreThan"
+        countNumber = var.ecr_keep_images
+      }
+      action = { type = "expire" }
+    }]
+  })
+}

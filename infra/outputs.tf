@@ -1,0 +1,82 @@
+# What the rest of the project consumes: `make loadtest TARGET=$(terraform -chdir=infra output -raw
+# service_url)`, `make push` (repository_url, aws_region, image_tag), and the GitHub repository
+# variables of the build-and-push workflow (ci_role_arn, aws_region, repository_url,
+# apprunner_service_arn). Service outputs are null until the service stage has run.
+
+output "platform" {
+  description = "The platform running the service: apprunner or ecs-express."
+  value       = var.platform
+}
+
+output "aws_region" {
+  description = "Region of every resource (the workflow's AWS_REGION)."
+  value       = var.aws_region
+}
+
+output "service_url" {
+  description = "HTTPS URL of the service, for `make loadtest TARGET=...`; null before the service stage."
+  value = (
+    local.deploy_apprunner ? "https://${aws_apprunner_service.this[0].service_url}" :
+    local.deploy_ecs ? (
+      startswith(aws_ecs_express_gateway_service.this[0].ingress_paths[0].endpoint, "https://")
+      ? aws_ecs_express_gateway_service.this[0].ingress_paths[0].endpoint
+      : "https://${aws_ecs_express_gateway_service.this[0].ingress_paths[0].endpoint}"
+    ) : null
+  )
+}
+
+output "repository_url" {
+  description = "ECR repository URL (REPOSITORY_URL for `make push`)."
+  value       = aws_ecr_repository.this.repository_url
+}
+
+output "repository_name" {
+  description = "ECR repository name (the workflow's ECR_REPOSITORY)."
+  value       = aws_ecr_repository.this.name
+}
+
+output "image_tag" {
+  description = "Image tag the service runs (TAG for `make push`)."
+  value       = var.image_tag
+}
+
+output "ci_role_arn" {
+  description = "IAM role GitHub Actions assumes through OIDC (the workflow's AWS_ROLE_ARN)."
+  value       = aws_iam_role.ci.arn
+}
+
+output "github_oidc_provider_arn" {
+  description = "The GitHub OIDC provider the CI role trusts (created here or reused)."
+  value       = local.github_oidc_provider_arn
+}
+
+output "apprunner_service_arn" {
+  description = "App Runner service ARN (the workflow's optional APPRUNNER_SERVICE_ARN); null on ECS or before the service stage."
+  value       = one(aws_apprunner_service.this[*].arn)
+}
+
+output "ecs_service_arn" {
+  description = "ECS Express service ARN; null on App Runner or before the service stage."
+  value       = one(aws_ecs_express_gateway_service.this[*].service_arn)
+}
+
+output "ecs_cluster_name" {
+  description = "ECS cluster of the Express service (for `aws ecs update-service --force-new-deployment`); null on App Runner."
+  value       = one(aws_ecs_cluster.this[*].name)
+}
+
+output "dashboard_url" {
+  description = "CloudWatch dashboard of the platform's metrics; null before the service stage."
+  value       = var.create_service ? "https://${var.aws_region}.console.aws.amazon.com/cloudwatch/home?region=${var.aws_region}#dashboards/dashboard/${aws_cloudwatch_dashboard.this[0].dashboard_name}" : null
+}
+
+output "legacy_ci_access_key_id" {
+  description = "Access key ID of the legacy CI user; null unless create_legacy_ci_user."
+  value       = one(aws_iam_access_key.legacy_ci[*].id)
+}
+
+output "legacy_ci_secret_access_key" {
+  description = "Secret access key of the legacy CI user (sensitive: `terraform output -raw legacy_ci_secret_access_key`); null unless create_legacy_ci_user."
+  value       = one(aws_iam_access_key.legacy_ci[*].secret)
+  sensitive   = true
+}
