@@ -148,7 +148,7 @@ class Bench:
                     run = loadgen.run_wrk(url, self.p.s0_conns, self.p.s0_seconds, self.args.load_cpu, self.raw / f"s0-{name}-r{r}.txt")
                     cpu = server.cpu_seconds() - cpu0
                     run.update(server_cpu_s=cpu, cpu_us_per_req=cpu / run["requests"] * 1e6 if run["requests"] else None,
-                               threads=server.threads(), load1=load, foreign_cpu_pct=self.foreign(server, busy0, cpu0, t0))  # fmt: skip
+                               threads=server.threads(), server_cpus=server.cpus(), load1=load, foreign_cpu_pct=self.foreign(server, busy0, cpu0, t0))  # fmt: skip
                 finally:
                     server.stop()
                 out[name]["runs"].append(run)
@@ -168,7 +168,7 @@ class Bench:
                         cpu0, busy0, t0, load = server.cpu_seconds(), self.core_busy(), time.monotonic(), os.getloadavg()[0]
                         run = loadgen.run_oha(str(self.args.oha), self.url(server.port), rate, self.p.s1_seconds, self.p.s1_warm, 0.080,
                                               self.args.load_cpu, self.raw, f"s1-{rate}-{name}-r{r}")  # fmt: skip
-                        run.update(load1=load, foreign_cpu_pct=self.foreign(server, busy0, cpu0, t0))
+                        run.update(server_cpus=server.cpus(), load1=load, foreign_cpu_pct=self.foreign(server, busy0, cpu0, t0))
                     finally:
                         server.stop()
                     per[name]["runs"].append(run)
@@ -193,7 +193,7 @@ class Bench:
                     cpu0, busy0, t0, load = server.cpu_seconds(), self.core_busy(), time.monotonic(), os.getloadavg()[0]
                     run = loadgen.run_wrk(url, conns, self.p.s2_seconds, self.args.load_cpu, self.raw / f"s2-{name}-r{r}.txt",
                                           during=lambda: seen.update(n=procs.established(server.port)))  # fmt: skip
-                    run.update(peak_rss_kib=server.hwm_kib(), established=seen.get("n"), backlog=backlog, threads=server.threads(),
+                    run.update(peak_rss_kib=server.hwm_kib(), established=seen.get("n"), backlog=backlog, threads=server.threads(), server_cpus=server.cpus(),
                                load1=load, foreign_cpu_pct=self.foreign(server, busy0, cpu0, t0))  # fmt: skip
                 finally:
                     server.stop()
@@ -243,7 +243,7 @@ class Bench:
             try:
                 time.sleep(self.p.s4_idle_s)
                 exe = os.readlink(f"/proc/{server.pid}/exe")
-                out[name] = {"idle_rss_kib": server.rss_kib(), "threads": server.threads(), "binary": exe, "binary_bytes": os.path.getsize(exe)}
+                out[name] = {"idle_rss_kib": server.rss_kib(), "threads": server.threads(), "server_cpus": server.cpus(), "binary": exe, "binary_bytes": os.path.getsize(exe)}
             finally:
                 server.stop()
             self.log(f"S4 {name}: idle RSS {out[name]['idle_rss_kib'] / 1024:.2f} MiB, executable {out[name]['binary_bytes'] / 1e6:.2f} MB")

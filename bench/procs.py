@@ -103,6 +103,14 @@ def status_kib(pid: int, key: str) -> int:
     return 0
 
 
+def cpus_allowed(pid: int) -> str:
+    """The CPUs a process may run on, as the kernel lists them ("0", "0-1")."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Cpus_allowed_list:"):
+            return line.split()[1]
+    return ""
+
+
 def thread_count(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("Threads:"):
@@ -175,6 +183,9 @@ class Server:
 
     def threads(self) -> int:
         return sum(thread_count(p) for p in self.pids())
+
+    def cpus(self) -> str:
+        return ",".join(sorted({cpus_allowed(p) for p in self.pids()}))
 
     def alive(self) -> bool:
         return self.proc.poll() is None

@@ -1,0 +1,120 @@
+"""The harness end to end in quick mode: every scenario, every server, a second or two each.
+
+This is what keeps `make bench` from rotting between full runs. It checks that the harness
+produced every row and that each figure is a measurement (present, positive, consistent),
+never how fast anything was: the machine is shared and the runs are seconds long.
+"""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import bench
+import procs
+import report
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+SERVERS = report.SERVERS
+RATES = [str(r) for r in bench.QUICK.s1_rates]
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """Run `bench.py --quick` once as its own process (it changes its affinity and limits)."""
+    out = tmp_path_factory.mktemp("bench")
+    cmd = [sys.executable, str(REPO / "bench" / "bench.py"), "--quick", "--out", str(out),
+           "--anchors", os.environ.get("BENCH_ANCHORS", str(REPO.parent / "shared" / "anchors")),
+           "--oha", os.environ.get("BENCH_OHA", str(REPO / ".tools" / "bin" / "oha"))]  # fmt: skip
+    # Bounded: the quick mode takes about a minute; a hang must fail, not stall CI.
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert proc.returncode == 0, f"bench.py --quick failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
+    raw = sorted((out / "raw").iterdir())
+    assert len(raw) == 1, raw
+    results = json.loads((raw[0] / "results.json").read_text())
+    return {"out": out, "stdout": proc.stdout, "stderr": proc.stderr, "results": results}
+
+
+def finite_positive(x):
+    return isinstance(x, (int, float)) and not math.isnan(x) and x > 0
+
+
+def test_every_scenario_ran_for_every_server(quick):
+    r = quick["results"]
+    assert r["meta"]["mode"] == "quick"
+    assert r["meta"]["servers"] == SERVERS
+    for scenario in ("s0", "s2", "s3", "s4"):
+        assert sorted(r[scenario]) == sorted(SERVERS), scenario
+    assert sorted(r["s1"], key=int) == RATES
+    for rate in RATES:
+        assert sorted(r["s1"][rate]) == sorted(SERVERS), rate
+
+
+def test_closed_loop_runs_measured_requests_and_server_cpu(quick):
+    for name, data in quick["results"]["s0"].items():
+        (run,) = data["runs"]
+        assert run["requests"] > 0, name
+        assert finite_positive(run["cpu_us_per_req"]), (name, run)
+        assert run["server_cpus"] == "0", f"{name} was not pinned to CPU 0: {run['server_cpus']}"
+        assert finite_positive(data["summary"]["rps"]), name
+
+
+def test_open_model_runs_report_consistent_percentiles(quick):
+    for rate in RATES:
+        for name, data in quick["results"]["s1"][rate].items():
+            (run,) = data["runs"]
+            assert run["answers"] > 0, (rate, name)
+            assert run["connections"] >= 64
+            assert run["min_ms"] <= run["p50_ms"] <= run["p99_ms"] <= run["max_ms"], (rate, name, run)
+            # Every server here waits 80 ms; an answer in under 70 ms would mean the harness
+            # measured something else (wrong URL, a probe path, a cached error).
+            assert run["p50_ms"] >= 70, (rate, name, run)
+
+
+def test_many_connections_run_records_memory_backlog_and_connections(quick):
+    conns = bench.QUICK.s2_conns
+    for name, data in quick["results"]["s2"].items():
+        (run,) = data["runs"]
+        assert run["requests"] > 0, name
+        assert run["peak_rss_kib"] > 0, name
+        assert run["backlog"] and run["backlog"] > 0, name
+        # Sampled mid-run from the kernel's socket table: the load really was concurrent.
+        assert run["established"] >= conns // 2, (name, run["established"])
+
+
+def test_cold_starts_and_idle_footprint_are_recorded(quick):
+    r = quick["results"]
+    for name in SERVERS:
+        starts = r["s3"][name]["starts_ms"]
+        assert len(starts) == bench.QUICK.s3_starts, name
+        assert all(finite_positive(ms) for ms in starts), (name, starts)
+        idle = r["s4"][name]
+        assert idle["idle_rss_kib"] > 0 and idle["binary_bytes"] > 0 and idle["threads"] >= 1, (name, idle)
+        assert Path(idle["binary"]).is_file(), idle["binary"]
+
+
+def test_report_has_every_row_and_a_verdict_for_every_target(quick):
+    md = (quick["out"] / "latest.md").read_text()
+    assert quick["stdout"].strip() == md.strip()
+    assert len(list(quick["out"].glob("2*.md"))) == 1
+    for heading in ("## Targets", "## S0", "## S1", "## S2", "## S3", "## S4"):
+        assert md.count(heading) == 1, heading
+    for name in SERVERS:
+        assert md.count(f"| {name} |") == 4 + len(RATES), name  # S0, S2, S3, S4 + one per rate
+    targets = quick["results"]["meta"]["targets"]
+    assert len(targets) == 10
+    # With all three servers measured, every target has figures: PASS or MISS, never n/a.
+    assert {t["verdict"] for t in targets} <= {"PASS", "MISS"}, targets
+
+
+def test_spawn_pins_the_child_to_the_requested_cpu():
+    cpu = sorted(os.sched_getaffinity(0))[-1]
+    out = procs.spawn_pinned(["grep", "Cpus_allowed_list", "/proc/self/status"], cpu, stdout=subprocess.PIPE, text=True)
+    text, _ = out.communicate(timeout=10)
+    assert text.split()[-1] == str(cpu)
+    assert len(os.sched_getaffinity(0)) >= 1  # our own affinity is restored, not left pinned
