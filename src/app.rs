@@ -1,0 +1,96 @@
+//! The state every request handler shares: configuration, run-time defaults, admission,
+//! metrics, readiness and the instance's identity.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use hyper::header::HeaderValue;
+
+use crate::admission::Admission;
+use crate::config::{Config, Defaults};
+use crate::metrics::Metrics;
+
+pub struct App {
+    pub config: Config,
+    /// Knob defaults; swapped whole by PUT /config, read lock-free per request.
+    pub defaults: ArcSwap<Defaults>,
+    pub admission: Arc<Admission>,
+    pub metrics: Arc<Metrics>,
+    pub instance: Instance,
+    pub readiness: Readiness,
+    /// Per-instance request sequence (echo requests), from 1.
+    pub seq: AtomicU64,
+}
+
+/// Who answered: precomputed header values, cloned (a reference-count bump) per answer.
+pub struct Instance {
+    pub id: String,
+    pub id_header: HeaderValue,
+    pub started_at: SystemTime,
+    pub started_rfc3339: String,
+    pub start_header: HeaderValue,
+    pub started: Instant,
+}
+
+impl Instance {
+    fn new(id: &str) -> Instance {
+        let started_at = SystemTime::now();
+        let started_rfc3339 = humantime::format_rfc3339_millis(started_at).to_string();
+        Instance {
+            id: id.to_owned(),
+            id_header: HeaderValue::from_str(id).expect("instance id is validated as visible ASCII"),
+            start_header: HeaderValue::from_str(&started_rfc3339).expect("RFC 3339 is ASCII"),
+            started_rfc3339,
+            started_at,
+            started: Instant::now(),
+        }
+    }
+}
+
+/// Ready = the start-up delay is over and no shutdown signal has arrived.
+pub struct Readiness {
+    started: AtomicBool,
+    stopping: AtomicBool,
+    metrics: Arc<Metrics>,
+}
+
+impl Readiness {
+    pub fn is_ready(&self) -> bool {
+        self.started.load(Ordering::Acquire) && !self.stopping.load(Ordering::Acquire)
+    }
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+    pub fn set_started(&self) {
+        self.started.store(true, Ordering::Release);
+        self.publish();
+    }
+    pub fn set_stopping(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.publish();
+    }
+    fn publish(&self) {
+        self.metrics.ready.set(i64::from(self.is_ready()));
+    }
+}
+
+impl App {
+    pub fn new(config: Config, metrics: Arc<Metrics>) -> Arc<App> {
+        let admission = Admission::new(config.admission, metrics.clone());
+        Arc::new(App {
+            defaults: ArcSwap::from_pointee(config.defaults.clone()),
+            instance: Instance::new(&config.instance_id),
+            readiness: Readiness {
+                started: AtomicBool::new(false),
+                stopping: AtomicBool::new(false),
+                metrics: metrics.clone(),
+            },
+            seq: AtomicU64::new(0),
+            admission,
+            metrics,
+            config,
+        })
+    }
+}

@@ -1,0 +1,159 @@
+//! Command-line flags, each with a `DELAY_ECHO_…` environment twin.
+//!
+//! This is the raw, unvalidated form: strings stay strings here. `config::Config::from_cli`
+//! turns them into typed values once, at start-up, with errors that say what is allowed.
+//! A flag's doc comment is its `--help` text.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// An HTTP target that answers every request after a delay you control, and tells you which
+/// instance answered and where the time went.
+///
+/// Every path except /healthz, /readyz, /metrics and /config echoes the request after the delay.
+/// Knobs per request (query parameter or X-Echo-<Name> header): delay, cpu, status, size, seed.
+/// Values: fixed `80ms`, uniform `50ms..150ms`, weighted `10ms:90,500ms:10`, long tail
+/// `lognormal(80ms,400ms)` (median, p99).
+#[derive(Debug, Parser)]
+#[command(name = "delay-echo", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Probe a running instance's /readyz: exit 0 when it answers 200, 1 otherwise.
+    /// Meant for a Docker HEALTHCHECK in an image without a shell or curl.
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// URL to probe [default: http://127.0.0.1:<port of DELAY_ECHO_LISTEN or PORT, else 8080>/readyz]
+    #[arg(long, env = "DELAY_ECHO_HEALTHCHECK_URL")]
+    pub url: Option<String>,
+
+    /// How long to wait for the answer.
+    #[arg(long, env = "DELAY_ECHO_HEALTHCHECK_TIMEOUT", default_value = "2s")]
+    pub timeout: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 0.0.0.0:$PORT when PORT is set, else 0.0.0.0:8080]
+    #[arg(long, env = "DELAY_ECHO_LISTEN")]
+    pub listen: Option<String>,
+
+    /// Serve /metrics on this address instead of the main listener.
+    #[arg(long, env = "DELAY_ECHO_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+
+    /// Default delay before each echo answer.
+    #[arg(long, env = "DELAY_ECHO_DELAY", default_value = "80ms")]
+    pub delay: String,
+
+    /// Default CPU time to burn per echo request.
+    #[arg(long, env = "DELAY_ECHO_CPU", default_value = "0")]
+    pub cpu: String,
+
+    /// Default status code, fixed (`200`) or weighted (`503:5` = 5 % 503, the rest 200).
+    #[arg(long, env = "DELAY_ECHO_STATUS", default_value = "200")]
+    pub status: String,
+
+    /// Default response body size (filler); unset echoes the request body.
+    #[arg(long, env = "DELAY_ECHO_SIZE")]
+    pub size: Option<String>,
+
+    /// Largest delay a request may ask for.
+    #[arg(long, env = "DELAY_ECHO_MAX_DELAY", default_value = "30s")]
+    pub max_delay: String,
+
+    /// Largest CPU burn a request may ask for.
+    #[arg(long, env = "DELAY_ECHO_MAX_CPU", default_value = "1s")]
+    pub max_cpu: String,
+
+    /// Largest response size a request may ask for.
+    #[arg(long, env = "DELAY_ECHO_MAX_SIZE", default_value = "10MiB")]
+    pub max_size: String,
+
+    /// Largest request body accepted (413 past it).
+    #[arg(long, env = "DELAY_ECHO_MAX_BODY", default_value = "10MiB")]
+    pub max_body: String,
+
+    /// Ignore per-request knobs (query and X-Echo-* headers); only server defaults apply.
+    #[arg(long, env = "DELAY_ECHO_NO_OVERRIDES")]
+    pub no_overrides: bool,
+
+    /// Echo requests in service at once; 0 means unlimited.
+    #[arg(long, env = "DELAY_ECHO_MAX_CONCURRENCY", default_value_t = 0)]
+    pub max_concurrency: usize,
+
+    /// Requests that may wait (FIFO) for a slot when all are taken.
+    #[arg(long, env = "DELAY_ECHO_MAX_QUEUE", default_value_t = 100)]
+    pub max_queue: usize,
+
+    /// Longest a request waits in the queue before it is rejected.
+    #[arg(long, env = "DELAY_ECHO_QUEUE_TIMEOUT", default_value = "5s")]
+    pub queue_timeout: String,
+
+    /// Status for rejected requests: 503 or 429.
+    #[arg(long, env = "DELAY_ECHO_REJECT_STATUS", default_value_t = 503)]
+    pub reject_status: u16,
+
+    /// Stay unready this long after start (simulates a slow boot).
+    #[arg(long, env = "DELAY_ECHO_STARTUP_DELAY", default_value = "0s")]
+    pub startup_delay: String,
+
+    /// After SIGTERM, keep serving (unready) this long so load balancers notice.
+    #[arg(long, env = "DELAY_ECHO_DRAIN_DELAY", default_value = "0s")]
+    pub drain_delay: String,
+
+    /// After the drain delay, wait at most this long for requests in flight.
+    #[arg(long, env = "DELAY_ECHO_SHUTDOWN_TIMEOUT", default_value = "10s")]
+    pub shutdown_timeout: String,
+
+    /// Bearer token that allows PUT /config; unset disables writing.
+    #[arg(long, env = "DELAY_ECHO_CONTROL_TOKEN", hide_env_values = true)]
+    pub control_token: Option<String>,
+
+    /// Instance id in X-Instance-Id [default: host name plus a random suffix]
+    #[arg(long, env = "DELAY_ECHO_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+
+    /// Log format.
+    #[arg(long, env = "DELAY_ECHO_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Log one line per echo request (probes and metrics excluded).
+    #[arg(long, env = "DELAY_ECHO_ACCESS_LOG")]
+    pub access_log: bool,
+
+    /// Close a connection that has not sent a complete request head in this time.
+    #[arg(long, env = "DELAY_ECHO_HEADER_READ_TIMEOUT", default_value = "10s")]
+    pub header_read_timeout: String,
+
+    /// Close a keep-alive connection idle this long (keep it above your load balancer's).
+    #[arg(long, env = "DELAY_ECHO_IDLE_TIMEOUT", default_value = "75s")]
+    pub idle_timeout: String,
+
+    /// Open connections at most; past it new ones wait in the listen backlog.
+    #[arg(long, env = "DELAY_ECHO_MAX_CONNECTIONS", default_value_t = 25_000)]
+    pub max_connections: usize,
+
+    /// Largest request head (request line and headers) accepted.
+    #[arg(long, env = "DELAY_ECHO_MAX_HEADER_SIZE", default_value = "64KiB")]
+    pub max_header_size: String,
+
+    /// Runtime worker threads; 0 means one per available core.
+    #[arg(long, env = "DELAY_ECHO_WORKERS", default_value_t = 0)]
+    pub workers: usize,
+}

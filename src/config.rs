@@ -1,0 +1,267 @@
+//! The validated configuration: flags turned into typed values once, at start-up.
+//!
+//! Everything downstream receives its part of `Config` and never sees a raw string, so a bad
+//! flag stops the process before it binds, with a message naming the flag and what it accepts.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::cli::{LogFormat, ServeArgs};
+use crate::knobs::{Bytes, Dist, KnobError, Status, Value};
+
+/// Server defaults for the per-request knobs; replaceable at run time through PUT /config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Defaults {
+    pub delay: Dist<Duration>,
+    pub cpu: Dist<Duration>,
+    pub status: Dist<Status>,
+    /// `None` echoes the request body.
+    pub size: Option<Dist<Bytes>>,
+}
+
+/// Upper bounds on what a request (or PUT /config) may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Caps {
+    #[serde(serialize_with = "ser_duration")]
+    pub max_delay: Duration,
+    #[serde(serialize_with = "ser_duration")]
+    pub max_cpu: Duration,
+    #[serde(serialize_with = "ser_bytes")]
+    pub max_size: Bytes,
+    #[serde(serialize_with = "ser_bytes")]
+    pub max_body: Bytes,
+}
+
+/// Admission settings; the limit and queue can change at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct AdmissionLimits {
+    pub max_concurrency: usize,
+    pub max_queue: usize,
+    #[serde(serialize_with = "ser_duration")]
+    pub queue_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub metrics_listen: Option<SocketAddr>,
+    pub defaults: Defaults,
+    pub caps: Caps,
+    pub no_overrides: bool,
+    pub admission: AdmissionLimits,
+    pub reject_status: u16,
+    pub startup_delay: Duration,
+    pub drain_delay: Duration,
+    pub shutdown_timeout: Duration,
+    pub control_token: Option<String>,
+    pub instance_id: String,
+    pub log_format: LogFormat,
+    pub access_log: bool,
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+    pub max_header_size: usize,
+    pub workers: usize,
+}
+
+/// A configuration error, naming the flag (and its environment twin) and what is allowed.
+#[derive(Debug, thiserror::Error)]
+#[error("--{flag} (env {env}): {message}")]
+pub struct ConfigError {
+    pub flag: &'static str,
+    pub env: String,
+    pub message: String,
+}
+
+fn bad(flag: &'static str, message: impl Into<String>) -> ConfigError {
+    let env = format!("DELAY_ECHO_{}", flag.replace('-', "_").to_uppercase());
+    ConfigError { flag, env, message: message.into() }
+}
+
+fn knob(flag: &'static str) -> impl Fn(KnobError) -> ConfigError {
+    move |e| bad(flag, e.to_string())
+}
+
+/// Parses a plain duration flag (`5s`, `500ms`, `0`).
+pub fn duration(flag: &'static str, s: &str) -> Result<Duration, ConfigError> {
+    Duration::parse_one(s.trim())
+        .map_err(|e| bad(flag, format!("{e}; allowed: a duration with a unit, e.g. 500ms or 10s")))
+}
+
+fn size(flag: &'static str, s: &str) -> Result<Bytes, ConfigError> {
+    Bytes::parse_one(s.trim())
+        .map_err(|e| bad(flag, format!("{e}; allowed: a size with a unit, e.g. 64KiB or 10MiB")))
+}
+
+fn addr(flag: &'static str, s: &str) -> Result<SocketAddr, ConfigError> {
+    s.parse().map_err(|_| {
+        bad(flag, format!("{s:?} is not an address; allowed: IP:PORT, e.g. 0.0.0.0:8080 or [::]:8080"))
+    })
+}
+
+/// The listen address: `--listen`, else `0.0.0.0:$PORT` (as platforms set it), else port 8080.
+fn listen_addr(listen: Option<&str>, port: Option<&str>) -> Result<SocketAddr, ConfigError> {
+    match (listen, port) {
+        (Some(l), _) => addr("listen", l),
+        (None, Some(p)) => p.trim().parse::<u16>().map(|p| SocketAddr::from(([0, 0, 0, 0], p))).map_err(|_| {
+            bad("listen", format!("PORT={p:?} is not a port number; allowed: 0 to 65535"))
+        }),
+        (None, None) => Ok(SocketAddr::from(([0, 0, 0, 0], 8080))),
+    }
+}
+
+impl Defaults {
+    /// Parses the four defaults against the caps (shared by the flags and PUT /config).
+    pub fn parse(
+        delay: &str,
+        cpu: &str,
+        status: &str,
+        size: Option<&str>,
+        caps: &Caps,
+    ) -> Result<Self, (&'static str, KnobError)> {
+        Ok(Defaults {
+            delay: Dist::parse(delay, caps.max_delay, "--max-delay", false).map_err(|e| ("delay", e))?,
+            cpu: Dist::parse(cpu, caps.max_cpu, "--max-cpu", false).map_err(|e| ("cpu", e))?,
+            status: Dist::parse(status, Status(599), "", true).map_err(|e| ("status", e))?,
+            size: size
+                .map(|s| Dist::parse(s, caps.max_size, "--max-size", false))
+                .transpose()
+                .map_err(|e| ("size", e))?,
+        })
+    }
+}
+
+impl Config {
+    /// Validates the flags. `port` is the `PORT` environment variable, `host` the host name.
+    pub fn from_args(a: &ServeArgs, port: Option<&str>, host: &str) -> Result<Config, ConfigError> {
+        let caps = Caps {
+            max_delay: duration("max-delay", &a.max_delay)?,
+            max_cpu: duration("max-cpu", &a.max_cpu)?,
+            max_size: size("max-size", &a.max_size)?,
+            max_body: size("max-body", &a.max_body)?,
+        };
+        let defaults = Defaults::parse(&a.delay, &a.cpu, &a.status, a.size.as_deref(), &caps)
+            .map_err(|(flag, e)| knob(flag)(e))?;
+        if !matches!(a.reject_status, 429 | 503) {
+            return Err(bad("reject-status", format!("{} is not allowed; allowed: 503 or 429", a.reject_status)));
+        }
+        if a.max_connections == 0 {
+            return Err(bad("max-connections", "0 would refuse every client; allowed: 1 or more"));
+        }
+        let max_header_size = size("max-header-size", &a.max_header_size)?.0;
+        if !(1024..=1 << 20).contains(&max_header_size) {
+            return Err(bad("max-header-size", "allowed: 1KiB to 1MiB"));
+        }
+        let header_read_timeout = duration("header-read-timeout", &a.header_read_timeout)?;
+        let idle_timeout = duration("idle-timeout", &a.idle_timeout)?;
+        for (flag, d) in [("header-read-timeout", header_read_timeout), ("idle-timeout", idle_timeout)] {
+            if d.is_zero() {
+                return Err(bad(flag, "0 would close every connection; allowed: a positive duration"));
+            }
+        }
+        let control_token = a.control_token.clone().filter(|t| !t.is_empty());
+        if control_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(bad("control-token", "too short to be a secret; allowed: 16 characters or more"));
+        }
+        let instance_id = match a.instance_id.as_deref().map(str::trim) {
+            Some(id) if !id.is_empty() => {
+                if !id.bytes().all(|b| b.is_ascii_graphic()) || id.len() > 128 {
+                    return Err(bad("instance-id", "allowed: 1 to 128 visible ASCII characters"));
+                }
+                id.to_owned()
+            }
+            _ => generated_instance_id(host),
+        };
+        Ok(Config {
+            listen: listen_addr(a.listen.as_deref(), port)?,
+            metrics_listen: a.metrics_listen.as_deref().map(|m| addr("metrics-listen", m)).transpose()?,
+            defaults,
+            caps,
+            no_overrides: a.no_overrides,
+            admission: AdmissionLimits {
+                max_concurrency: a.max_concurrency,
+                max_queue: a.max_queue,
+                queue_timeout: duration("queue-timeout", &a.queue_timeout)?,
+            },
+            reject_status: a.reject_status,
+            startup_delay: duration("startup-delay", &a.startup_delay)?,
+            drain_delay: duration("drain-delay", &a.drain_delay)?,
+            shutdown_timeout: duration("shutdown-timeout", &a.shutdown_timeout)?,
+            control_token,
+            instance_id,
+            log_format: a.log_format,
+            access_log: a.access_log,
+            header_read_timeout,
+            idle_timeout,
+            max_connections: a.max_connections,
+            max_header_size: max_header_size as usize,
+            workers: a.workers,
+        })
+    }
+}
+
+/// Host name plus a short random suffix: unique per process even when containers share a host
+/// name pattern, and readable in a report.
+fn generated_instance_id(host: &str) -> String {
+    let host: String = host
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        .take(64)
+        .collect();
+    let host = if host.is_empty() { "delay-echo".to_owned() } else { host };
+    format!("{host}-{:06x}", rand::random::<u32>() & 0xff_ffff)
+}
+
+fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::knobs::format_duration(*d))
+}
+
+fn ser_bytes<S: serde::Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&b.render())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(args: &[&str], port: Option<&str>) -> Result<Config, ConfigError> {
+        let cli = crate::cli::Cli::try_parse_from(std::iter::once("delay-echo").chain(args.iter().copied()))
+            .expect("clap accepts the flags");
+        Config::from_args(&cli.serve, port, "host-1")
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = parse(&[], None).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(c.defaults.delay, Dist::Fixed(Duration::from_millis(80)));
+        assert_eq!(c.caps.max_delay, Duration::from_secs(30));
+        assert_eq!(c.caps.max_size, Bytes(10 << 20));
+        assert_eq!(c.admission.max_concurrency, 0);
+        assert!(c.instance_id.starts_with("host-1-"));
+    }
+
+    #[test]
+    fn port_is_honoured_and_listen_overrides_it() {
+        assert_eq!(parse(&[], Some("9000")).unwrap().listen.port(), 9000);
+        let c = parse(&["--listen", "127.0.0.1:7000"], Some("9000")).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:7000".parse().unwrap());
+        assert!(parse(&[], Some("http")).unwrap_err().to_string().contains("PORT"));
+    }
+
+    #[test]
+    fn errors_name_the_flag_its_env_and_what_is_allowed() {
+        let e = parse(&["--delay", "31s"], None).unwrap_err().to_string();
+        assert!(e.contains("--delay") && e.contains("DELAY_ECHO_DELAY") && e.contains("--max-delay"), "{e}");
+        let e = parse(&["--reject-status", "500"], None).unwrap_err().to_string();
+        assert!(e.contains("503 or 429"), "{e}");
+        let e = parse(&["--queue-timeout", "soon"], None).unwrap_err().to_string();
+        assert!(e.contains("--queue-timeout") && e.contains("allowed"), "{e}");
+        assert!(parse(&["--control-token", "short"], None).is_err());
+        assert!(parse(&["--size", "12"], None).is_err());
+        assert!(parse(&["--status", "503:5"], None).is_ok());
+    }
+}

@@ -1,0 +1,329 @@
+//! The echo endpoint: every path that is not reserved, every method.
+//!
+//! The request path, top to bottom: read the knobs (400 on a bad one) → count the arrival →
+//! admission (503/429 when full) → draw the knob values → sleep → burn CPU → answer with the
+//! echo, filler or a JSON description, plus the instance and timing headers.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use serde_json::json;
+
+use crate::app::App;
+use crate::body::Body;
+use crate::config::Defaults;
+use crate::knobs::{self, Bytes as Size, Dist, KnobError, Status};
+use crate::metrics::Route;
+use crate::timer;
+use crate::work;
+
+pub static X_INSTANCE_ID: HeaderName = HeaderName::from_static("x-instance-id");
+static X_INSTANCE_START: HeaderName = HeaderName::from_static("x-instance-start");
+static X_REQUEST_SEQ: HeaderName = HeaderName::from_static("x-request-seq");
+static X_IN_FLIGHT: HeaderName = HeaderName::from_static("x-in-flight");
+static SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
+
+/// Knobs a request asked for, already parsed against the caps.
+#[derive(Default)]
+struct Asked {
+    delay: Option<Dist<Duration>>,
+    cpu: Option<Dist<Duration>>,
+    status: Option<Dist<Status>>,
+    size: Option<Dist<Size>>,
+    seed: Option<u64>,
+    json: bool,
+}
+
+/// What was drawn for this request.
+struct Drawn {
+    delay: Duration,
+    cpu: Duration,
+    status: u16,
+    /// `None` echoes the request body.
+    size: Option<u64>,
+}
+
+/// A 400 answer naming the parameter.
+pub struct BadKnob {
+    pub param: &'static str,
+    pub err: KnobError,
+}
+
+const KNOBS: [&str; 5] = ["delay", "cpu", "status", "size", "seed"];
+const KNOB_HEADERS: [&str; 5] = ["x-echo-delay", "x-echo-cpu", "x-echo-status", "x-echo-size", "x-echo-seed"];
+
+fn read_knobs(app: &App, query: Option<&str>, headers: &HeaderMap) -> Result<Asked, BadKnob> {
+    let mut raw: [Option<Cow<'_, str>>; 5] = Default::default();
+    let mut asked = Asked::default();
+    if let Some(q) = query {
+        for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+            if k == "format" {
+                asked.json = v.eq_ignore_ascii_case("json");
+            } else if let Some(i) = KNOBS.iter().position(|n| *n == k) {
+                raw[i] = Some(v);
+            }
+        }
+    }
+    if !asked.json {
+        asked.json = headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("application/json"));
+    }
+    if app.config.no_overrides {
+        return Ok(asked);
+    }
+    for (i, name) in KNOB_HEADERS.iter().enumerate() {
+        if raw[i].is_none()
+            && let Some(v) = headers.get(*name)
+        {
+            let v = v.to_str().map_err(|_| BadKnob {
+                param: KNOBS[i],
+                err: KnobError { error: "the header is not visible ASCII".into(), allowed: "ASCII text".into() },
+            })?;
+            raw[i] = Some(Cow::Borrowed(v));
+        }
+    }
+    let caps = &app.config.caps;
+    let [delay, cpu, status, size, seed] = raw;
+    let wrap = |param| move |err| BadKnob { param, err };
+    asked.delay = delay.map(|s| Dist::parse(&s, caps.max_delay, "--max-delay", false)).transpose().map_err(wrap("delay"))?;
+    asked.cpu = cpu.map(|s| Dist::parse(&s, caps.max_cpu, "--max-cpu", false)).transpose().map_err(wrap("cpu"))?;
+    asked.status = status.map(|s| Dist::parse(&s, Status(599), "", true)).transpose().map_err(wrap("status"))?;
+    asked.size = size.map(|s| Dist::parse(&s, caps.max_size, "--max-size", false)).transpose().map_err(wrap("size"))?;
+    asked.seed = seed.map(|s| knobs::parse_seed(&s)).transpose().map_err(wrap("seed"))?;
+    Ok(asked)
+}
+
+/// Draws every value in a fixed order (delay, cpu, status, size), so one seed gives one answer.
+fn draw(asked: &Asked, defaults: &Defaults) -> Drawn {
+    fn pick<T: knobs::Value>(
+        rng: &mut Option<SmallRng>,
+        seed: Option<u64>,
+        asked: Option<&Dist<T>>,
+        default: Option<&Dist<T>>,
+    ) -> Option<T> {
+        // The RNG is made only when a distribution needs one: fixed values (the common case)
+        // cost nothing.
+        let mut one = |d: &Dist<T>| match d {
+            Dist::Fixed(v) => Some(*v),
+            _ => d.sample(rng.get_or_insert_with(|| match seed {
+                Some(s) => SmallRng::seed_from_u64(s),
+                None => SmallRng::from_rng(&mut rand::rng()),
+            })),
+        };
+        asked.and_then(&mut one).or_else(|| default.and_then(&mut one))
+    }
+    let mut rng = None;
+    let seed = asked.seed;
+    Drawn {
+        delay: pick(&mut rng, seed, asked.delay.as_ref(), Some(&defaults.delay)).unwrap_or(Duration::from_millis(80)),
+        cpu: pick(&mut rng, seed, asked.cpu.as_ref(), Some(&defaults.cpu)).unwrap_or(Duration::ZERO),
+        status: pick(&mut rng, seed, asked.status.as_ref(), Some(&defaults.status)).map_or(200, |s| s.0),
+        size: pick(&mut rng, seed, asked.size.as_ref(), defaults.size.as_ref()).map(|s| s.0),
+    }
+}
+
+/// Counts the request in flight from arrival; a guard dropped before `finish` means the
+/// client went away (hyper drops the handler future), which is counted as cancelled.
+struct InFlight<'a> {
+    app: &'a App,
+    finished: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.app.metrics.in_flight_now.fetch_sub(1, Ordering::Relaxed);
+        if !self.finished {
+            self.app.metrics.cancelled.inc();
+        }
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> (Response<Body>, Route) {
+    let arrived = Instant::now();
+    // 1. Knobs and body limit: bad input is answered at once, without taking a slot.
+    let asked = match read_knobs(&app, req.uri().query(), req.headers()) {
+        Ok(a) => a,
+        Err(bad) => return (bad_knob(&app, bad), Route::Echo),
+    };
+    let declared_len = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared_len.is_some_and(|n| n > app.config.caps.max_body.0) {
+        return (too_large(&app), Route::Echo);
+    }
+
+    // 2. Arrival: sequence number and the in-flight count seen on arrival.
+    let seq = app.seq.fetch_add(1, Ordering::Relaxed) + 1;
+    let in_flight_before = app.metrics.in_flight_now.fetch_add(1, Ordering::Relaxed);
+    let mut guard = InFlight { app: &app, finished: false };
+
+    // 3. Admission.
+    let (_permit, queued) = match app.admission.acquire().await {
+        Ok(p) => p,
+        Err(rejection) => {
+            guard.finished = true;
+            app.metrics.reject(rejection.as_str());
+            return (rejected(&app, rejection.as_str()), Route::Echo);
+        }
+    };
+    if !queued.is_zero() {
+        app.metrics.queue_wait.observe(queued.as_secs_f64());
+    }
+
+    // 4. Draw this request's values.
+    let drawn = draw(&asked, &app.defaults.load());
+
+    // 5. Sleep; a chunked body (length unknown) is read meanwhile, bounded by --max-body.
+    let (parts, incoming) = req.into_parts();
+    let echo_body = drawn.size.is_none() && !asked.json;
+    let slept_at = Instant::now();
+    let body = if echo_body && declared_len.is_none() && !hyper::body::Body::is_end_stream(&incoming) {
+        let limit = app.config.caps.max_body.0 as usize;
+        let (collected, ()) = tokio::join!(Limited::new(incoming, limit).collect(), timer::sleep(drawn.delay));
+        match collected {
+            Ok(c) => Body::full(c.to_bytes()),
+            Err(_) => {
+                guard.finished = true;
+                return (too_large(&app), Route::Echo);
+            }
+        }
+    } else {
+        timer::sleep(drawn.delay).await;
+        if echo_body { Body::Echo(incoming) } else { Body::Empty }
+    };
+    let slept = slept_at.elapsed();
+
+    // 6. Burn CPU.
+    let burnt = work::burn(drawn.cpu).await;
+
+    // 7. Answer.
+    let total = arrived.elapsed();
+    let status = StatusCode::from_u16(drawn.status).unwrap_or(StatusCode::OK);
+    let mut timing = String::with_capacity(80);
+    let _ = write!(
+        timing,
+        "queue;dur={:.3}, sleep;dur={:.3}, cpu;dur={:.3}, total;dur={:.3}",
+        ms(queued),
+        ms(slept),
+        ms(burnt),
+        ms(total)
+    );
+    let mut resp = if asked.json {
+        let headers: serde_json::Map<String, serde_json::Value> = parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into()))
+            .collect();
+        let doc = json!({
+            "method": parts.method.as_str(),
+            "path": parts.uri.path(),
+            "query": parts.uri.query().unwrap_or(""),
+            "version": format!("{:?}", parts.version),
+            "headers": headers,
+            "instance": { "id": app.instance.id, "started": app.instance.started_rfc3339 },
+            "seq": seq,
+            "in_flight": in_flight_before,
+            "knobs": {
+                "delay": knobs::format_duration(drawn.delay),
+                "cpu": knobs::format_duration(drawn.cpu),
+                "status": drawn.status,
+                "size": drawn.size,
+                "seed": asked.seed,
+            },
+            "timings": { "queue_ms": ms(queued), "sleep_ms": ms(slept), "cpu_ms": ms(burnt), "total_ms": ms(total) },
+        });
+        let mut r = Response::new(Body::full(serde_json::to_vec_pretty(&doc).unwrap_or_default()));
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        r
+    } else if let Some(n) = drawn.size {
+        let mut r = Response::new(Body::Filler { remaining: n });
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        r
+    } else {
+        let mut r = Response::new(body);
+        if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {
+            r.headers_mut().insert(header::CONTENT_TYPE, ct.clone());
+        }
+        r
+    };
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(X_INSTANCE_ID.clone(), app.instance.id_header.clone());
+    h.insert(X_INSTANCE_START.clone(), app.instance.start_header.clone());
+    h.insert(X_REQUEST_SEQ.clone(), HeaderValue::from(seq));
+    h.insert(X_IN_FLIGHT.clone(), HeaderValue::from(in_flight_before));
+    h.insert(SERVER_TIMING.clone(), HeaderValue::from_str(&timing).expect("ASCII"));
+    guard.finished = true;
+    if app.config.access_log {
+        tracing::info!(
+            target: "delay_echo::access",
+            method = %parts.method,
+            path = parts.uri.path(),
+            status = drawn.status,
+            seq,
+            queue_ms = ms(queued),
+            sleep_ms = ms(slept),
+            cpu_ms = ms(burnt),
+            total_ms = ms(total),
+            "echo"
+        );
+    }
+    (resp, Route::Echo)
+}
+
+fn json_response(app: &App, status: StatusCode, doc: serde_json::Value) -> Response<Body> {
+    let mut r = Response::new(Body::full(serde_json::to_vec(&doc).unwrap_or_default()));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(X_INSTANCE_ID.clone(), app.instance.id_header.clone());
+    r
+}
+
+pub fn bad_knob(app: &App, bad: BadKnob) -> Response<Body> {
+    json_response(
+        app,
+        StatusCode::BAD_REQUEST,
+        json!({ "error": bad.err.error, "param": bad.param, "allowed": bad.err.allowed }),
+    )
+}
+
+fn too_large(app: &App) -> Response<Body> {
+    json_response(
+        app,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        json!({
+            "error": "the request body is larger than the limit",
+            "param": "body",
+            "allowed": format!("at most {} bytes; raise it with --max-body", app.config.caps.max_body.0),
+        }),
+    )
+}
+
+fn rejected(app: &App, reason: &str) -> Response<Body> {
+    let status = StatusCode::from_u16(app.config.reject_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let mut r = json_response(
+        app,
+        status,
+        json!({ "error": "no capacity: every admission slot is taken", "reason": reason }),
+    );
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
+}

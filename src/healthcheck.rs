@@ -1,0 +1,56 @@
+//! `delay-echo healthcheck`: a minimal HTTP/1.1 GET over a plain socket, so a `scratch` image
+//! (no shell, no curl) can have a Docker HEALTHCHECK. Exit 0 on a 200, 1 otherwise.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// The default probe URL: the port this instance would listen on, on loopback.
+pub fn default_url(listen: Option<&str>, port: Option<&str>) -> String {
+    let port = listen
+        .and_then(|l| l.parse::<SocketAddr>().ok())
+        .map(|a| a.port())
+        .or_else(|| port.and_then(|p| p.trim().parse().ok()))
+        .unwrap_or(8080);
+    format!("http://127.0.0.1:{port}/readyz")
+}
+
+/// Probes `url`; Ok(status) or a message saying what failed.
+pub fn probe(url: &str, timeout: Duration) -> Result<u16, String> {
+    let rest = url.strip_prefix("http://").ok_or_else(|| format!("{url:?}: only http:// URLs are supported"))?;
+    let (authority, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
+    let addr = authority
+        .to_socket_addrs()
+        .map_err(|e| format!("{authority:?}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{authority:?}: no address"))?;
+    let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect {addr}: {e}"))?;
+    s.set_read_timeout(Some(timeout)).and_then(|()| s.set_write_timeout(Some(timeout))).map_err(|e| e.to_string())?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nUser-Agent: delay-echo-healthcheck\r\n\r\n")
+        .map_err(|e| format!("send: {e}"))?;
+    let mut head = [0u8; 32];
+    let n = s.read(&mut head).map_err(|e| format!("read: {e}"))?;
+    let line = std::str::from_utf8(&head[..n]).unwrap_or("");
+    line.strip_prefix("HTTP/1.1 ")
+        .or_else(|| line.strip_prefix("HTTP/1.0 "))
+        .and_then(|r| r.get(..3))
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("not an HTTP answer: {line:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_url_follows_listen_then_port() {
+        assert_eq!(default_url(None, None), "http://127.0.0.1:8080/readyz");
+        assert_eq!(default_url(None, Some("9000")), "http://127.0.0.1:9000/readyz");
+        assert_eq!(default_url(Some("0.0.0.0:7000"), Some("9000")), "http://127.0.0.1:7000/readyz");
+    }
+
+    #[test]
+    fn unsupported_urls_are_refused_with_a_reason() {
+        assert!(probe("https://127.0.0.1:1/readyz", Duration::from_millis(100)).unwrap_err().contains("http://"));
+    }
+}

@@ -1,0 +1,264 @@
+//! Listening, accepting and serving connections, and the shutdown sequence.
+//!
+//! `Server::bind` (or `from_listeners`, for tests that bind 127.0.0.1:0 themselves) owns the
+//! sockets; `run` serves until the shutdown future resolves, then drains:
+//! unready → drain delay (still serving) → stop accepting → finish in-flight requests within the
+//! shutdown timeout → report what was drained and what was cut.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+use crate::app::App;
+use crate::conn::{Activity, Watched};
+use crate::router;
+
+/// Requested listen backlog: room for a burst of 10,000 clients connecting at once. The kernel
+/// caps it at net.core.somaxconn (4096 by default on Linux 5.4+); start-up warns when it does.
+pub const LISTEN_BACKLOG: i32 = 16_384;
+
+pub struct Server {
+    app: Arc<App>,
+    main: std::net::TcpListener,
+    metrics: Option<std::net::TcpListener>,
+}
+
+/// What the drain did, for the log and for tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    pub in_flight_at_drain: usize,
+    pub drained: usize,
+    pub cut: usize,
+}
+
+/// Binds with the backlog we want (std's `bind` uses 128) and SO_REUSEADDR, so a restarted
+/// instance can bind while old connections sit in TIME_WAIT.
+pub fn bind(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(false)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+fn somaxconn() -> Option<i32> {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn").ok()?.trim().parse().ok()
+}
+
+impl Server {
+    pub fn bind(app: Arc<App>) -> io::Result<Server> {
+        let main = bind(app.config.listen)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {}: {e}", app.config.listen)))?;
+        let metrics = app
+            .config
+            .metrics_listen
+            .map(|a| bind(a).map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {a} (metrics): {e}"))))
+            .transpose()?;
+        Ok(Server { app, main, metrics })
+    }
+
+    /// Serves on listeners bound by the caller (tests bind 127.0.0.1:0 and keep the port).
+    pub fn from_listeners(
+        app: Arc<App>,
+        main: std::net::TcpListener,
+        metrics: Option<std::net::TcpListener>,
+    ) -> Server {
+        Server { app, main, metrics }
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.main.local_addr()
+    }
+
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> io::Result<ShutdownReport> {
+        let Server { app, main, metrics } = self;
+        let cfg = &app.config;
+        main.set_nonblocking(true)?;
+        let main = TcpListener::from_std(main)?;
+        tracing::info!(address = %main.local_addr()?, instance = %app.instance.id, "listening");
+        if let Some(cap) = somaxconn().filter(|c| *c < LISTEN_BACKLOG) {
+            tracing::warn!(
+                requested = LISTEN_BACKLOG,
+                somaxconn = cap,
+                "listen backlog capped by net.core.somaxconn; raise it (sysctl) for bursts of more connections"
+            );
+        }
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let graceful = Arc::new(GracefulShutdown::new());
+        let conn_slots = Arc::new(Semaphore::new(cfg.max_connections));
+        let mut loops = vec![tokio::spawn(accept_loop(
+            main,
+            app.clone(),
+            Kind::Main,
+            stop_rx.clone(),
+            graceful.clone(),
+            conn_slots.clone(),
+        ))];
+        if let Some(m) = metrics {
+            m.set_nonblocking(true)?;
+            let m = TcpListener::from_std(m)?;
+            tracing::info!(address = %m.local_addr()?, "metrics listening");
+            loops.push(tokio::spawn(accept_loop(m, app.clone(), Kind::Metrics, stop_rx, graceful.clone(), conn_slots)));
+        }
+
+        // Readiness after the (optional) simulated slow boot.
+        let startup = {
+            let app = app.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(app.config.startup_delay).await;
+                if !app.readiness.is_stopping() {
+                    app.readiness.set_started();
+                    tracing::info!(startup_delay = ?app.config.startup_delay, "ready");
+                }
+            })
+        };
+
+        shutdown.await;
+        startup.abort();
+        app.readiness.set_stopping();
+        tracing::info!(drain_delay = ?cfg.drain_delay, "shutdown: unready; draining");
+        tokio::time::sleep(cfg.drain_delay).await;
+
+        let _ = stop_tx.send(true);
+        for l in loops {
+            let _ = l.await;
+        }
+        let in_flight_at_drain = app.metrics.in_flight_now.load(Ordering::Relaxed);
+        tracing::info!(
+            in_flight = in_flight_at_drain,
+            connections = app.metrics.open_connections.get(),
+            timeout = ?cfg.shutdown_timeout,
+            "shutdown: stopped accepting; finishing requests in flight"
+        );
+        let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| unreachable!("accept loops have ended"));
+        let finished = tokio::time::timeout(cfg.shutdown_timeout, graceful.shutdown()).await.is_ok();
+        let cut = if finished { 0 } else { app.metrics.in_flight_now.load(Ordering::Relaxed) };
+        let report = ShutdownReport { in_flight_at_drain, drained: in_flight_at_drain.saturating_sub(cut), cut };
+        tracing::info!(drained = report.drained, cut = report.cut, "shutdown complete");
+        Ok(report)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Main,
+    Metrics,
+}
+
+fn builder(app: &App) -> auto::Builder<TokioExecutor> {
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        // Our watchdog (conn.rs) times heads; hyper's would also close idle keep-alives.
+        .header_read_timeout(None)
+        .max_buf_size(app.config.max_header_size.max(8192))
+        .keep_alive(true);
+    b.http2().timer(TokioTimer::new()).max_header_list_size(app.config.max_header_size as u32);
+    b
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    app: Arc<App>,
+    kind: Kind,
+    mut stop: watch::Receiver<bool>,
+    graceful: Arc<GracefulShutdown>,
+    slots: Arc<Semaphore>,
+) {
+    let builder = Arc::new(builder(&app));
+    loop {
+        // Past --max-connections we stop accepting; new clients wait in the backlog.
+        let permit = tokio::select! {
+            biased;
+            _ = stop.changed() => return,
+            p = slots.clone().acquire_owned() => p.expect("semaphore is never closed"),
+        };
+        let stream = tokio::select! {
+            biased;
+            _ = stop.changed() => return,
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let activity = Activity::new();
+        let io = TokioIo::new(Watched::new(stream, activity.clone()));
+        let svc_activity = activity.clone();
+        let svc_app = app.clone();
+        let svc = service_fn(move |req| {
+            let app = svc_app.clone();
+            let busy = svc_activity.busy();
+            async move {
+                let resp = match kind {
+                    Kind::Main => router::route(app, req).await,
+                    Kind::Metrics => router::metrics_only(&app, req),
+                };
+                drop(busy);
+                Ok::<_, Infallible>(resp)
+            }
+        });
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _open = OpenConnection::new(&app);
+            let conn = watcher.watch(builder.serve_connection(io, svc));
+            let cfg = &app.config;
+            tokio::select! {
+                res = conn => {
+                    if let Err(e) = res {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                }
+                why = activity.expired(cfg.header_read_timeout, cfg.idle_timeout) => {
+                    tracing::debug!(reason = why, "connection closed");
+                }
+            }
+        });
+    }
+}
+
+/// Counts a connection open from accept to close (the gauge goes down in `Drop`, whatever path
+/// the task takes).
+struct OpenConnection(Arc<App>);
+
+impl OpenConnection {
+    fn new(app: &Arc<App>) -> Self {
+        app.metrics.open_connections.inc();
+        app.metrics.connections.inc();
+        OpenConnection(app.clone())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.metrics.open_connections.dec();
+    }
+}
