@@ -95,6 +95,8 @@ class Bench:
                 argv += ["--delay", "0" if delay_ms == 0 else f"{delay_ms}ms"]
             return ServerSpec(name, argv, {"RUST_LOG": "warn"})
         env = {"PORT": str(port), "DELAY_MS": str(80 if delay_ms is None else delay_ms)}
+        if not any(k in os.environ for k in ("GOCACHE", "XDG_CACHE_HOME", "HOME")):
+            env["GOCACHE"] = str(REPO / ".tools" / "go-cache")  # go build refuses to run without one
         if name == "go-sleep":
             return ServerSpec(name, [str(anchors / "go-sleep" / "start.sh")], env)
         if name == "nginx-echo":
@@ -341,6 +343,15 @@ def preflight(args) -> None:
         raise BenchError(f"--server-cpu {args.server_cpu} and --load-cpu {args.load_cpu} must be two different CPUs of {sorted(cpus)}")
 
 
+def default_oha() -> Path:
+    """The oha that `make bench-tools` installed (.tools/oha-<version>/bin/oha), newest first."""
+    def version(path: Path) -> tuple[int, ...]:
+        return tuple(int(x) for x in path.parent.parent.name.removeprefix("oha-").split(".") if x.isdigit())
+
+    found = sorted((REPO / ".tools").glob("oha-*/bin/oha"), key=version)
+    return found[-1] if found else REPO / ".tools" / "oha-1.16.0" / "bin" / "oha"
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="a second or two per run: checks the harness, figures are not meaningful")
@@ -350,7 +361,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, help="rounds per scenario (default 2, quick 1)")
     ap.add_argument("--binary", type=Path, default=REPO / "target" / "release" / "delay-echo")
     ap.add_argument("--anchors", type=Path, default=(REPO.parent / "shared" / "anchors"), help="reference servers (default ../shared/anchors)")
-    ap.add_argument("--oha", type=Path, default=REPO / ".tools" / "bin" / "oha")
+    ap.add_argument("--oha", type=Path, default=default_oha(), help="oha binary (default: the newest under .tools/, where make puts it)")
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--load-cpu", type=int, default=1)
     ap.add_argument("--base-port", type=int, default=18100, help="first of the ports servers are started on (default %(default)s)")
