@@ -35,6 +35,11 @@ output "repository_name" {
   value       = aws_ecr_repository.this.name
 }
 
+output "ecr_force_delete" {
+  description = "Whether destroying the stack also deletes the images (`make infra-destroy` checks it)."
+  value       = var.ecr_force_delete
+}
+
 output "image_tag" {
   description = "Image tag the service runs (TAG for `make push`)."
   value       = var.image_tag
