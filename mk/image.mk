@@ -1,0 +1,66 @@
+# The container image and the GitHub Actions workflows: build, run and push the image
+# (`buildc`, `runc`, `push`, needing Docker), and the checks `make test` runs without a Docker
+# engine: the Dockerfile's lint and scan, the binary built exactly as the Dockerfile builds it,
+# its static linking, a run of it the way the image runs it (scripts/image/sandbox.sh), and the
+# workflows' scan and policy.
+
+IMAGE      ?= delay-echo:local
+PLATFORM   ?= linux/amd64
+CONTAINER  ?= delay-echo
+# Where `make push` sends the image: the Terraform output repository_url, e.g.
+# 123456789012.dkr.ecr.eu-west-1.amazonaws.com/delay-echo; AWS_REGION defaults to its region.
+REPOSITORY_URL ?=
+AWS_REGION ?=
+IMAGE_VERSION  ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+IMAGE_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# Pushed tag: the commit, so an immutable-tag repository never sees the same tag twice.
+TAG        ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+
+# The binary `make test` checks: built by scripts/image/build-static.sh from a copy of the
+# Docker build context (.dockerignore applied), exactly as the Dockerfile's builder stage does.
+IMAGE_CONTEXT := target/image/context
+IMAGE_BINARY  := target/image/delay-echo
+IMAGE_SCRIPTS := $(wildcard scripts/image/*.sh)
+WORKFLOWS     := .github/workflows
+
+CONTAINER_ENV = IMAGE='$(IMAGE)' PLATFORM='$(PLATFORM)' CONTAINER='$(CONTAINER)' PORT='$(PORT)' \
+	VERSION='$(IMAGE_VERSION)' REVISION='$(IMAGE_REVISION)' \
+	REPOSITORY_URL='$(REPOSITORY_URL)' AWS_REGION='$(AWS_REGION)' TAG='$(TAG)'
+
+APT_PACKAGES += bubblewrap shellcheck file binutils curl util-linux
+TEST_TARGETS += lint-image lint-workflows test-image
+LINT_TARGETS += lint-image lint-workflows
+
+.PHONY: buildc
+buildc: ## Build the image (linux/amd64; PLATFORM=linux/arm64 to override), tagged delay-echo:local
+	$(CONTAINER_ENV) scripts/image/container.sh build
+
+.PHONY: runc
+runc: ## Run the image on port 8080 (PORT=...), replacing the previous container; passes DELAY_ECHO_* through
+	$(CONTAINER_ENV) scripts/image/container.sh run $(ARGS)
+
+.PHONY: push
+push: ## Tag the image and push it to ECR: make push REPOSITORY_URL=<terraform output> [TAG=...]
+	$(CONTAINER_ENV) scripts/image/container.sh push
+
+.PHONY: image-binary
+image-binary: ## Build the image's static binary as the Dockerfile does, into target/image/
+	$(PYTHON) scripts/image/context.py stage $(IMAGE_CONTEXT)
+	cd $(IMAGE_CONTEXT) && CARGO_TARGET_DIR=$(CURDIR)/target/image/cargo \
+	  ./scripts/image/build-static.sh build $(CURDIR)/$(IMAGE_BINARY)
+	@echo "size: $$(stat -c %s $(IMAGE_BINARY)) bytes"
+
+.PHONY: lint-image
+lint-image: $(VENV)/.stamp ## hadolint and checkov on the Dockerfile, shellcheck on the image scripts
+	$(VENV_BIN)/hadolint Dockerfile
+	$(VENV_BIN)/checkov --quiet --compact --skip-download --framework dockerfile -f Dockerfile
+	shellcheck $(IMAGE_SCRIPTS)
+
+.PHONY: lint-workflows
+lint-workflows: $(VENV)/.stamp ## zizmor (offline) and checkov on the GitHub Actions workflows
+	$(VENV_BIN)/zizmor --offline --no-progress .github
+	$(VENV_BIN)/checkov --quiet --compact --skip-download --framework github_actions -d $(WORKFLOWS)
+
+.PHONY: test-image
+test-image: $(VENV)/.stamp image-binary ## The image contract without Docker: static binary, sandboxed run, Dockerfile, workflows
+	IMAGE_BINARY=$(CURDIR)/$(IMAGE_BINARY) $(VENV_BIN)/pytest -q tests/image
