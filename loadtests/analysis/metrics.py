@@ -175,17 +175,19 @@ def capacity(run: Run, sec: pd.DataFrame, c: Criteria, max_concurrency: float | 
             # Mean time holding a concurrency slot: total minus admission queueing (means subtract exactly).
             service_ms = float(total.mean() - (queue.mean() if len(queue) else 0.0))
     inst = instances(run)
-    at_start = int((inst["first_answer"] < 1.0).sum()) if len(inst) else 0
     peak = int(sec["instances"].max()) if len(sec) else 0
     bad = ~_ok_seconds(sec, c) & (sec["sent"] > 0)
     brk = _first_run(bad, 0, len(sec), c.seconds)
+    # The configuration that broke: the instances that had answered by the end of the first bad second.
+    # Without a break, the configuration that held: every instance seen.
+    at_break = int((inst["first_answer"] < brk + 1).sum()) if brk is not None and len(inst) else len(inst)
     offered = sec["planned"] if sec["planned"].notna().any() and sec["planned"].sum() > 0 else sec["sent"]
     out = {
         "max_concurrency": max_concurrency,
         "service_ms": service_ms,
-        "instances_at_start": at_start,
+        "instances_at_break": at_break,
         "instances_peak": peak,
-        "capacity_start": None,
+        "capacity_at_break": None,
         "capacity_peak": None,
         "break_s": brk,
         "break_offered": float(offered.iloc[brk]) if brk is not None else None,
@@ -194,7 +196,7 @@ def capacity(run: Run, sec: pd.DataFrame, c: Criteria, max_concurrency: float | 
     }
     if max_concurrency and service_ms and service_ms > 0:
         per = max_concurrency / (service_ms / 1000.0)
-        out["capacity_start"] = per * max(at_start, 1)
+        out["capacity_at_break"] = per * max(at_break, 1)
         out["capacity_peak"] = per * max(peak, 1)
         out["capacity_per_instance"] = per
     return out

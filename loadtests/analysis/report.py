@@ -137,11 +137,12 @@ def capacity_rows(cap: dict):
         ["max concurrency per instance", _num(c["max_concurrency"]) if c["max_concurrency"]
          else "unknown: give --max-concurrency (or MAX_CONCURRENCY when running the load test)"],
     ]
-    if c.get("capacity_start") is not None:
+    if c.get("capacity_at_break") is not None:
+        when = "by the time the objective broke" if c["break_s"] is not None else "in the run (it never broke)"
         rows += [
             ["Little's-law capacity of one instance (C ÷ S)", _num(c["capacity_per_instance"], " req/s")],
-            [f"… with the {c['instances_at_start']} instance(s) answering at the start",
-             _num(c["capacity_start"], " req/s")],
+            [f"… with the {c['instances_at_break']} instance(s) that had answered {when}",
+             _num(c["capacity_at_break"], " req/s")],
             [f"… with the peak of {c['instances_peak']} instance(s) answering", _num(c["capacity_peak"], " req/s")],
         ]
     rows += [

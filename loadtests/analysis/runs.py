@@ -179,13 +179,13 @@ def read_raw(path: Path) -> pd.DataFrame:
             keep_default_na=False,
         )
         for chunk in reader:
+            missing = [c for c in COLUMNS if c not in chunk.columns]
+            if missing:
+                raise RunError(f"{path}: missing columns {missing}; a k6 CSV result has {list(COLUMNS)} among its columns")
             chunks.append(chunk[chunk["metric_name"].isin(WANTED)])
-    except (ValueError, pd.errors.ParserError) as e:
-        raise RunError(f"{path}: not a k6 CSV result file ({e})") from e
+    except (ValueError, pd.errors.ParserError, OSError, EOFError) as e:
+        raise RunError(f"{path}: not a readable k6 CSV result file ({e})") from e
     df = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=list(COLUMNS))
-    missing = [c for c in COLUMNS if c not in df.columns]
-    if missing:
-        raise RunError(f"{path}: missing columns {missing}; expected k6 CSV columns {list(COLUMNS)}")
     ts = pd.to_numeric(df["timestamp"], errors="coerce").astype(float)
     # k6 writes whole seconds unless K6_CSV_TIME_FORMAT=unix_milli (what bin/loadtest sets).
     df["ts"] = np.where(ts > 1e11, ts / 1000.0, ts)
