@@ -62,16 +62,18 @@ def per_second(run: Run) -> pd.DataFrame:
     answered = r[r["instance"] != "none"]
     out["instances"] = answered.groupby(end_s[answered.index])["instance"].nunique().reindex(idx, fill_value=0)
 
+    # Client vs server over the OK answers only: rejections are fast on both sides and would mix
+    # two populations (the k6 rows of one request are not joined, so like must be compared with like).
     s = run.server
     if len(s):
         s_sec = np.floor(s["t_end"]).clip(lower=0).astype(int)
         for part in ("total", "queue"):
-            m = s["part"] == part
+            m = (s["part"] == part) & s["ok"]
             out[f"server_{part}_p50"] = s.loc[m, "value_ms"].groupby(s_sec[m]).median().reindex(idx)
     else:
         out["server_total_p50"] = np.nan
         out["server_queue_p50"] = np.nan
-    out["client_p50_done"] = r["latency_ms"].groupby(end_s).median().reindex(idx)
+    out["client_p50_done"] = r.loc[r["ok"], "latency_ms"].groupby(end_s[r["ok"]]).median().reindex(idx)
     return out
 
 
@@ -143,7 +145,8 @@ def headline(run: Run, sec: pd.DataFrame, c: Criteria) -> list[dict]:
         new = first[(first >= onset + 1.0) & (first < stop)]
         # A window shorter than N seconds can still show a recovery: it needs all its remaining seconds.
         rec = _first_run(ok, onset, stop, min(c.seconds, stop - onset))
-        until = rec if rec is not None else stop
+        # Never broke: the damage columns then cover the whole window (all of it within objective).
+        until = rec if rec is not None and rec > onset else stop
         w = r[(r["t_start"] >= onset) & (r["t_start"] < until)]
         wsec = sec.iloc[onset:until]
         rows.append({
@@ -207,7 +210,8 @@ def summary(run: Run, sec: pd.DataFrame) -> dict:
     r = run.requests
     lat = r["latency_ms"]
     s = run.server
-    tot = s.loc[s["part"] == "total", "value_ms"] if len(s) else pd.Series(dtype=float)
+    tot = s.loc[(s["part"] == "total") & s["ok"], "value_ms"] if len(s) else pd.Series(dtype=float)
+    ok_lat = lat[r["ok"]]
     return {
         "requests": int(len(r)),
         "errors": int((~r["ok"]).sum()),
@@ -218,7 +222,7 @@ def summary(run: Run, sec: pd.DataFrame) -> dict:
         "p99_ms": float(lat.quantile(0.99)) if len(r) else None,
         "max_ms": float(lat.max()) if len(r) else None,
         "server_p50_ms": float(tot.median()) if len(tot) else None,
-        "overhead_p50_ms": float(lat.median() - tot.median()) if len(tot) and len(r) else None,
+        "overhead_p50_ms": float(ok_lat.median() - tot.median()) if len(tot) and len(ok_lat) else None,
         "instances": int(r.loc[r["instance"] != "none", "instance"].nunique()),
         "peak_ok_per_s": float(sec["ok_done"].max()) if len(sec) else None,
     }

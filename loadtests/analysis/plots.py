@@ -18,6 +18,8 @@ import pandas as pd  # noqa: E402
 from .runs import Run  # noqa: E402
 
 SIZE = (11, 4.2)
+# A per-second value covers [s, s+1): drawn as steps, a rise never appears to start before it happened.
+STEP = {"drawstyle": "steps-post"}
 DPI = 100
 RUN_COLORS = ("tab:blue", "tab:orange")
 
@@ -38,11 +40,14 @@ def _finish(fig, ax, path: Path, title: str, ylabel: str):
 
 
 def _marks(ax, rows):
-    for i, h in enumerate(rows):
-        ax.axvline(h["onset_s"], color="0.3", ls="--", lw=0.9, label="load rise" if i == 0 else None)
-        if h["recovery_s"] is not None:
+    labelled = set()
+    for h in rows:
+        ax.axvline(h["onset_s"], color="0.3", ls="--", lw=0.9, label=None if "rise" in labelled else "load rise")
+        labelled.add("rise")
+        if h["recovery_s"]:  # 0: the objective never broke, nothing to mark
             ax.axvline(h["onset_s"] + h["recovery_s"], color="tab:green", ls=":", lw=1.4,
-                       label="recovered" if i == 0 else None)
+                       label=None if "rec" in labelled else "recovered")
+            labelled.add("rec")
 
 
 def rate(sec: pd.DataFrame, rows, path: Path):
@@ -50,11 +55,11 @@ def rate(sec: pd.DataFrame, rows, path: Path):
     x = sec.index
     if sec["planned"].notna().any():
         ax.step(x, sec["planned"], where="post", color="0.5", lw=1.5, label="offered (planned)")
-    ax.plot(x, sec["sent"], color="tab:blue", lw=1.2, label="sent")
-    ax.plot(x, sec["ok_done"], color="tab:green", lw=1.2, label="answered OK")
-    ax.plot(x, sec["errors"], color="tab:red", lw=1.2, label="errors")
+    ax.plot(x, sec["sent"], color="tab:blue", lw=1.2, label="sent", **STEP)
+    ax.plot(x, sec["ok_done"], color="tab:green", lw=1.2, label="answered OK", **STEP)
+    ax.plot(x, sec["errors"], color="tab:red", lw=1.2, label="errors", **STEP)
     if sec["dropped"].sum() > 0:
-        ax.plot(x, sec["dropped"], color="tab:orange", lw=1.2, label="dropped by k6")
+        ax.plot(x, sec["dropped"], color="tab:orange", lw=1.2, label="dropped by k6", **STEP)
     _marks(ax, rows)
     ax.set_ylim(bottom=0)
     return _finish(fig, ax, path, "Offered vs achieved rate, errors per second", "requests / s")
@@ -64,7 +69,7 @@ def latency(sec: pd.DataFrame, rows, slo_ms: float, path: Path):
     fig, ax = plt.subplots(figsize=SIZE)
     x = sec.index
     for p, color in (("p50", "tab:blue"), ("p95", "tab:orange"), ("p99", "tab:red")):
-        ax.plot(x, sec[p], color=color, lw=1.2, label=p)
+        ax.plot(x, sec[p], color=color, lw=1.2, label=p, **STEP)
     ax.axhline(slo_ms, color="k", lw=1, ls="-.", label=f"SLO p95 {slo_ms:g} ms")
     bad = (sec["p95"] > slo_ms).to_numpy()
     if bad.any():
@@ -115,11 +120,11 @@ def shares(run: Run, inst: pd.DataFrame, rows, path: Path, top_n: int = 10):
 def server_client(sec: pd.DataFrame, rows, path: Path):
     fig, ax = plt.subplots(figsize=SIZE)
     x = sec.index
-    ax.plot(x, sec["client_p50_done"], color="tab:blue", lw=1.3, label="client p50")
-    ax.plot(x, sec["server_total_p50"], color="tab:green", lw=1.3, label="server total p50")
-    ax.plot(x, sec["server_queue_p50"], color="tab:olive", lw=1, label="server queue p50")
+    ax.plot(x, sec["client_p50_done"], color="tab:blue", lw=1.3, label="client p50 (OK answers)", **STEP)
+    ax.plot(x, sec["server_total_p50"], color="tab:green", lw=1.3, label="server total p50", **STEP)
+    ax.plot(x, sec["server_queue_p50"], color="tab:olive", lw=1, label="server queue p50", **STEP)
     gap = (sec["client_p50_done"] >= sec["server_total_p50"]).to_numpy()
-    ax.fill_between(x, sec["server_total_p50"], sec["client_p50_done"], where=gap, color="tab:blue", alpha=0.15,
+    ax.fill_between(x, sec["server_total_p50"], sec["client_p50_done"], where=gap, step="post", color="tab:blue", alpha=0.15,
                     label="added by network and platform")
     _marks(ax, rows)
     ax.set_ylim(bottom=0)
@@ -133,7 +138,7 @@ def overlay(secs, labels, column_sets, title, ylabel, path: Path, log=False, hli
     for sec, label, color in zip(secs, labels, RUN_COLORS):
         for (col, name), style in zip(column_sets, styles):
             if col in sec and sec[col].notna().any():
-                ax.plot(sec.index, sec[col], color=color, ls=style, lw=1.2, label=f"{label}: {name}")
+                ax.plot(sec.index, sec[col], color=color, ls=style, lw=1.2, label=f"{label}: {name}", **STEP)
     if hline is not None:
         ax.axhline(hline, color="k", lw=1, ls="-.", label=f"SLO {hline:g} ms")
     if log:

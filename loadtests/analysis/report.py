@@ -212,7 +212,7 @@ def build_report(run: Run, out_dir: Path, slo_ms=None, error_rate=None, seconds=
         ["errors", f"{summ['errors']:,} ({_num(summ['error_rate'] and summ['error_rate'] * 100, ' %', 2)})"],
         ["dropped by k6 (too few VUs)", f"{summ['dropped']:,}"],
         ["latency p50 / p95 / p99 / max", " / ".join(_num(summ[k], " ms", 1) for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms"))],
-        ["server total p50; added by network and platform (p50)",
+        ["server total p50; added by network and platform (p50), OK answers",
          f"{_num(summ['server_p50_ms'], ' ms', 1)}; {_num(summ['overhead_p50_ms'], ' ms', 1)}"],
         ["instances seen", str(summ["instances"])],
     ])

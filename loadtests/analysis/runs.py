@@ -44,7 +44,7 @@ class Run:
     label: str
     origin: float  # epoch seconds of the earliest scenario start
     requests: pd.DataFrame  # t_start, t_end, latency_ms, status, ok, instance, instance_start
-    server: pd.DataFrame  # t_end, part, value_ms, instance
+    server: pd.DataFrame  # t_end, part, value_ms, ok, instance
     in_flight: pd.DataFrame  # t_end, value, instance
     dropped: pd.DataFrame  # t, count
     planned: pd.Series  # planned arrivals per second (index: second), all generators together
@@ -251,10 +251,12 @@ def load_run(dirs, label: str | None = None) -> Run:
             "instance_start": lat["instance_start"],
         }))
         s = raw[raw["metric_name"].str.startswith("echo_server_")]
+        s_status = pd.to_numeric(s["status"], errors="coerce").fillna(0).astype(int)
         srv.append(pd.DataFrame({
             "t_end": s["ts"] - origin,
             "part": s["metric_name"].str.removeprefix("echo_server_"),
             "value_ms": s["value"],
+            "ok": (s_status >= 200) & (s_status < 400),
             "instance": s["instance"],
         }))
         f = raw[raw["metric_name"] == "echo_in_flight"]

@@ -1,0 +1,39 @@
+# Load tests and their analysis (loadtests/): k6 profiles run against a target into run folders,
+# and the Python report (pandas, matplotlib) that says when capacity arrived. k6 comes from PATH when
+# installed (prefer Grafana's own packages), else from the pinned copy in the venv.
+
+TEST_TARGETS += test-loadtests
+
+K6            ?= $(shell command -v k6 2>/dev/null || echo $(VENV_BIN)/k6)
+RESULTS       ?= loadtests/results
+# Extra options for the analysis, e.g. REPORT_ARGS="--slo-p95 300 --recovery-seconds 10".
+REPORT_ARGS   ?=
+# `make report` without RUN reports on the latest run.
+RUN           ?= $(shell cat $(RESULTS)/.last 2>/dev/null)
+ANALYSIS      := $(VENV_BIN)/python -m loadtests.analysis
+
+.PHONY: loadtest
+loadtest: $(VENV)/.stamp ## Load-test a target: make loadtest TARGET=https://… PROFILE=spike [PEAK=800 …] [SEGMENT=1 SEGMENTS=3]
+	K6="$(K6)" RESULTS="$(RESULTS)" PYTHON="$(PYTHON)" loadtests/bin/loadtest
+
+.PHONY: loadtest-local
+loadtest-local: build $(VENV)/.stamp ## Spike a local delay-echo (127.0.0.1, about a minute) and write its report
+	K6="$(K6)" RESULTS="$(RESULTS)" PYTHON="$(PYTHON)" ANALYSIS_PYTHON="$(VENV_BIN)/python" \
+	  DELAY_ECHO_BIN=target/release/delay-echo loadtests/bin/loadtest-local
+
+.PHONY: report
+report: $(VENV)/.stamp ## Report on a run: make report RUN="loadtests/results/<run> [<other generators' folders>…]"
+	@test -n "$(RUN)" || { echo 'give the run folder(s): make report RUN=loadtests/results/<time>-<profile>' >&2; exit 2; }
+	$(ANALYSIS) report $(RUN) $(REPORT_ARGS)
+
+.PHONY: compare
+compare: $(VENV)/.stamp ## Put two runs side by side: make compare A=<run folder> B=<run folder>
+	@test -n "$(A)" -a -n "$(B)" || { echo 'give both runs: make compare A=<run folder> B=<run folder>' >&2; exit 2; }
+	$(ANALYSIS) compare $(A) $(B) $(REPORT_ARGS)
+
+# The analysis on synthetic runs with known answers, the k6 scripts through `k6 inspect`, and an
+# end-to-end run of the pinned k6 against the real delay-echo on 127.0.0.1.
+.PHONY: test-loadtests
+test-loadtests: build $(VENV)/.stamp ## Load-test checks: analysis known answers, k6 inspect, end-to-end on loopback
+	K6="$(VENV_BIN)/k6" DELAY_ECHO_BIN="$(CURDIR)/target/release/delay-echo" PYTHON="$(PYTHON)" \
+	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider loadtests/tests
