@@ -1,6 +1,6 @@
 # The service: build, run, unit and integration tests, Rust lints.
 
-APT_PACKAGES += prometheus
+APT_PACKAGES += prometheus iproute2
 TEST_TARGETS += test-rust
 LINT_TARGETS += lint-rust
 

@@ -19,7 +19,9 @@ pub enum Body {
     /// --max-body up front, from Content-Length).
     Echo(Incoming),
     /// `remaining` bytes of filler, in chunks of at most 64 KiB.
-    Filler { remaining: u64 },
+    Filler {
+        remaining: u64,
+    },
 }
 
 impl Body {

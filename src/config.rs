@@ -91,23 +91,23 @@ pub fn duration(flag: &'static str, s: &str) -> Result<Duration, ConfigError> {
 }
 
 fn size(flag: &'static str, s: &str) -> Result<Bytes, ConfigError> {
-    Bytes::parse_one(s.trim())
-        .map_err(|e| bad(flag, format!("{e}; allowed: a size with a unit, e.g. 64KiB or 10MiB")))
+    Bytes::parse_one(s.trim()).map_err(|e| bad(flag, format!("{e}; allowed: a size with a unit, e.g. 64KiB or 10MiB")))
 }
 
 fn addr(flag: &'static str, s: &str) -> Result<SocketAddr, ConfigError> {
-    s.parse().map_err(|_| {
-        bad(flag, format!("{s:?} is not an address; allowed: IP:PORT, e.g. 0.0.0.0:8080 or [::]:8080"))
-    })
+    s.parse()
+        .map_err(|_| bad(flag, format!("{s:?} is not an address; allowed: IP:PORT, e.g. 0.0.0.0:8080 or [::]:8080")))
 }
 
 /// The listen address: `--listen`, else `0.0.0.0:$PORT` (as platforms set it), else port 8080.
 fn listen_addr(listen: Option<&str>, port: Option<&str>) -> Result<SocketAddr, ConfigError> {
     match (listen, port) {
         (Some(l), _) => addr("listen", l),
-        (None, Some(p)) => p.trim().parse::<u16>().map(|p| SocketAddr::from(([0, 0, 0, 0], p))).map_err(|_| {
-            bad("listen", format!("PORT={p:?} is not a port number; allowed: 0 to 65535"))
-        }),
+        (None, Some(p)) => p
+            .trim()
+            .parse::<u16>()
+            .map(|p| SocketAddr::from(([0, 0, 0, 0], p)))
+            .map_err(|_| bad("listen", format!("PORT={p:?} is not a port number; allowed: 0 to 65535"))),
         (None, None) => Ok(SocketAddr::from(([0, 0, 0, 0], 8080))),
     }
 }
@@ -205,11 +205,8 @@ impl Config {
 /// Host name plus a short random suffix: unique per process even when containers share a host
 /// name pattern, and readable in a report.
 fn generated_instance_id(host: &str) -> String {
-    let host: String = host
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
-        .take(64)
-        .collect();
+    let host: String =
+        host.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')).take(64).collect();
     let host = if host.is_empty() { "delay-echo".to_owned() } else { host };
     format!("{host}-{:06x}", rand::random::<u32>() & 0xff_ffff)
 }

@@ -15,6 +15,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// What the watchdog knows of one connection. Times are milliseconds since `epoch` (+1, so 0
@@ -28,6 +29,8 @@ pub struct Activity {
     /// HTTP/2 has no request heads to time between requests (pings and window updates flow
     /// while idle), so only the idle rule applies.
     http2: AtomicBool,
+    /// Wakes the watchdog when a request head starts, so it switches to the shorter deadline.
+    head_started_notify: Notify,
 }
 
 impl Activity {
@@ -39,6 +42,7 @@ impl Activity {
             head_started: AtomicU64::new(0),
             first_read_seen: AtomicBool::new(false),
             http2: AtomicBool::new(false),
+            head_started_notify: Notify::new(),
         })
     }
 
@@ -54,6 +58,7 @@ impl Activity {
         }
         if self.active.load(Ordering::Relaxed) == 0 && self.head_started.load(Ordering::Relaxed) == 0 {
             self.head_started.store(now, Ordering::Relaxed);
+            self.head_started_notify.notify_one();
         }
     }
 
@@ -80,7 +85,11 @@ impl Activity {
             if now >= deadline && !why.is_empty() {
                 return why;
             }
-            tokio::time::sleep_until(self.epoch + Duration::from_millis(deadline.saturating_sub(1))).await;
+            let wake = self.epoch + Duration::from_millis(deadline.saturating_sub(1));
+            tokio::select! {
+                () = tokio::time::sleep_until(wake) => {}
+                () = self.head_started_notify.notified() => {}
+            }
         }
     }
 }

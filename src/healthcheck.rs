@@ -26,8 +26,11 @@ pub fn probe(url: &str, timeout: Duration) -> Result<u16, String> {
         .ok_or_else(|| format!("{authority:?}: no address"))?;
     let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect {addr}: {e}"))?;
     s.set_read_timeout(Some(timeout)).and_then(|()| s.set_write_timeout(Some(timeout))).map_err(|e| e.to_string())?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nUser-Agent: delay-echo-healthcheck\r\n\r\n")
-        .map_err(|e| format!("send: {e}"))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nUser-Agent: delay-echo-healthcheck\r\n\r\n"
+    )
+    .map_err(|e| format!("send: {e}"))?;
     let mut head = [0u8; 32];
     let n = s.read(&mut head).map_err(|e| format!("read: {e}"))?;
     let line = std::str::from_utf8(&head[..n]).unwrap_or("");

@@ -70,9 +70,7 @@ impl Value for Bytes {
         if !s.starts_with(|c: char| c.is_ascii_digit()) {
             return Err(format!("{s:?} is not a size"));
         }
-        s.parse::<bytesize::ByteSize>()
-            .map(|b| Bytes(b.as_u64()))
-            .map_err(|e| format!("{s:?} is not a size ({e})"))
+        s.parse::<bytesize::ByteSize>().map(|b| Bytes(b.as_u64())).map_err(|e| format!("{s:?} is not a size ({e})"))
     }
     fn to_f64(self) -> f64 {
         self.0 as f64
@@ -118,7 +116,11 @@ pub enum Dist<T> {
     /// Entries with their weights in percent, summing to at most 100.
     Weighted(Vec<(T, f64)>),
     /// Log-normal given by its median and 99th percentile; samples above `cap` are cut to it.
-    LogNormal { median: T, p99: T, cap: T },
+    LogNormal {
+        median: T,
+        p99: T,
+        cap: T,
+    },
 }
 
 /// z for the 99th percentile of the standard normal distribution.
@@ -168,9 +170,8 @@ impl<T: Value> Dist<T> {
             if weighted_only {
                 return Err(err(format!("{s:?}: a long tail does not apply here")));
             }
-            let (m, p) = inner
-                .split_once(',')
-                .ok_or_else(|| err(format!("{s:?} needs two values: lognormal(MEDIAN,P99)")))?;
+            let (m, p) =
+                inner.split_once(',').ok_or_else(|| err(format!("{s:?} needs two values: lognormal(MEDIAN,P99)")))?;
             let (median, p99) = (value(m)?, value(p)?);
             if median.to_f64() <= 0.0 || p99 < median {
                 return Err(err(format!("{s:?} needs 0 < median <= p99")));
@@ -181,9 +182,7 @@ impl<T: Value> Dist<T> {
             let mut entries = Vec::new();
             let mut total = 0.0;
             for part in s.split(',') {
-                let (v, w) = part
-                    .split_once(':')
-                    .ok_or_else(|| err(format!("{part:?} has no weight (V:PCT)")))?;
+                let (v, w) = part.split_once(':').ok_or_else(|| err(format!("{part:?} has no weight (V:PCT)")))?;
                 let w: f64 = w
                     .trim()
                     .parse()
@@ -316,10 +315,7 @@ mod tests {
         let size = Dist::<Bytes>::parse("64KiB", Bytes(1 << 30), "--max-size", false).unwrap();
         assert_eq!(size, Dist::Fixed(Bytes(65536)));
         assert!(Dist::<Bytes>::parse("100", Bytes(1 << 30), "--max-size", false).is_err());
-        assert_eq!(
-            Dist::<Bytes>::parse("100B", Bytes(1 << 30), "--max-size", false).unwrap(),
-            Dist::Fixed(Bytes(100))
-        );
+        assert_eq!(Dist::<Bytes>::parse("100B", Bytes(1 << 30), "--max-size", false).unwrap(), Dist::Fixed(Bytes(100)));
     }
 
     #[test]

@@ -12,7 +12,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Healthcheck(h)) = cli.command {
         let url = h.url.unwrap_or_else(|| {
-            healthcheck::default_url(std::env::var("DELAY_ECHO_LISTEN").ok().as_deref(), std::env::var("PORT").ok().as_deref())
+            healthcheck::default_url(
+                std::env::var("DELAY_ECHO_LISTEN").ok().as_deref(),
+                std::env::var("PORT").ok().as_deref(),
+            )
         });
         let timeout = delay_echo::config::duration("timeout", &h.timeout).unwrap_or(Duration::from_secs(2));
         return match healthcheck::probe(&url, timeout) {

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 /// Routes, the only values of the `route` label (never raw paths).
@@ -39,11 +39,10 @@ impl Route {
 
 /// Buckets dense around the default 80 ms delay, wide enough for queueing and long tails.
 const LATENCY_BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.08, 0.081, 0.085, 0.09, 0.1, 0.125, 0.15, 0.2, 0.3,
-    0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0,
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.08, 0.081, 0.085, 0.09, 0.1, 0.125, 0.15, 0.2, 0.3, 0.5,
+    0.75, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
-const QUEUE_BUCKETS: &[f64] =
-    &[0.0001, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+const QUEUE_BUCKETS: &[f64] = &[0.0001, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
 pub struct Metrics {
     registry: Registry,
@@ -120,8 +119,7 @@ impl Metrics {
         let counter = |name: &str, help: &str| reg(&r, IntCounter::new(name, help).unwrap());
         let build = reg(
             &r,
-            IntGaugeVec::new(Opts::new("delay_echo_build_info", "Build information; always 1."), &["version"])
-                .unwrap(),
+            IntGaugeVec::new(Opts::new("delay_echo_build_info", "Build information; always 1."), &["version"]).unwrap(),
         );
         build.with_label_values(&[version]).set(1);
         #[cfg(target_os = "linux")]

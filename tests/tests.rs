@@ -1,0 +1,10 @@
+//! One integration-test binary (fast to link): servers on 127.0.0.1:0 driven by real clients.
+
+mod support;
+
+mod admission;
+mod binary;
+mod control;
+mod echo;
+mod metrics;
+mod protocols;

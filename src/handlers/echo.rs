@@ -74,10 +74,8 @@ fn read_knobs(app: &App, query: Option<&str>, headers: &HeaderMap) -> Result<Ask
         }
     }
     if !asked.json {
-        asked.json = headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("application/json"));
+        asked.json =
+            headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("application/json"));
     }
     if app.config.no_overrides {
         return Ok(asked);
@@ -96,7 +94,8 @@ fn read_knobs(app: &App, query: Option<&str>, headers: &HeaderMap) -> Result<Ask
     let caps = &app.config.caps;
     let [delay, cpu, status, size, seed] = raw;
     let wrap = |param| move |err| BadKnob { param, err };
-    asked.delay = delay.map(|s| Dist::parse(&s, caps.max_delay, "--max-delay", false)).transpose().map_err(wrap("delay"))?;
+    asked.delay =
+        delay.map(|s| Dist::parse(&s, caps.max_delay, "--max-delay", false)).transpose().map_err(wrap("delay"))?;
     asked.cpu = cpu.map(|s| Dist::parse(&s, caps.max_cpu, "--max-cpu", false)).transpose().map_err(wrap("cpu"))?;
     asked.status = status.map(|s| Dist::parse(&s, Status(599), "", true)).transpose().map_err(wrap("status"))?;
     asked.size = size.map(|s| Dist::parse(&s, caps.max_size, "--max-size", false)).transpose().map_err(wrap("size"))?;
@@ -160,11 +159,8 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> (Response<Body>, R
         Ok(a) => a,
         Err(bad) => return (bad_knob(&app, bad), Route::Echo),
     };
-    let declared_len = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared_len =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared_len.is_some_and(|n| n > app.config.caps.max_body.0) {
         return (too_large(&app), Route::Echo);
     }
@@ -319,11 +315,8 @@ fn too_large(app: &App) -> Response<Body> {
 
 fn rejected(app: &App, reason: &str) -> Response<Body> {
     let status = StatusCode::from_u16(app.config.reject_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-    let mut r = json_response(
-        app,
-        status,
-        json!({ "error": "no capacity: every admission slot is taken", "reason": reason }),
-    );
+    let mut r =
+        json_response(app, status, json!({ "error": "no capacity: every admission slot is taken", "reason": reason }));
     r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     r
 }

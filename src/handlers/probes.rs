@@ -32,9 +32,6 @@ pub fn readyz(app: &App) -> Response<Body> {
 /// `/metrics` in the Prometheus text exposition format.
 pub fn metrics(app: &App) -> Response<Body> {
     let mut r = Response::new(Body::full(app.metrics.render()));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     r
 }

@@ -1,0 +1,252 @@
+//! The real binary: flags and env twins, logs, readiness, SIGTERM drain, healthcheck, and a
+//! burst of 10,000 connecting clients.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use hyper::StatusCode;
+
+use crate::support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_delay-echo");
+
+struct Running {
+    child: Child,
+    addr: SocketAddr,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    /// Starts the binary on an ephemeral port with JSON logs; the port comes from its log.
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Running {
+        let mut child = Command::new(BIN)
+            .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(args)
+            .env_clear()
+            .envs(env.iter().copied())
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut r = Running { child, addr: "0.0.0.0:0".parse().unwrap(), lines, seen: vec![] };
+        let listening = r.wait_for("\"listening\"", Duration::from_secs(10));
+        let v: serde_json::Value = serde_json::from_str(&listening).unwrap();
+        r.addr = v["address"].as_str().unwrap().parse().unwrap();
+        r
+    }
+
+    fn wait_for(&mut self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        if let Some(l) = self.seen.iter().find(|l| l.contains(needle)) {
+            return l.clone();
+        }
+        while let Ok(l) = self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            self.seen.push(l.clone());
+            if l.contains(needle) {
+                return l;
+            }
+        }
+        panic!("no log line with {needle} in {limit:?}; saw:\n{}", self.seen.join("\n"));
+    }
+
+    fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(self.child.id() as i32, sig) }, 0);
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_in_flight_requests_and_exits_zero() {
+    let mut r = Running::start(&["--delay", "600ms", "--drain-delay", "300ms", "--shutdown-timeout", "5s"], &[]);
+    r.wait_for("\"ready\"", Duration::from_secs(5));
+    let c = http1();
+    let in_flight: Vec<_> = (0..5)
+        .map(|i| {
+            let (c, u) = (c.clone(), r.url(&format!("/work/{i}")));
+            tokio::spawn(async move { send(&c, hyper::Method::GET, &u, &[], "").await.status })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    r.signal(libc::SIGTERM);
+    r.wait_for("SIGTERM", Duration::from_secs(2));
+    // During the drain delay: unready, still serving.
+    assert_eq!(get(&r.url("/readyz")).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(get(&r.url("/?delay=0")).await.status, StatusCode::OK);
+    r.wait_for("stopped accepting", Duration::from_secs(3));
+    assert!(std::net::TcpStream::connect(r.addr).is_err(), "new connections refused after the drain delay");
+    for t in in_flight {
+        assert_eq!(t.await.unwrap(), StatusCode::OK, "in-flight request completed");
+    }
+    let done = r.wait_for("shutdown complete", Duration::from_secs(5));
+    let v: serde_json::Value = serde_json::from_str(&done).unwrap();
+    assert_eq!(v["cut"], 0, "{done}");
+    assert_eq!(v["drained"], 5, "{done}");
+    let status = r.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_past_the_shutdown_timeout_are_cut_and_reported() {
+    let mut r = Running::start(&["--delay", "10s", "--shutdown-timeout", "200ms"], &[]);
+    let pending = tokio::spawn({
+        let u = r.url("/");
+        async move { http1().request(hyper::Request::get(u).body(Default::default()).unwrap()).await.is_err() }
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    r.signal(libc::SIGINT);
+    let done = r.wait_for("shutdown complete", Duration::from_secs(5));
+    let v: serde_json::Value = serde_json::from_str(&done).unwrap();
+    assert_eq!(v["cut"], 1, "{done}");
+    assert_eq!(r.child.wait().unwrap().code(), Some(0));
+    assert!(pending.await.unwrap(), "the cut request saw its connection close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn startup_delay_keeps_it_unready_then_ready_and_healthcheck_follows() {
+    let mut r = Running::start(&["--startup-delay", "700ms"], &[]);
+    assert_eq!(get(&r.url("/healthz")).await.status, StatusCode::OK, "alive while starting");
+    assert_eq!(get(&r.url("/readyz")).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    let hc = |url: String| Command::new(BIN).args(["healthcheck", "--url", &url]).env_clear().output().unwrap();
+    assert_eq!(hc(r.url("/readyz")).status.code(), Some(1), "unhealthy while starting");
+    r.wait_for("\"ready\"", Duration::from_secs(5));
+    assert_eq!(get(&r.url("/readyz")).await.status, StatusCode::OK);
+    assert_eq!(hc(r.url("/readyz")).status.code(), Some(0));
+    // Default URL from PORT, as in the image (PORT set, no flags).
+    let out = Command::new(BIN).arg("healthcheck").env_clear().env("PORT", r.addr.port().to_string()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(hc("http://127.0.0.1:1/readyz".into()).status.code(), Some(1), "nothing listening");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_twins_configure_and_access_log_excludes_probes() {
+    let mut r = Running::start(
+        &["--access-log"],
+        &[("DELAY_ECHO_DELAY", "1ms"), ("DELAY_ECHO_INSTANCE_ID", "from-env"), ("DELAY_ECHO_STATUS", "202")],
+    );
+    let a = get(&r.url("/logged?x=1")).await;
+    assert_eq!(a.status.as_u16(), 202);
+    assert_eq!(a.header("x-instance-id"), "from-env");
+    get(&r.url("/healthz")).await;
+    get(&r.url("/readyz")).await;
+    get(&r.url("/again")).await;
+    r.wait_for("/again", Duration::from_secs(2));
+    let access: Vec<_> = r.seen.iter().filter(|l| l.contains("delay_echo::access")).collect();
+    assert_eq!(access.len(), 2, "{access:?}");
+    assert!(access.iter().all(|l| !l.contains("healthz") && !l.contains("readyz")));
+    assert!(access[0].contains("\"status\":202") && access[0].contains("\"path\":\"/logged\""));
+}
+
+#[test]
+fn bad_configuration_exits_2_with_what_is_allowed() {
+    let out = Command::new(BIN).args(["--delay", "40s"]).env_clear().output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let msg = String::from_utf8_lossy(&out.stderr);
+    assert!(msg.contains("--delay") && msg.contains("DELAY_ECHO_DELAY") && msg.contains("--max-delay"), "{msg}");
+    let out = Command::new(BIN).env_clear().env("DELAY_ECHO_REJECT_STATUS", "500").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("503 or 429"));
+}
+
+#[test]
+fn help_documents_every_flag_with_its_env_twin_and_default() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    let flags = [
+        "listen",
+        "metrics-listen",
+        "delay",
+        "cpu",
+        "status",
+        "size",
+        "max-delay",
+        "max-cpu",
+        "max-size",
+        "max-body",
+        "no-overrides",
+        "max-concurrency",
+        "max-queue",
+        "queue-timeout",
+        "reject-status",
+        "startup-delay",
+        "drain-delay",
+        "shutdown-timeout",
+        "control-token",
+        "instance-id",
+        "log-format",
+        "access-log",
+        "header-read-timeout",
+        "idle-timeout",
+        "max-connections",
+        "max-header-size",
+        "workers",
+    ];
+    for f in flags {
+        assert!(help.contains(&format!("--{f}")), "--{f} missing from --help");
+        let env = format!("DELAY_ECHO_{}", f.replace('-', "_").to_uppercase());
+        assert!(help.contains(&format!("env: {env}")), "{env} missing from --help");
+    }
+    assert!(help.contains("[default: 80ms]") && help.contains("[default: 30s]"));
+    assert!(help.contains("healthcheck"));
+}
+
+/// 10,000 clients connect at once (a burst, like a load balancer opening connections at a
+/// spike); every one is accepted and answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_connecting_clients_are_all_served() {
+    raise_fd_limit(12_000);
+    let r = Running::start(&["--delay", "200ms"], &[]);
+    let addr = r.addr;
+    let tasks: Vec<_> = (0..10_000)
+        .map(|_| {
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+                s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.ok()?;
+                let mut buf = [0u8; 12];
+                s.read_exact(&mut buf).await.ok()?;
+                Some(buf.starts_with(b"HTTP/1.1 200"))
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        if t.await.unwrap() == Some(true) {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 10_000, "only {ok} of 10,000 clients were served");
+}
+
+fn raise_fd_limit(want: u64) {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit on a valid struct we own.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        if lim.rlim_cur < want {
+            lim.rlim_cur = want.min(lim.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
