@@ -61,7 +61,7 @@ export function makeEcho(k) {
     timeoutSeconds,
     // BASE_URL is checked here rather than at init so that `k6 inspect` works without a target.
     setup() {
-      if (url === null) throw new Error('BASE_URL is not set; give the service address, e.g. BASE_URL=http://127.0.0.1:8080');
+      if (url === null) throw new Error('BASE_URL is not set; give the service address as scheme://host[:port] (make loadtest sets it from TARGET)');
       runStart.add(Date.now());
       return { url };
     },
