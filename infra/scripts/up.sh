@@ -2,7 +2,8 @@
 # `make infra`: take an AWS account from empty to a running delay-echo service in three stages,
 # none of which is expected to fail:
 #   1. bootstrap: apply with create_service=false (ECR repository, IAM roles, OIDC provider,
-#      autoscaling configurations / cluster / log group), so nothing pulls from an empty repository;
+#      autoscaling configurations / cluster / log group), so nothing pulls from an empty repository
+#      (skipped when the service already exists: re-running make infra updates in place);
 #   2. image: build and push image_tag with `make buildc push` unless the repository already has it;
 #   3. service: apply with create_service=true (service and dashboard), then print the outputs.
 # The original experiment applied everything at once and its first apply always failed because
@@ -38,13 +39,21 @@ extra=(${TF_ARGS:-})
 echo "==> stage 0: terraform init"
 tf init -input=false
 
-echo "==> stage 1: bootstrap (repository, roles; no service)"
-tf apply -input=false "${approve[@]}" "${extra[@]}" -var create_service=false
+# On a re-run the service already exists: applying create_service=false now would tear it down,
+# and the bootstrap resources are in place anyway, so go straight to the image.
+if tf state list 2>/dev/null | grep -Eq '^(aws_apprunner_service|aws_ecs_express_gateway_service)\.this\['; then
+  echo "==> stage 1: skipped (the service exists, so the repository and roles do too)"
+else
+  echo "==> stage 1: bootstrap (repository, roles; no service)"
+  tf apply -input=false "${approve[@]}" "${extra[@]}" -var create_service=false
+fi
 
 repository_url="$(tf output -raw repository_url)"
 repository_name="$(tf output -raw repository_name)"
 region="$(tf output -raw aws_region)"
-tag="$(tf output -raw image_tag)"
+# The tag comes from the configuration, not the state: on a re-run with a new image_tag the
+# state still holds the old one.
+tag="$(echo 'var.image_tag' | tf console "${extra[@]}" | tr -d '"')"
 
 echo "==> stage 2: image ${repository_url}:${tag}"
 if [ "${FORCE_PUSH:-0}" != 1 ] && "$AWS" ecr describe-images --region "$region" \

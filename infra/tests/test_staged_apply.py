@@ -22,6 +22,8 @@ case "$(basename "$0") $*" in
   *" output -raw ecr_force_delete") echo "${FAKE_FORCE_DELETE:-false}" ;;
   *" output -raw service_url") echo "https://abc.eu-west-1.awsapprunner.com" ;;
   *" output -raw dashboard_url") echo "https://console/dash" ;;
+  *" state list") printf '%s\n' ${FAKE_STATE:-} ;;
+  *" console"*) echo '"v1"' ;;
   "aws ecr describe-images"*) [ "${FAKE_IMAGE_EXISTS:-0}" = 1 ] || exit 254 ;;
   "aws ecr list-images"*) echo "${FAKE_IMAGES:-0}" ;;
 esac
@@ -76,6 +78,15 @@ def test_up_bootstraps_then_pushes_then_creates_the_service(fakes):
         "AWS_REGION=eu-west-1 TAG=v1"
     )
     assert "https://abc.eu-west-1.awsapprunner.com" in proc.stdout
+
+
+def test_up_rerun_keeps_the_existing_service(fakes):
+    env, _ = fakes
+    proc, calls = run("up.sh", env, FAKE_STATE="aws_ecr_repository.this aws_ecs_express_gateway_service.this[0]")
+    assert proc.returncode == 0, proc.stderr
+    assert not any("create_service=false" in c for c in calls)
+    assert "stage 1: skipped" in proc.stdout
+    assert index(calls, "make -C") < index(calls, "create_service=true")
 
 
 def test_up_does_not_push_a_tag_the_repository_already_holds(fakes):
