@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the image's binary the way the image runs it, without a Docker engine: as the image's
 # numeric user (a real uid 65532 on the host, as Docker without user-namespace remapping
-# does), with an empty environment, as PID 1 of its own PID namespace, in its own network
+# does), with an empty environment (bar bwrap's PWD=/), as PID 1 of its own PID namespace, in its own network
 # namespace (loopback only), in an empty root filesystem that holds nothing but the binary —
 # no /proc, /dev, /tmp or /etc, stricter than a container. `make test` drives it from
 # tests/image/test_sandbox.py.
@@ -34,7 +34,8 @@ need_pid() {
 }
 
 # bwrap options shared by `run` and `exec`: everything unshared but what `exec` joins, an
-# empty tmpfs as /, the binary bound read-only as /delay-echo, no environment at all.
+# empty tmpfs as /, the binary bound read-only as /delay-echo, no environment but the PWD=/
+# that bwrap always sets after --clearenv (Docker, for comparison, adds PATH and HOSTNAME).
 bwrap_image() {
   local binary=$1
   shift
@@ -86,7 +87,8 @@ case "$cmd" in
     pid=$1
     need_pid "$pid"
     awk '/^(Uid|Gid|NSpid):/ { $1 = tolower(substr($1, 1, length($1) - 1)); print $1 "=" $2 "," $3 "," $4 "," $5 }' "/proc/$pid/status"
-    echo "environ_bytes=$(wc -c <"/proc/$pid/environ")"
+    # NUL-separated NAME=value pairs, printed as a comma-separated list.
+    echo "environ=$(tr '\0' ',' <"/proc/$pid/environ")"
     echo "root=$(cd "/proc/$pid/root" && find . -mindepth 1 | sort | paste -sd, -)"
     ;;
   signal)

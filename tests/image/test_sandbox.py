@@ -1,6 +1,7 @@
 """The binary, run the way the image runs it, serves and stops cleanly.
 
-scripts/image/sandbox.sh starts it as uid/gid 65532, with an empty environment, as PID 1 of
+scripts/image/sandbox.sh starts it as uid/gid 65532, with an empty environment (only the
+PWD=/ that bubblewrap always sets), as PID 1 of
 its own PID namespace, in its own network namespace, with a root filesystem that holds only
 the binary (stricter than a container, which adds /proc, /dev and /etc files). Defaults
 only: it listens on 0.0.0.0:8080, as in the image. The probes reach it inside its network
@@ -107,7 +108,8 @@ def test_runs_as_the_image_runs_it(sandbox: Sandbox) -> None:
     assert facts["gid"] == "65532,65532,65532,65532", facts
     # NSpid lists the PID in each namespace, outermost first: PID 1 inside, as in a container.
     assert facts["nspid"].rstrip(",").split(",")[-1] == "1", facts
-    assert facts["environ_bytes"] == "0", facts
+    # Nothing from the host: bubblewrap always sets PWD after clearing the rest.
+    assert facts["environ"] == "PWD=/,", facts
     assert facts["root"] == "./delay-echo", facts
 
 
