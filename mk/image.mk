@@ -51,15 +51,15 @@ image-binary: ## Build the image's static binary as the Dockerfile does, into ta
 	@echo "size: $$(stat -c %s $(IMAGE_BINARY)) bytes"
 
 .PHONY: lint-image
-lint-image: $(VENV)/.stamp ## hadolint and checkov on the Dockerfile, shellcheck on the image scripts
+lint-image: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp ## hadolint and checkov on the Dockerfile, shellcheck on the image scripts
 	$(VENV_BIN)/hadolint Dockerfile
-	$(VENV_BIN)/checkov --quiet --compact --skip-download --framework dockerfile -f Dockerfile
+	$(CHECKOV) --quiet --compact --skip-download --framework dockerfile -f Dockerfile
 	shellcheck $(IMAGE_SCRIPTS)
 
 .PHONY: lint-workflows
-lint-workflows: $(VENV)/.stamp ## zizmor (offline) and checkov on the GitHub Actions workflows
+lint-workflows: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp ## zizmor (offline) and checkov on the GitHub Actions workflows
 	$(VENV_BIN)/zizmor --offline --no-progress .github
-	$(VENV_BIN)/checkov --quiet --compact --skip-download --framework github_actions -d $(WORKFLOWS)
+	$(CHECKOV) --quiet --compact --skip-download --framework github_actions -d $(WORKFLOWS)
 
 .PHONY: test-image
 test-image: $(VENV)/.stamp image-binary ## The image contract without Docker: static binary, sandboxed run, Dockerfile, workflows

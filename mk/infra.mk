@@ -5,19 +5,9 @@ TERRAFORM ?= terraform
 AWS       ?= aws
 INFRA_DIR := infra
 
-# checkov gets its own venv: its pins (packaging<24, bc-python-hcl2 shipping an `hcl2` package)
-# clash with pytest 9 and python-hcl2 8 in .venv. See infra/tests/requirements-checkov.txt.
-CHECKOV_VENV := .tools/checkov
-CHECKOV      := $(CHECKOV_VENV)/bin/checkov
-
 APT_PACKAGES += python3-venv
 TEST_TARGETS += test-infra
 LINT_TARGETS += lint-infra
-
-$(CHECKOV_VENV)/.stamp: $(INFRA_DIR)/tests/requirements-checkov.txt
-	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check -r $<
-	touch $@
 
 .PHONY: test-infra
 test-infra: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp ## Terraform checks offline: parse, references, variables, checkov, staged apply (with broken fixtures)

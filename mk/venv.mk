@@ -17,3 +17,13 @@ $(VENV)/.stamp: $(REQUIREMENTS)
 
 .PHONY: venv
 venv: $(VENV)/.stamp ## Create the Python venv with the pinned tools
+
+# checkov gets a venv of its own: its pins (packaging<24, bc-python-hcl2 shipping an `hcl2`
+# module) clash with pytest 9 and python-hcl2 8. Used by the image, workflow and infra checks.
+CHECKOV_VENV := .tools/checkov
+CHECKOV      := $(CHECKOV_VENV)/bin/checkov
+
+$(CHECKOV_VENV)/.stamp: infra/tests/requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check -r $<
+	touch $@
