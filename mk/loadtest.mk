@@ -3,8 +3,13 @@
 # installed (prefer Grafana's own packages), else from the pinned copy in the venv.
 
 TEST_TARGETS += test-loadtests
+LINT_TARGETS += lint-loadtests
+APT_PACKAGES += shellcheck
 
-K6            ?= $(shell command -v k6 2>/dev/null || echo $(VENV_BIN)/k6)
+# k6 on PATH wins; only without it does `make loadtest` need the venv's pinned copy.
+K6_ON_PATH    := $(shell command -v k6 2>/dev/null)
+K6            ?= $(or $(K6_ON_PATH),$(VENV_BIN)/k6)
+K6_DEPS       := $(if $(K6_ON_PATH),,$(VENV)/.stamp)
 RESULTS       ?= loadtests/results
 # Extra options for the analysis, e.g. REPORT_ARGS="--slo-p95 300 --recovery-seconds 10".
 REPORT_ARGS   ?=
@@ -13,7 +18,7 @@ RUN           ?= $(shell cat $(RESULTS)/.last 2>/dev/null)
 ANALYSIS      := $(VENV_BIN)/python -m loadtests.analysis
 
 .PHONY: loadtest
-loadtest: $(VENV)/.stamp ## Load-test a target: make loadtest TARGET=https://… PROFILE=spike [PEAK=800 …] [SEGMENT=1 SEGMENTS=3]
+loadtest: $(K6_DEPS) ## Load-test a target: make loadtest TARGET=https://… PROFILE=spike [PEAK=800 …] [SEGMENT=1 SEGMENTS=3]
 	K6="$(K6)" RESULTS="$(RESULTS)" PYTHON="$(PYTHON)" loadtests/bin/loadtest
 
 .PHONY: loadtest-local
@@ -37,3 +42,7 @@ compare: $(VENV)/.stamp ## Put two runs side by side: make compare A=<run folder
 test-loadtests: build $(VENV)/.stamp ## Load-test checks: analysis known answers, k6 inspect, end-to-end on loopback
 	K6="$(VENV_BIN)/k6" DELAY_ECHO_BIN="$(CURDIR)/target/release/delay-echo" PYTHON="$(PYTHON)" \
 	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider loadtests/tests
+
+.PHONY: lint-loadtests
+lint-loadtests: ## shellcheck on the load-test scripts
+	shellcheck loadtests/bin/loadtest loadtests/bin/loadtest-local
