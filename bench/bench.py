@@ -394,6 +394,9 @@ def main(argv=None) -> int:
         os.sched_setaffinity(0, {args.load_cpu})
         nofile = raise_nofile(2 * profile.s2_conns + 1000 if "S2" in args.scenarios else 4096)
         bench = Bench(args, profile, raw_dir)
+        load1 = os.getloadavg()[0]
+        if load1 > 1.0:
+            bench.log(f"load average is {load1:.2f}: other work shares the cores, expect noisy figures (the report records it)")
         results = {
             "meta": {
                 "started_utc": started.strftime("%Y-%m-%d %H:%M UTC"),
