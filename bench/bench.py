@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import coldstart
@@ -57,12 +57,36 @@ class Profile:
     s4_idle_s: float
 
 
-FULL = Profile(rounds=2, s0_conns=64, s0_seconds=10, s0_warm=2, s1_rates=(1000, 4000, 8000), s1_seconds=10, s1_warm=2,
-               s2_conns=10000, s2_seconds=15, s2_warm=2, s3_starts=20, s4_idle_s=1.0)  # fmt: skip
+FULL = Profile(
+    rounds=2,
+    s0_conns=64,
+    s0_seconds=10,
+    s0_warm=2,
+    s1_rates=(1000, 4000, 8000),
+    s1_seconds=10,
+    s1_warm=2,
+    s2_conns=10000,
+    s2_seconds=15,
+    s2_warm=2,
+    s3_starts=20,
+    s4_idle_s=1.0,
+)
 # Seconds per run: enough to exercise every code path (start, warm-up, load, /proc readings,
 # parsing, report) so the harness cannot rot, not to produce meaningful figures.
-QUICK = Profile(rounds=1, s0_conns=64, s0_seconds=1, s0_warm=0, s1_rates=(1000, 4000, 8000), s1_seconds=1.0, s1_warm=0.5,
-                s2_conns=2000, s2_seconds=2, s2_warm=0, s3_starts=3, s4_idle_s=1.0)  # fmt: skip
+QUICK = Profile(
+    rounds=1,
+    s0_conns=64,
+    s0_seconds=1,
+    s0_warm=0,
+    s1_rates=(1000, 4000, 8000),
+    s1_seconds=1.0,
+    s1_warm=0.5,
+    s2_conns=2000,
+    s2_seconds=2,
+    s2_warm=0,
+    s3_starts=3,
+    s4_idle_s=1.0,
+)
 
 
 class Bench:
@@ -81,7 +105,9 @@ class Bench:
             port = self.next_port
             self.next_port += 1
             if self.next_port > self.args.base_port + 500:
-                raise BenchError(f"no free port in {self.args.base_port}..{self.args.base_port + 500}; pick another --base-port")
+                raise BenchError(
+                    f"no free port in {self.args.base_port}..{self.args.base_port + 500}; pick another --base-port"
+                )
             if procs.port_is_free(port):
                 return port
 
@@ -89,8 +115,15 @@ class Bench:
         """The command for a server; delay_ms None means the server's own default (80 ms)."""
         anchors = self.args.anchors
         if name == "delay-echo":
-            argv = [str(self.args.binary), "--listen", f"127.0.0.1:{port}",
-                    "--max-concurrency", str(DE_MAX_CONCURRENCY), "--max-connections", str(DE_MAX_CONNECTIONS)]  # fmt: skip
+            argv = [
+                str(self.args.binary),
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--max-concurrency",
+                str(DE_MAX_CONCURRENCY),
+                "--max-connections",
+                str(DE_MAX_CONNECTIONS),
+            ]
             if delay_ms is not None:
                 argv += ["--delay", "0" if delay_ms == 0 else f"{delay_ms}ms"]
             return ServerSpec(name, argv, {"RUST_LOG": "warn"})
@@ -106,7 +139,9 @@ class Bench:
     def start(self, name: str, delay_ms: int | None) -> procs.Server:
         port = self.port()
         # The first go-sleep start compiles it; later starts take milliseconds.
-        return procs.start_server(self.spec(name, port, delay_ms), port, self.args.server_cpu, self.raw / "logs", ready_timeout=300)
+        return procs.start_server(
+            self.spec(name, port, delay_ms), port, self.args.server_cpu, self.raw / "logs", ready_timeout=300
+        )
 
     def rotation(self, r: int) -> list[str]:
         s = self.args.servers
@@ -145,18 +180,34 @@ class Bench:
                 try:
                     url = self.url(server.port)
                     if self.p.s0_warm:
-                        loadgen.run_wrk(url, self.p.s0_conns, self.p.s0_warm, self.args.load_cpu, self.raw / f"s0-{name}-r{r}-warm.txt")
+                        loadgen.run_wrk(
+                            url,
+                            self.p.s0_conns,
+                            self.p.s0_warm,
+                            self.args.load_cpu,
+                            self.raw / f"s0-{name}-r{r}-warm.txt",
+                        )
                     cpu0, busy0, t0, load = server.cpu_seconds(), self.core_busy(), time.monotonic(), os.getloadavg()[0]
-                    run = loadgen.run_wrk(url, self.p.s0_conns, self.p.s0_seconds, self.args.load_cpu, self.raw / f"s0-{name}-r{r}.txt")
+                    run = loadgen.run_wrk(
+                        url, self.p.s0_conns, self.p.s0_seconds, self.args.load_cpu, self.raw / f"s0-{name}-r{r}.txt"
+                    )
                     cpu = server.cpu_seconds() - cpu0
-                    run.update(server_cpu_s=cpu, cpu_us_per_req=cpu / run["requests"] * 1e6 if run["requests"] else None,
-                               threads=server.threads(), server_cpus=server.cpus(), load1=load, foreign_cpu_pct=self.foreign(server, busy0, cpu0, t0))  # fmt: skip
+                    run.update(
+                        server_cpu_s=cpu,
+                        cpu_us_per_req=cpu / run["requests"] * 1e6 if run["requests"] else None,
+                        threads=server.threads(),
+                        server_cpus=server.cpus(),
+                        load1=load,
+                        foreign_cpu_pct=self.foreign(server, busy0, cpu0, t0),
+                    )
                 finally:
                     server.stop()
                 out[name]["runs"].append(run)
-                self.log(f"S0 {name} r{r}: {run['rps']:.0f} req/s, {run['cpu_us_per_req'] or 0:.2f} µs CPU/req, {run['errors']} errors")
-        for name in out:
-            out[name]["summary"] = report.summarize_closed(out[name]["runs"])
+                self.log(
+                    f"S0 {name} r{r}: {run['rps']:.0f} req/s, {run['cpu_us_per_req'] or 0:.2f} µs CPU/req, {run['errors']} errors"
+                )
+        for data in out.values():
+            data["summary"] = report.summarize_closed(data["runs"])
         return out
 
     def s1(self) -> dict:
@@ -167,17 +218,35 @@ class Bench:
                 for name in self.rotation(r):
                     server = self.start(name, 80)
                     try:
-                        cpu0, busy0, t0, load = server.cpu_seconds(), self.core_busy(), time.monotonic(), os.getloadavg()[0]
-                        run = loadgen.run_oha(str(self.args.oha), self.url(server.port), rate, self.p.s1_seconds, self.p.s1_warm, 0.080,
-                                              self.args.load_cpu, self.raw, f"s1-{rate}-{name}-r{r}")  # fmt: skip
-                        run.update(server_cpus=server.cpus(), load1=load, foreign_cpu_pct=self.foreign(server, busy0, cpu0, t0))
+                        cpu0, busy0, t0, load = (
+                            server.cpu_seconds(),
+                            self.core_busy(),
+                            time.monotonic(),
+                            os.getloadavg()[0],
+                        )
+                        run = loadgen.run_oha(
+                            str(self.args.oha),
+                            self.url(server.port),
+                            rate,
+                            self.p.s1_seconds,
+                            self.p.s1_warm,
+                            0.080,
+                            self.args.load_cpu,
+                            self.raw,
+                            f"s1-{rate}-{name}-r{r}",
+                        )
+                        run.update(
+                            server_cpus=server.cpus(), load1=load, foreign_cpu_pct=self.foreign(server, busy0, cpu0, t0)
+                        )
                     finally:
                         server.stop()
                     per[name]["runs"].append(run)
-                    self.log(f"S1 {rate}/s {name} r{r}: min {run['min_ms']:.3f} p50 {run['p50_ms']:.2f} p99 {run['p99_ms']:.2f} ms, "
-                             f"{run['answers']} answers, {run['errors'] + run['non_200']} errors")  # fmt: skip
-            for name in per:
-                per[name]["summary"] = report.summarize_open(per[name]["runs"])
+                    self.log(
+                        f"S1 {rate}/s {name} r{r}: min {run['min_ms']:.3f} p50 {run['p50_ms']:.2f} p99 {run['p99_ms']:.2f} ms, "
+                        f"{run['answers']} answers, {run['errors'] + run['non_200']} errors"
+                    )
+            for data in per.values():
+                data["summary"] = report.summarize_open(data["runs"])
         return out
 
     def s2(self) -> dict:
@@ -191,19 +260,36 @@ class Bench:
                     url = self.url(server.port)
                     backlog = procs.listen_backlog(server.port)
                     if self.p.s2_warm:
-                        loadgen.run_wrk(url, conns, self.p.s2_warm, self.args.load_cpu, self.raw / f"s2-{name}-r{r}-warm.txt")
+                        loadgen.run_wrk(
+                            url, conns, self.p.s2_warm, self.args.load_cpu, self.raw / f"s2-{name}-r{r}-warm.txt"
+                        )
                     cpu0, busy0, t0, load = server.cpu_seconds(), self.core_busy(), time.monotonic(), os.getloadavg()[0]
-                    run = loadgen.run_wrk(url, conns, self.p.s2_seconds, self.args.load_cpu, self.raw / f"s2-{name}-r{r}.txt",
-                                          during=lambda: seen.update(n=procs.established(server.port)))  # fmt: skip
-                    run.update(peak_rss_kib=server.hwm_kib(), established=seen.get("n"), backlog=backlog, threads=server.threads(), server_cpus=server.cpus(),
-                               load1=load, foreign_cpu_pct=self.foreign(server, busy0, cpu0, t0))  # fmt: skip
+                    run = loadgen.run_wrk(
+                        url,
+                        conns,
+                        self.p.s2_seconds,
+                        self.args.load_cpu,
+                        self.raw / f"s2-{name}-r{r}.txt",
+                        during=lambda port=server.port, seen=seen: seen.update(n=procs.established(port)),
+                    )
+                    run.update(
+                        peak_rss_kib=server.hwm_kib(),
+                        established=seen.get("n"),
+                        backlog=backlog,
+                        threads=server.threads(),
+                        server_cpus=server.cpus(),
+                        load1=load,
+                        foreign_cpu_pct=self.foreign(server, busy0, cpu0, t0),
+                    )
                 finally:
                     server.stop()
                 out[name]["runs"].append(run)
-                self.log(f"S2 {name} r{r}: {run['rps']:.0f} req/s, p99 {run['p99_ms']:.1f} ms, peak RSS {run['peak_rss_kib'] / 1024:.1f} MiB, "
-                         f"{run['established']} connections seen, backlog {backlog}, {run['errors']} errors")  # fmt: skip
-        for name in out:
-            out[name]["summary"] = report.summarize_closed(out[name]["runs"])
+                self.log(
+                    f"S2 {name} r{r}: {run['rps']:.0f} req/s, p99 {run['p99_ms']:.1f} ms, peak RSS {run['peak_rss_kib'] / 1024:.1f} MiB, "
+                    f"{run['established']} connections seen, backlog {backlog}, {run['errors']} errors"
+                )
+        for data in out.values():
+            data["summary"] = report.summarize_closed(data["runs"])
         return out
 
     def exec_form(self, name: str) -> tuple[list[str], dict[str, str], int]:
@@ -234,7 +320,13 @@ class Bench:
                 times[name].append(coldstart.time_to_ready(argv, env, port, self.args.server_cpu))
                 coldstart.wait_port_closed(port)
         for name, ms in times.items():
-            out[name] = {"starts_ms": ms, "median_ms": report.median(ms), "min_ms": min(ms), "max_ms": max(ms), "argv": forms[name][0]}
+            out[name] = {
+                "starts_ms": ms,
+                "median_ms": report.median(ms),
+                "min_ms": min(ms),
+                "max_ms": max(ms),
+                "argv": forms[name][0],
+            }
             self.log(f"S3 {name}: median {out[name]['median_ms']:.2f} ms over {len(ms)} starts")
         return out
 
@@ -245,10 +337,18 @@ class Bench:
             try:
                 time.sleep(self.p.s4_idle_s)
                 exe = os.readlink(f"/proc/{server.pid}/exe")
-                out[name] = {"idle_rss_kib": server.rss_kib(), "threads": server.threads(), "server_cpus": server.cpus(), "binary": exe, "binary_bytes": os.path.getsize(exe)}
+                out[name] = {
+                    "idle_rss_kib": server.rss_kib(),
+                    "threads": server.threads(),
+                    "server_cpus": server.cpus(),
+                    "binary": exe,
+                    "binary_bytes": os.path.getsize(exe),
+                }
             finally:
                 server.stop()
-            self.log(f"S4 {name}: idle RSS {out[name]['idle_rss_kib'] / 1024:.2f} MiB, executable {out[name]['binary_bytes'] / 1e6:.2f} MB")
+            self.log(
+                f"S4 {name}: idle RSS {out[name]['idle_rss_kib'] / 1024:.2f} MiB, executable {out[name]['binary_bytes'] / 1e6:.2f} MB"
+            )
         return out
 
 
@@ -263,8 +363,10 @@ def raise_nofile(need: int) -> int:
             resource.setrlimit(resource.RLIMIT_NOFILE, (need, need))
             return need
         except (ValueError, OSError):
-            raise BenchError(f"the open-file limit is {hard} and cannot be raised here; S2 needs {need} "
-                             f"({need // 2:,} connections on each side); raise `ulimit -Hn` or lower the connections")  # fmt: skip
+            raise BenchError(
+                f"the open-file limit is {hard} and cannot be raised here; S2 needs {need} "
+                f"({need // 2:,} connections on each side); raise `ulimit -Hn` or lower the connections"
+            )
     target = hard if hard != resource.RLIM_INFINITY else max(soft, need)
     resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return target
@@ -272,7 +374,7 @@ def raise_nofile(need: int) -> int:
 
 def sh(cmd: list[str]) -> str:
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        r = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=30)
         return (r.stdout + r.stderr).strip()
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"unavailable ({e})"
@@ -284,12 +386,19 @@ def machine() -> str:
         if line.startswith("model name"):
             model = line.split(":", 1)[1].strip()
             break
-    mem = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal:")), 0)
+    mem = next(
+        (
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal:")
+        ),
+        0,
+    )
     return f"{os.cpu_count()} × {model}, {mem / 1024 / 1024:.0f} GiB, Linux {platform.release()}"
 
 
 def tools(args) -> str:
-    first = lambda text: text.splitlines()[0] if text else "?"  # noqa: E731
+    first = lambda text: text.splitlines()[0] if text else "?"
     parts = [first(sh(["wrk", "-v"])).split(" [")[0]]
     if "S1" in args.scenarios:
         parts.append(first(sh([str(args.oha), "--version"])))
@@ -310,7 +419,20 @@ def shown_path(path: Path) -> str:
 
 def git_rev() -> str:
     rev = sh(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
-    dirty = sh(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no", "--", "src", "Cargo.toml", "Cargo.lock"])
+    dirty = sh(
+        [
+            "git",
+            "-C",
+            str(REPO),
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            "src",
+            "Cargo.toml",
+            "Cargo.lock",
+        ]
+    )
     return rev + ("+dirty" if dirty else "")
 
 
@@ -324,27 +446,34 @@ def preflight(args) -> None:
     if "nginx-echo" in args.servers:
         need["nginx"] = "apt-get install nginx libnginx-mod-http-echo (make deps)"
     for tool, fix in need.items():
-        if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode != 0:
+        if subprocess.run(["sh", "-c", f"command -v {tool}"], check=False, capture_output=True).returncode != 0:
             raise BenchError(f"{tool} is not installed; {fix}")
     if "nginx-echo" in args.servers and not Path("/usr/lib/nginx/modules/ngx_http_echo_module.so").exists():
         raise BenchError("nginx's echo module is missing; apt-get install libnginx-mod-http-echo (make deps)")
     for name in ("go-sleep", "nginx-echo"):
         if name in args.servers and not (args.anchors / name / "start.sh").exists():
-            raise BenchError(f"reference server {name} not found under {args.anchors}; pass --anchors DIR (the shared anchors folder)")
+            raise BenchError(
+                f"reference server {name} not found under {args.anchors}; pass --anchors DIR (the shared anchors folder)"
+            )
     if "delay-echo" in args.servers:
         if not os.access(args.binary, os.X_OK):
             raise BenchError(f"delay-echo binary not found at {args.binary}; `make build` builds it")
         help_text = sh([str(args.binary), "--help"])
         for flag in ("--listen", "--delay", "--max-concurrency", "--max-connections"):
             if flag not in help_text:
-                raise BenchError(f"{args.binary} --help does not list {flag}; the harness starts delay-echo with it (bench/bench.py spec())")
+                raise BenchError(
+                    f"{args.binary} --help does not list {flag}; the harness starts delay-echo with it (bench/bench.py spec())"
+                )
     cpus = os.sched_getaffinity(0)
     if args.server_cpu == args.load_cpu or not {args.server_cpu, args.load_cpu} <= cpus:
-        raise BenchError(f"--server-cpu {args.server_cpu} and --load-cpu {args.load_cpu} must be two different CPUs of {sorted(cpus)}")
+        raise BenchError(
+            f"--server-cpu {args.server_cpu} and --load-cpu {args.load_cpu} must be two different CPUs of {sorted(cpus)}"
+        )
 
 
 def default_oha() -> Path:
     """The oha that `make bench-tools` installed (.tools/oha-<version>/bin/oha), newest first."""
+
     def version(path: Path) -> tuple[int, ...]:
         return tuple(int(x) for x in path.parent.parent.name.removeprefix("oha-").split(".") if x.isdigit())
 
@@ -353,18 +482,34 @@ def default_oha() -> Path:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="a second or two per run: checks the harness, figures are not meaningful")
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--quick", action="store_true", help="a second or two per run: checks the harness, figures are not meaningful"
+    )
     ap.add_argument("--out", type=Path, help="results folder (default bench/results, quick: bench/results/raw/quick)")
     ap.add_argument("--servers", default=",".join(report.SERVERS), help="comma-separated subset of %(default)s")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset of %(default)s")
     ap.add_argument("--rounds", type=int, help="rounds per scenario (default 2, quick 1)")
     ap.add_argument("--binary", type=Path, default=REPO / "target" / "release" / "delay-echo")
-    ap.add_argument("--anchors", type=Path, default=(REPO.parent / "shared" / "anchors"), help="reference servers (default ../shared/anchors)")
-    ap.add_argument("--oha", type=Path, default=default_oha(), help="oha binary (default: the newest under .tools/, where make puts it)")
+    ap.add_argument(
+        "--anchors",
+        type=Path,
+        default=(REPO.parent / "shared" / "anchors"),
+        help="reference servers (default ../shared/anchors)",
+    )
+    ap.add_argument(
+        "--oha",
+        type=Path,
+        default=default_oha(),
+        help="oha binary (default: the newest under .tools/, where make puts it)",
+    )
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--load-cpu", type=int, default=1)
-    ap.add_argument("--base-port", type=int, default=18100, help="first of the ports servers are started on (default %(default)s)")
+    ap.add_argument(
+        "--base-port", type=int, default=18100, help="first of the ports servers are started on (default %(default)s)"
+    )
     args = ap.parse_args(argv)
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     args.scenarios = [s.strip().upper() for s in args.scenarios.split(",") if s.strip()]
@@ -384,7 +529,7 @@ def main(argv=None) -> int:
     profile = QUICK if args.quick else FULL
     if args.rounds:
         profile = Profile(**{**profile.__dict__, "rounds": args.rounds})
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     raw_dir = args.out / "raw" / stamp
     raw_dir.mkdir(parents=True, exist_ok=True)
@@ -396,7 +541,9 @@ def main(argv=None) -> int:
         bench = Bench(args, profile, raw_dir)
         load1 = os.getloadavg()[0]
         if load1 > 1.0:
-            bench.log(f"load average is {load1:.2f}: other work shares the cores, expect noisy figures (the report records it)")
+            bench.log(
+                f"load average is {load1:.2f}: other work shares the cores, expect noisy figures (the report records it)"
+            )
         results = {
             "meta": {
                 "started_utc": started.strftime("%Y-%m-%d %H:%M UTC"),
@@ -422,7 +569,7 @@ def main(argv=None) -> int:
         meta = results["meta"]
         meta["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
         meta["foreign_cpu_max_pct"] = max(bench.foreign_cpu) if bench.foreign_cpu else None
-        meta["seconds"] = round((datetime.now(timezone.utc) - started).total_seconds())
+        meta["seconds"] = round((datetime.now(UTC) - started).total_seconds())
         meta["targets"] = report.evaluate(results)
     except BenchError as e:
         print(f"bench: {e}", file=sys.stderr)
@@ -432,7 +579,10 @@ def main(argv=None) -> int:
     (args.out / f"{stamp}.md").write_text(md)
     (args.out / "latest.md").write_text(md)
     print(md)
-    print(f"bench: wrote {shown_path(args.out / 'latest.md')} and {meta['raw_dir']}/ in {meta['seconds']} s", file=sys.stderr)
+    print(
+        f"bench: wrote {shown_path(args.out / 'latest.md')} and {meta['raw_dir']}/ in {meta['seconds']} s",
+        file=sys.stderr,
+    )
     return 0
 
 

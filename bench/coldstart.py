@@ -43,7 +43,9 @@ def try_readyz(port: int) -> int | None:
 def time_to_ready(argv: list[str], env: dict[str, str], port: int, cpu: int, limit_s: float = 10.0) -> float:
     """Milliseconds from spawn to the first 200; the server is stopped before returning."""
     t0 = time.perf_counter_ns()
-    proc = spawn_pinned(argv, cpu, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    proc = spawn_pinned(
+        argv, cpu, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
+    )
     try:
         while True:
             if try_readyz(port) == 200:
@@ -88,4 +90,3 @@ def wait_port_closed(port: int, limit_s: float = 10.0) -> None:
                 return
         time.sleep(0.01)
     raise BenchError(f"something still listens on 127.0.0.1:{port} {limit_s:.0f} s after the server stopped")
-

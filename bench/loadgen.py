@@ -12,8 +12,8 @@ import math
 import sqlite3
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from procs import BenchError, spawn_pinned
 
@@ -25,7 +25,7 @@ GRACE_S = 60
 
 def check_loopback(url: str) -> None:
     """Refuse any target but this machine: the benchmark must never send traffic elsewhere."""
-    if not (url.startswith("http://127.0.0.1:") or url.startswith("http://localhost:")):
+    if not (url.startswith(("http://127.0.0.1:", "http://localhost:"))):
         raise BenchError(f"target {url!r} is not on 127.0.0.1; the benchmark only loads loopback")
 
 
@@ -170,19 +170,27 @@ def run_oha(
     db.unlink(missing_ok=True)
     conns = oha_connections(rate, delay_s)
     cmd = [
-        oha, url,
-        "-z", f"{int(round(total * 1000))}ms",
-        "-q", str(rate),
+        oha,
+        url,
+        "-z",
+        f"{round(total * 1000)}ms",
+        "-q",
+        str(rate),
         "--latency-correction",
-        "-c", str(conns),
+        "-c",
+        str(conns),
         # Requests still in flight at the deadline finish instead of counting as aborted.
         "-w",
-        "-t", "10s",
-        "--worker-threads", "1",
+        "-t",
+        "10s",
+        "--worker-threads",
+        "1",
         "--no-tui",
-        "--output-format", "json",
-        "--db-url", str(db),
-    ]  # fmt: skip
+        "--output-format",
+        "json",
+        "--db-url",
+        str(db),
+    ]
     json_path = out_dir / f"{tag}.json"
     err_path = out_dir / f"{tag}.stderr"
     with open(json_path, "w") as out, open(err_path, "w") as err:

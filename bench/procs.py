@@ -121,7 +121,7 @@ def thread_count(pid: int) -> int:
 def listen_backlog(port: int) -> int | None:
     """The accept-queue limit of the listener on `port` (ss shows it as Send-Q for LISTEN)."""
     out = subprocess.run(
-        ["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, timeout=10
+        ["ss", "-Hltn", f"sport = :{port}"], check=False, capture_output=True, text=True, timeout=10
     ).stdout
     for line in out.splitlines():
         cols = line.split()
@@ -134,6 +134,7 @@ def established(port: int) -> int:
     """Established TCP connections whose local port is the server's."""
     out = subprocess.run(
         ["ss", "-Htn", "state", "established", f"sport = :{port}"],
+        check=False,
         capture_output=True,
         text=True,
         timeout=30,
@@ -218,9 +219,7 @@ def start_server(spec: ServerSpec, port: int, cpu: int, log_dir: Path, ready_tim
     log_path = log_dir / f"{spec.name}-{port}.log"
     env = dict(os.environ, **spec.env)
     with open(log_path, "wb") as log:
-        proc = spawn_pinned(
-            spec.argv, cpu, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
+        proc = spawn_pinned(spec.argv, cpu, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     server = Server(spec, port, proc, log_path)
     deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:

@@ -92,13 +92,27 @@ def evaluate(results: dict) -> list[dict]:
     rows = []
 
     def row(scenario, target, subject, reference, ok):
-        rows.append({"scenario": scenario, "target": target, "subject": subject, "reference": reference, "verdict": _verdict(ok)})
+        rows.append(
+            {
+                "scenario": scenario,
+                "target": target,
+                "subject": subject,
+                "reference": reference,
+                "verdict": _verdict(ok),
+            }
+        )
 
     # S0: CPU per request against nginx-echo.
     de = _get(results, "s0", SUBJECT, "summary", "cpu_us_per_req")
     ng = _get(results, "s0", REFERENCE, "summary", "cpu_us_per_req")
     ratio = de / ng if de is not None and ng else None
-    row("S0", "server CPU per request ≤ 0.8× nginx-echo", f"{fmt(de, '.2f')} µs ({fmt(ratio, '.2f')}×)", f"{fmt(ng, '.2f')} µs", None if ratio is None else ratio <= 0.8)
+    row(
+        "S0",
+        "server CPU per request ≤ 0.8× nginx-echo",
+        f"{fmt(de, '.2f')} µs ({fmt(ratio, '.2f')}×)",
+        f"{fmt(ng, '.2f')} µs",
+        None if ratio is None else ratio <= 0.8,
+    )
 
     # S1: never early at any rate; p50 and p99 bounds at 8,000 req/s.
     s1 = results.get("s1") or {}
@@ -108,20 +122,44 @@ def evaluate(results: dict) -> list[dict]:
     lowest = min(mins) if mins else None
     ref_min = [_get(s1, rate, REFERENCE, "summary", "min_ms") for rate in s1]
     ref_min = [m for m in ref_min if m is not None]
-    row("S1", "no answer below 80 ms (every rate)", f"min {fmt(lowest, '.3f')} ms, {early} early", f"min {fmt(min(ref_min) if ref_min else None, '.3f')} ms", None if lowest is None else lowest >= S1_FLOOR_MS and early == 0)
+    row(
+        "S1",
+        "no answer below 80 ms (every rate)",
+        f"min {fmt(lowest, '.3f')} ms, {early} early",
+        f"min {fmt(min(ref_min) if ref_min else None, '.3f')} ms",
+        None if lowest is None else lowest >= S1_FLOOR_MS and early == 0,
+    )
     for key, bound in (("p50_ms", 80.3), ("p99_ms", 82.0)):
         v = _get(s1, S1_TARGET_RATE, SUBJECT, "summary", key)
         r = _get(s1, S1_TARGET_RATE, REFERENCE, "summary", key)
-        row("S1", f"{key[:3]} at 8,000 req/s ≤ {bound} ms", f"{fmt(v, '.2f')} ms", f"{fmt(r, '.2f')} ms", None if v is None else v <= bound)
+        row(
+            "S1",
+            f"{key[:3]} at 8,000 req/s ≤ {bound} ms",
+            f"{fmt(v, '.2f')} ms",
+            f"{fmt(r, '.2f')} ms",
+            None if v is None else v <= bound,
+        )
 
     # S2: throughput, tail and memory at 10,000 connections.
     de_rps = _get(results, "s2", SUBJECT, "summary", "rps")
     ng_rps = _get(results, "s2", REFERENCE, "summary", "rps")
     ratio = de_rps / ng_rps if de_rps is not None and ng_rps else None
-    row("S2", "throughput ≥ 1.1× nginx-echo", f"{fmt_k(de_rps)} req/s ({fmt(ratio, '.2f')}×)", f"{fmt_k(ng_rps)} req/s", None if ratio is None else ratio >= 1.1)
+    row(
+        "S2",
+        "throughput ≥ 1.1× nginx-echo",
+        f"{fmt_k(de_rps)} req/s ({fmt(ratio, '.2f')}×)",
+        f"{fmt_k(ng_rps)} req/s",
+        None if ratio is None else ratio >= 1.1,
+    )
     de_p99 = _get(results, "s2", SUBJECT, "summary", "p99_ms")
     ng_p99 = _get(results, "s2", REFERENCE, "summary", "p99_ms")
-    row("S2", "p99 ≤ nginx-echo's", f"{fmt(de_p99)} ms", f"{fmt(ng_p99)} ms", None if de_p99 is None or ng_p99 is None else de_p99 <= ng_p99)
+    row(
+        "S2",
+        "p99 ≤ nginx-echo's",
+        f"{fmt(de_p99)} ms",
+        f"{fmt(ng_p99)} ms",
+        None if de_p99 is None or ng_p99 is None else de_p99 <= ng_p99,
+    )
     de_rss = kib_to_mb(_get(results, "s2", SUBJECT, "summary", "peak_rss_kib"))
     ng_rss = kib_to_mb(_get(results, "s2", REFERENCE, "summary", "peak_rss_kib"))
     row("S2", "peak RSS ≤ 100 MB", f"{fmt(de_rss)} MB", f"{fmt(ng_rss)} MB", None if de_rss is None else de_rss <= 100)
@@ -129,10 +167,22 @@ def evaluate(results: dict) -> list[dict]:
     # S3, S4: absolute bounds.
     cold = _get(results, "s3", SUBJECT, "median_ms")
     ref_cold = _get(results, "s3", REFERENCE, "median_ms")
-    row("S3", "cold start (exec → 200 /readyz), median ≤ 20 ms", f"{fmt(cold, '.2f')} ms", f"{fmt(ref_cold, '.2f')} ms", None if cold is None else cold <= 20)
+    row(
+        "S3",
+        "cold start (exec → 200 /readyz), median ≤ 20 ms",
+        f"{fmt(cold, '.2f')} ms",
+        f"{fmt(ref_cold, '.2f')} ms",
+        None if cold is None else cold <= 20,
+    )
     idle = kib_to_mb(_get(results, "s4", SUBJECT, "idle_rss_kib"))
     ref_idle = kib_to_mb(_get(results, "s4", REFERENCE, "idle_rss_kib"))
-    row("S4", "idle RSS 1 s after ready ≤ 5 MB", f"{fmt(idle, '.2f')} MB", f"{fmt(ref_idle, '.2f')} MB", None if idle is None else idle <= 5)
+    row(
+        "S4",
+        "idle RSS 1 s after ready ≤ 5 MB",
+        f"{fmt(idle, '.2f')} MB",
+        f"{fmt(ref_idle, '.2f')} MB",
+        None if idle is None else idle <= 5,
+    )
 
     # Every figure above assumes delay-echo answered every request with 200.
     errs = [
@@ -141,7 +191,13 @@ def evaluate(results: dict) -> list[dict]:
         *[_get(s1, rate, SUBJECT, "summary", "errors") for rate in s1],
     ]
     errs = [e for e in errs if e is not None]
-    row("S0–S2", "every request answered 200 (no errors, no rejections)", f"{sum(errs)} errors" if errs else "—", "", None if not errs else sum(errs) == 0)
+    row(
+        "S0–S2",
+        "every request answered 200 (no errors, no rejections)",
+        f"{sum(errs)} errors" if errs else "—",
+        "",
+        None if not errs else sum(errs) == 0,
+    )
     return rows
 
 
@@ -160,10 +216,12 @@ def markdown(results: dict) -> str:
     lines = [
         f"# delay-echo benchmark, {meta['started_utc']}",
         "",
-        f"Mode **{meta['mode']}** · git `{meta['git']}` · {meta['machine']} · load average before "
-        f"{meta['load_before']}, after {meta['load_after']} · busiest share of the server core not "
-        f"charged to the server: {fmt(meta.get('foreign_cpu_max_pct'), '.0f', ' %')} · server pinned to "
-        f"CPU {meta['server_cpu']}, load generator to CPU {meta['load_cpu']} · loopback only.",
+        (
+            f"Mode **{meta['mode']}** · git `{meta['git']}` · {meta['machine']} · load average before "
+            f"{meta['load_before']}, after {meta['load_after']} · busiest share of the server core not "
+            f"charged to the server: {fmt(meta.get('foreign_cpu_max_pct'), '.0f', ' %')} · server pinned to "
+            f"CPU {meta['server_cpu']}, load generator to CPU {meta['load_cpu']} · loopback only."
+        ),
         "",
         f"Tools: {meta['tools']}.",
         "",
@@ -178,32 +236,95 @@ def markdown(results: dict) -> str:
     p = meta["profile"]
 
     if "s0" in results:
-        lines += ["", f"## S0: delay 0, {p['s0_conns']} keep-alive connections, wrk, {p['s0_seconds']} s × {p['rounds']} round(s)", ""]
+        lines += [
+            "",
+            f"## S0: delay 0, {p['s0_conns']} keep-alive connections, wrk, {p['s0_seconds']} s × {p['rounds']} round(s)",
+            "",
+        ]
         rows = []
         for s in servers:
             m = _get(results, "s0", s, "summary")
             if m:
-                rows.append([s, fmt_k(m["rps"]), fmt(m["cpu_us_per_req"], ".2f"), fmt(m["p50_ms"], ".2f"), fmt(m["p99_ms"], ".2f"), str(m["errors"])])
+                rows.append(
+                    [
+                        s,
+                        fmt_k(m["rps"]),
+                        fmt(m["cpu_us_per_req"], ".2f"),
+                        fmt(m["p50_ms"], ".2f"),
+                        fmt(m["p99_ms"], ".2f"),
+                        str(m["errors"]),
+                    ]
+                )
         lines += _table(["server", "req/s", "server CPU µs/req", "p50 ms", "p99 ms", "errors"], rows, "lrrrrr")
 
     if "s1" in results:
-        lines += ["", f"## S1: 80 ms, open model (oha, latency correction, keep-alive), {p['s1_seconds']} s steady state after {p['s1_warm']} s warm-up × {p['rounds']} round(s)", ""]
+        lines += [
+            "",
+            f"## S1: 80 ms, open model (oha, latency correction, keep-alive), {p['s1_seconds']} s steady state after {p['s1_warm']} s warm-up × {p['rounds']} round(s)",
+            "",
+        ]
         rows = []
         for rate in sorted(results["s1"], key=int):
             for s in servers:
                 m = _get(results, "s1", rate, s, "summary")
                 if m:
-                    rows.append([f"{int(rate):,}", s, fmt(m["achieved_rps"], ".0f"), fmt(m["min_ms"], ".3f"), fmt(m["p50_ms"], ".2f"), fmt(m["p99_ms"], ".2f"), fmt(m["max_ms"], ".1f"), str(m["below_80ms"]), str(m["errors"])])
-        lines += _table(["offered req/s", "server", "achieved", "min ms", "p50 ms", "p99 ms", "max ms", "< 80 ms", "errors"], rows, "llrrrrrrr")
+                    rows.append(
+                        [
+                            f"{int(rate):,}",
+                            s,
+                            fmt(m["achieved_rps"], ".0f"),
+                            fmt(m["min_ms"], ".3f"),
+                            fmt(m["p50_ms"], ".2f"),
+                            fmt(m["p99_ms"], ".2f"),
+                            fmt(m["max_ms"], ".1f"),
+                            str(m["below_80ms"]),
+                            str(m["errors"]),
+                        ]
+                    )
+        lines += _table(
+            ["offered req/s", "server", "achieved", "min ms", "p50 ms", "p99 ms", "max ms", "< 80 ms", "errors"],
+            rows,
+            "llrrrrrrr",
+        )
 
     if "s2" in results:
-        lines += ["", f"## S2: 80 ms, {p['s2_conns']:,} keep-alive connections, wrk, {p['s2_seconds']} s × {p['rounds']} round(s)", ""]
+        lines += [
+            "",
+            f"## S2: 80 ms, {p['s2_conns']:,} keep-alive connections, wrk, {p['s2_seconds']} s × {p['rounds']} round(s)",
+            "",
+        ]
         rows = []
         for s in servers:
             m = _get(results, "s2", s, "summary")
             if m:
-                rows.append([s, fmt_k(m["rps"]), fmt(m["p50_ms"]), fmt(m["p99_ms"]), fmt(m["max_ms"], ".0f"), fmt(kib_to_mb(m["peak_rss_kib"])), fmt(m["established"], ".0f"), fmt(m["backlog"], "d"), str(m["errors"])])
-        lines += _table(["server", "req/s", "p50 ms", "p99 ms", "max ms", "peak RSS MB", "connections seen", "listen backlog", "errors"], rows, "lrrrrrrrr")
+                rows.append(
+                    [
+                        s,
+                        fmt_k(m["rps"]),
+                        fmt(m["p50_ms"]),
+                        fmt(m["p99_ms"]),
+                        fmt(m["max_ms"], ".0f"),
+                        fmt(kib_to_mb(m["peak_rss_kib"])),
+                        fmt(m["established"], ".0f"),
+                        fmt(m["backlog"], "d"),
+                        str(m["errors"]),
+                    ]
+                )
+        lines += _table(
+            [
+                "server",
+                "req/s",
+                "p50 ms",
+                "p99 ms",
+                "max ms",
+                "peak RSS MB",
+                "connections seen",
+                "listen backlog",
+                "errors",
+            ],
+            rows,
+            "lrrrrrrrr",
+        )
 
     if "s3" in results:
         lines += ["", f"## S3: cold start, exec → first 200 on /readyz, {p['s3_starts']} starts", ""]
@@ -220,13 +341,20 @@ def markdown(results: dict) -> str:
         for s in servers:
             m = _get(results, "s4", s)
             if m:
-                rows.append([s, fmt(kib_to_mb(m["idle_rss_kib"]), ".2f"), fmt(m["binary_bytes"] / 1e6, ".2f"), str(m["threads"]), m["binary"]])
+                rows.append(
+                    [
+                        s,
+                        fmt(kib_to_mb(m["idle_rss_kib"]), ".2f"),
+                        fmt(m["binary_bytes"] / 1e6, ".2f"),
+                        str(m["threads"]),
+                        m["binary"],
+                    ]
+                )
         lines += _table(["server", "idle RSS MB", "executable MB", "threads", "executable"], rows, "lrrrl")
 
     lines += [
         "",
-        "How to read: bench/README.md. Raw numbers (every run, every round): "
-        f"`{meta['raw_dir']}/results.json`.",
+        (f"How to read: bench/README.md. Raw numbers (every run, every round): `{meta['raw_dir']}/results.json`."),
         "",
     ]
     return "\n".join(lines)

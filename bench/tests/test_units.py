@@ -8,15 +8,15 @@ import json
 import math
 import sqlite3
 
-import pytest
-
-import bench
 import loadgen
 import procs
+import pytest
 import report
 
+import bench
+
 WRK_LINE = (
-    'Running 1s test @ http://127.0.0.1:1/\n  1 threads and 64 connections\n'
+    "Running 1s test @ http://127.0.0.1:1/\n  1 threads and 64 connections\n"
     'BENCH-JSON {"requests":120000,"duration_us":2000000,"bytes":1,'
     '"errors":{"connect":0,"read":2,"write":0,"status":3,"timeout":1},'
     '"latency_us":{"min":80,"mean":500.0,"p50":450,"p90":800,"p99":1500,"p999":3000,"max":9000}}\n'
@@ -128,26 +128,66 @@ def test_cpu_and_memory_of_this_process_are_readable():
 
 
 def closed(rps, cpu=None, p99=1.0, rss=None, errors=0):
-    return {"summary": {"rps": rps, "cpu_us_per_req": cpu, "p50_ms": 1.0, "p99_ms": p99, "max_ms": 2.0,
-                        "peak_rss_kib": rss, "established": None, "backlog": 4096, "errors": errors, "rounds": 1}}  # fmt: skip
+    return {
+        "summary": {
+            "rps": rps,
+            "cpu_us_per_req": cpu,
+            "p50_ms": 1.0,
+            "p99_ms": p99,
+            "max_ms": 2.0,
+            "peak_rss_kib": rss,
+            "established": None,
+            "backlog": 4096,
+            "errors": errors,
+            "rounds": 1,
+        }
+    }
 
 
 def opened(mn, p50, p99, early=0, errors=0):
-    return {"summary": {"achieved_rps": 8000, "answers": 80000, "min_ms": mn, "p50_ms": p50, "p99_ms": p99,
-                        "max_ms": 99.0, "below_80ms": early, "errors": errors, "rounds": 1}}  # fmt: skip
+    return {
+        "summary": {
+            "achieved_rps": 8000,
+            "answers": 80000,
+            "min_ms": mn,
+            "p50_ms": p50,
+            "p99_ms": p99,
+            "max_ms": 99.0,
+            "below_80ms": early,
+            "errors": errors,
+            "rounds": 1,
+        }
+    }
 
 
-def results(de_cpu=5.0, de_min=80.05, de_p50=80.2, de_p99=81.0, de_rps=70000, de_p99_s2=100.0, de_rss_kib=50000,
-            cold=5.0, idle_kib=3000, errors=0):  # fmt: skip
+def results(
+    de_cpu=5.0,
+    de_min=80.05,
+    de_p50=80.2,
+    de_p99=81.0,
+    de_rps=70000,
+    de_p99_s2=100.0,
+    de_rss_kib=50000,
+    cold=5.0,
+    idle_kib=3000,
+    errors=0,
+):
     s1 = {
         rate: {"delay-echo": opened(de_min, de_p50, de_p99, errors=errors), "nginx-echo": opened(79.1, 80.3, 84.5)}
         for rate in ("1000", "4000", "8000")
     }
     return {
         "meta": {"servers": report.SERVERS},
-        "s0": {"delay-echo": closed(100000, de_cpu), "nginx-echo": closed(125000, 7.7), "go-sleep": closed(75000, 13.3)},
+        "s0": {
+            "delay-echo": closed(100000, de_cpu),
+            "nginx-echo": closed(125000, 7.7),
+            "go-sleep": closed(75000, 13.3),
+        },
         "s1": s1,
-        "s2": {"delay-echo": closed(de_rps, p99=de_p99_s2, rss=de_rss_kib), "nginx-echo": closed(57900, p99=214.0, rss=108000)},
+        "s2": {
+            "delay-echo": closed(de_rps, p99=de_p99_s2, rss=de_rss_kib),
+            "nginx-echo": closed(57900, p99=214.0, rss=108000),
+        },
         "s3": {"delay-echo": {"median_ms": cold}, "nginx-echo": {"median_ms": 7.5}},
         "s4": {"delay-echo": {"idle_rss_kib": idle_kib}, "nginx-echo": {"idle_rss_kib": 18000}},
     }
@@ -188,16 +228,46 @@ def test_targets_without_figures_are_not_applicable_never_pass():
     res = results()
     del res["s0"]["delay-echo"]
     del res["s2"]
-    v = dict(((s, t), verdict) for s, t, verdict in verdicts(res))
+    v = {(s, t): verdict for s, t, verdict in verdicts(res)}
     assert v[("S0", "server CPU per request ≤ 0.8× nginx-echo")] == "n/a"
     assert [verdict for (s, _), verdict in v.items() if s == "S2"] == ["n/a"] * 3
 
 
 def test_medians_over_rounds_and_lowest_minimum():
     runs = [
-        {"achieved_rps": 7990, "answers": 10, "min_ms": 80.2, "p50_ms": 80.4, "p99_ms": 83, "max_ms": 90, "below_80ms": 0, "errors": 0, "non_200": 0},
-        {"achieved_rps": 8000, "answers": 10, "min_ms": 80.1, "p50_ms": 80.2, "p99_ms": 81, "max_ms": 95, "below_80ms": 0, "errors": 1, "non_200": 1},
-        {"achieved_rps": 8010, "answers": 10, "min_ms": 80.3, "p50_ms": 80.3, "p99_ms": 82, "max_ms": 91, "below_80ms": 0, "errors": 0, "non_200": 0},
+        {
+            "achieved_rps": 7990,
+            "answers": 10,
+            "min_ms": 80.2,
+            "p50_ms": 80.4,
+            "p99_ms": 83,
+            "max_ms": 90,
+            "below_80ms": 0,
+            "errors": 0,
+            "non_200": 0,
+        },
+        {
+            "achieved_rps": 8000,
+            "answers": 10,
+            "min_ms": 80.1,
+            "p50_ms": 80.2,
+            "p99_ms": 81,
+            "max_ms": 95,
+            "below_80ms": 0,
+            "errors": 1,
+            "non_200": 1,
+        },
+        {
+            "achieved_rps": 8010,
+            "answers": 10,
+            "min_ms": 80.3,
+            "p50_ms": 80.3,
+            "p99_ms": 82,
+            "max_ms": 91,
+            "below_80ms": 0,
+            "errors": 0,
+            "non_200": 0,
+        },
     ]
     s = report.summarize_open(runs)
     assert (s["p50_ms"], s["p99_ms"], s["min_ms"], s["max_ms"]) == (80.3, 82, 80.1, 95)
@@ -206,10 +276,20 @@ def test_medians_over_rounds_and_lowest_minimum():
 
 def test_markdown_names_every_scenario_and_server():
     res = results()
-    res["meta"] = {"servers": report.SERVERS, "started_utc": "2026-01-01 00:00 UTC", "mode": "full", "git": "abc",
-                   "machine": "2 × CPU", "load_before": "0", "load_after": "0", "server_cpu": 0, "load_cpu": 1,
-                   "tools": "wrk", "raw_dir": "bench/results/raw/x",
-                   "profile": {**bench.FULL.__dict__, "s1_rates": [1000, 4000, 8000]}}  # fmt: skip
+    res["meta"] = {
+        "servers": report.SERVERS,
+        "started_utc": "2026-01-01 00:00 UTC",
+        "mode": "full",
+        "git": "abc",
+        "machine": "2 × CPU",
+        "load_before": "0",
+        "load_after": "0",
+        "server_cpu": 0,
+        "load_cpu": 1,
+        "tools": "wrk",
+        "raw_dir": "bench/results/raw/x",
+        "profile": {**bench.FULL.__dict__, "s1_rates": [1000, 4000, 8000]},
+    }
     for name in ("S0", "S1", "S2", "S3", "S4"):
         for server in ("delay-echo", "go-sleep", "nginx-echo"):
             res.setdefault(name.lower(), {})
