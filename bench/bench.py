@@ -356,7 +356,11 @@ class Bench:
 
 
 def raise_nofile(need: int) -> int:
-    """Raise the open-file limit (inherited by servers and wrk) to what S2 needs."""
+    """Raise the open-file limit to what S2 needs in each process.
+
+    The limit is per process and inherited: wrk and the server each hold one end of every
+    connection, so each needs the connection count plus a margin for its other files.
+    """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < need:
         try:
@@ -364,9 +368,9 @@ def raise_nofile(need: int) -> int:
             return need
         except (ValueError, OSError):
             raise BenchError(
-                f"the open-file limit is {hard} and cannot be raised here; S2 needs {need} "
-                f"({need // 2:,} connections on each side); raise `ulimit -Hn` or lower the connections"
-            )
+                f"the open-file limit is {hard} and cannot be raised here; S2 needs {need} per process "
+                f"(its connections plus a margin); raise `ulimit -Hn`"
+            ) from None
     target = hard if hard != resource.RLIM_INFINITY else max(soft, need)
     resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return target
@@ -537,7 +541,7 @@ def main(argv=None) -> int:
         preflight(args)
         # The harness itself (polling, /proc reads) stays off the server's core.
         os.sched_setaffinity(0, {args.load_cpu})
-        nofile = raise_nofile(2 * profile.s2_conns + 1000 if "S2" in args.scenarios else 4096)
+        nofile = raise_nofile(profile.s2_conns + 1000 if "S2" in args.scenarios else 4096)
         bench = Bench(args, profile, raw_dir)
         load1 = os.getloadavg()[0]
         if load1 > 1.0:
