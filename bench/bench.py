@@ -164,6 +164,11 @@ class Bench:
         self.foreign_cpu.append(pct)
         return pct
 
+    def profiled(self, server: procs.Server, tag: str):
+        """perf on delay-echo's measured runs when --perf is given; a no-op otherwise."""
+        enabled = self.args.perf and server.spec.name == "delay-echo"
+        return procs.perf_profile(server.pid, self.raw / tag, self.args.load_cpu, enabled)
+
     def url(self, port: int) -> str:
         return f"http://127.0.0.1:{port}/"
 
@@ -188,9 +193,14 @@ class Bench:
                             self.raw / f"s0-{name}-r{r}-warm.txt",
                         )
                     cpu0, busy0, t0, load = server.cpu_seconds(), self.core_busy(), time.monotonic(), os.getloadavg()[0]
-                    run = loadgen.run_wrk(
-                        url, self.p.s0_conns, self.p.s0_seconds, self.args.load_cpu, self.raw / f"s0-{name}-r{r}.txt"
-                    )
+                    with self.profiled(server, f"s0-{name}-r{r}"):
+                        run = loadgen.run_wrk(
+                            url,
+                            self.p.s0_conns,
+                            self.p.s0_seconds,
+                            self.args.load_cpu,
+                            self.raw / f"s0-{name}-r{r}.txt",
+                        )
                     cpu = server.cpu_seconds() - cpu0
                     run.update(
                         server_cpu_s=cpu,
@@ -224,17 +234,18 @@ class Bench:
                             time.monotonic(),
                             os.getloadavg()[0],
                         )
-                        run = loadgen.run_oha(
-                            str(self.args.oha),
-                            self.url(server.port),
-                            rate,
-                            self.p.s1_seconds,
-                            self.p.s1_warm,
-                            0.080,
-                            self.args.load_cpu,
-                            self.raw,
-                            f"s1-{rate}-{name}-r{r}",
-                        )
+                        with self.profiled(server, f"s1-{rate}-{name}-r{r}"):
+                            run = loadgen.run_oha(
+                                str(self.args.oha),
+                                self.url(server.port),
+                                rate,
+                                self.p.s1_seconds,
+                                self.p.s1_warm,
+                                0.080,
+                                self.args.load_cpu,
+                                self.raw,
+                                f"s1-{rate}-{name}-r{r}",
+                            )
                         run.update(
                             server_cpus=server.cpus(), load1=load, foreign_cpu_pct=self.foreign(server, busy0, cpu0, t0)
                         )
@@ -264,14 +275,15 @@ class Bench:
                             url, conns, self.p.s2_warm, self.args.load_cpu, self.raw / f"s2-{name}-r{r}-warm.txt"
                         )
                     cpu0, busy0, t0, load = server.cpu_seconds(), self.core_busy(), time.monotonic(), os.getloadavg()[0]
-                    run = loadgen.run_wrk(
-                        url,
-                        conns,
-                        self.p.s2_seconds,
-                        self.args.load_cpu,
-                        self.raw / f"s2-{name}-r{r}.txt",
-                        during=lambda port=server.port, seen=seen: seen.update(n=procs.established(port)),
-                    )
+                    with self.profiled(server, f"s2-{name}-r{r}"):
+                        run = loadgen.run_wrk(
+                            url,
+                            conns,
+                            self.p.s2_seconds,
+                            self.args.load_cpu,
+                            self.raw / f"s2-{name}-r{r}.txt",
+                            during=lambda port=server.port, seen=seen: seen.update(n=procs.established(port)),
+                        )
                     run.update(
                         peak_rss_kib=server.hwm_kib(),
                         established=seen.get("n"),
@@ -509,6 +521,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=default_oha(),
         help="oha binary (default: the newest under .tools/, where make puts it)",
     )
+    ap.add_argument(
+        "--perf",
+        action="store_true",
+        help="profile delay-echo's measured runs with perf record -g (reports under the raw folder; adds overhead)",
+    )
     ap.add_argument("--server-cpu", type=int, default=0)
     ap.add_argument("--load-cpu", type=int, default=1)
     ap.add_argument(
@@ -561,6 +578,7 @@ def main(argv=None) -> int:
                 "server_cpu": args.server_cpu,
                 "load_cpu": args.load_cpu,
                 "nofile": nofile,
+                "perf": args.perf,
                 "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
                 "raw_dir": shown_path(raw_dir),
                 "delay_echo_flags": f"--max-concurrency {DE_MAX_CONCURRENCY} --max-connections {DE_MAX_CONNECTIONS}, RUST_LOG=warn",

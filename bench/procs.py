@@ -8,6 +8,7 @@ VmRSS/VmHWM, the listen backlog and established connections from `ss`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -236,3 +237,42 @@ def start_server(spec: ServerSpec, port: int, cpu: int, log_dir: Path, ready_tim
         f"{spec.name} did not answer 200 on 127.0.0.1:{port}/readyz within {ready_timeout:.0f} s; "
         f"its log ({log_path}) ends with:\n{server.log_tail()}"
     )
+
+
+@contextlib.contextmanager
+def perf_profile(pid: int, out: Path, cpu: int, enabled: bool):
+    """Sample `pid` with `perf record -g` while the block runs; write a text report beside it.
+
+    Off unless asked (--perf): sampling costs the server a little CPU, so profiled figures are
+    marked as such in the report. perf runs on the load core. Symbols need an unstripped
+    binary (CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_RELEASE_DEBUG=line-tables-only)
+    and call stacks need frame pointers (RUSTFLAGS="-C force-frame-pointers=yes").
+    """
+    if not enabled:
+        yield
+        return
+    data = out.with_suffix(".perf.data")
+    rec = spawn_pinned(
+        ["perf", "record", "-F", "999", "-g", "-p", str(pid), "-o", str(data)],
+        cpu,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        rec.send_signal(signal.SIGINT)
+        try:
+            rec.wait(60)
+        except subprocess.TimeoutExpired:
+            rec.kill()
+            rec.wait()
+    with open(out.with_suffix(".perf.txt"), "w") as report:
+        subprocess.run(
+            ["perf", "report", "--stdio", "--no-children", "--percent-limit", "0.5", "-i", str(data)],
+            check=False,
+            stdout=report,
+            stderr=subprocess.STDOUT,
+            timeout=300,
+        )

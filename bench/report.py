@@ -224,6 +224,11 @@ def markdown(results: dict) -> str:
         ),
         "",
         f"Tools: {meta['tools']}.",
+        *(
+            ["", "**Profiled run** (--perf): delay-echo's figures include perf's sampling overhead."]
+            if meta.get("perf")
+            else []
+        ),
         "",
         "## Targets (delay-echo, ratios within this run)",
         "",
