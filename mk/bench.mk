@@ -22,9 +22,10 @@ BENCH := $(PYTHON) bench/bench.py --anchors $(ANCHORS) --oha $(OHA)
 # oha for the open-model scenario, pinned and cached under .tools (git-ignored). TLS through
 # the system OpenSSL (native-tls) instead of the default rustls: the benchmark speaks plain
 # HTTP, oha 1.16 does not build without some TLS, and OpenSSL avoids compiling a crypto
-# library. One job, because the two cores are shared.
+# library. One job on a developer machine, because its two cores are shared; both in CI.
+OHA_JOBS ?= $(if $(CI),2,1)
 $(OHA):
-	CARGO_BUILD_JOBS=1 $(CARGO) install oha --locked --version $(OHA_VERSION) --no-default-features --features native-tls --root $(OHA_ROOT)
+	CARGO_BUILD_JOBS=$(OHA_JOBS) $(CARGO) install oha --locked --version $(OHA_VERSION) --no-default-features --features native-tls --root $(OHA_ROOT)
 	@test -x $@
 
 .PHONY: bench-tools
