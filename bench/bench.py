@@ -581,7 +581,8 @@ def main(argv=None) -> int:
                 "perf": args.perf,
                 "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
                 "raw_dir": shown_path(raw_dir),
-                "delay_echo_flags": f"--max-concurrency {DE_MAX_CONCURRENCY} --max-connections {DE_MAX_CONNECTIONS}, RUST_LOG=warn",
+                "delay_echo_flags": f"`--listen 127.0.0.1:PORT --max-concurrency {DE_MAX_CONCURRENCY} "
+                f"--max-connections {DE_MAX_CONNECTIONS}` (`--delay 0` in S0), RUST_LOG=warn",
             }
         }
         for scenario in SCENARIOS:

@@ -223,7 +223,7 @@ def markdown(results: dict) -> str:
             f"CPU {meta['server_cpu']}, load generator to CPU {meta['load_cpu']} · loopback only."
         ),
         "",
-        f"Tools: {meta['tools']}.",
+        f"Tools: {meta['tools']}. delay-echo runs with its defaults plus {meta.get('delay_echo_flags', '?')}.",
         *(
             ["", "**Profiled run** (--perf): delay-echo's figures include perf's sampling overhead."]
             if meta.get("perf")
@@ -295,7 +295,10 @@ def markdown(results: dict) -> str:
     if "s2" in results:
         lines += [
             "",
-            f"## S2: 80 ms, {p['s2_conns']:,} keep-alive connections, wrk, {p['s2_seconds']} s × {p['rounds']} round(s)",
+            (
+                f"## S2: 80 ms, {p['s2_conns']:,} keep-alive connections, wrk, {p['s2_seconds']} s × {p['rounds']} round(s); "
+                f"ideal {p['s2_conns'] / 0.080 / 1000:.0f}k req/s"
+            ),
             "",
         ]
         rows = []
