@@ -15,7 +15,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// What the watchdog knows of one connection. Times are milliseconds since `epoch` (+1, so 0
@@ -29,8 +28,6 @@ pub struct Activity {
     /// HTTP/2 has no request heads to time between requests (pings and window updates flow
     /// while idle), so only the idle rule applies.
     http2: AtomicBool,
-    /// Wakes the watchdog when a request head starts, so it switches to the shorter deadline.
-    head_started_notify: Notify,
 }
 
 impl Activity {
@@ -42,7 +39,6 @@ impl Activity {
             head_started: AtomicU64::new(0),
             first_read_seen: AtomicBool::new(false),
             http2: AtomicBool::new(false),
-            head_started_notify: Notify::new(),
         })
     }
 
@@ -58,7 +54,6 @@ impl Activity {
         }
         if self.active.load(Ordering::Relaxed) == 0 && self.head_started.load(Ordering::Relaxed) == 0 {
             self.head_started.store(now, Ordering::Relaxed);
-            self.head_started_notify.notify_one();
         }
     }
 
@@ -70,6 +65,10 @@ impl Activity {
     }
 
     /// Resolves when the connection should be closed; says why.
+    ///
+    /// Nothing wakes the watchdog when a head starts (that would cost a wake-up and a timer
+    /// re-arm per request); instead, while no head is pending it looks again at least every
+    /// header-read timeout, so a stalled head is closed after one to two times that timeout.
     pub async fn expired(&self, header_read: Duration, idle: Duration) -> &'static str {
         let (header_read, idle) = (header_read.as_millis() as u64, idle.as_millis() as u64);
         loop {
@@ -85,11 +84,8 @@ impl Activity {
             if now >= deadline && !why.is_empty() {
                 return why;
             }
-            let wake = self.epoch + Duration::from_millis(deadline.saturating_sub(1));
-            tokio::select! {
-                () = tokio::time::sleep_until(wake) => {}
-                () = self.head_started_notify.notified() => {}
-            }
+            let look_again = if head == 0 { deadline.min(now + header_read) } else { deadline };
+            tokio::time::sleep_until(self.epoch + Duration::from_millis(look_again.saturating_sub(1))).await;
         }
     }
 }

@@ -39,10 +39,17 @@ fn main() -> ExitCode {
         }
     };
     telemetry::init(config.log_format);
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if config.workers > 0 {
-        rt.worker_threads(config.workers);
-    }
+    let workers =
+        if config.workers > 0 { config.workers } else { std::thread::available_parallelism().map_or(1, |n| n.get()) };
+    // On one core (a 0.25-vCPU task, or a pinned benchmark) the single-threaded scheduler does
+    // the same work with less bookkeeping than a one-worker multi-threaded one.
+    let mut rt = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers);
+        b
+    };
     let rt = match rt.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
