@@ -553,9 +553,9 @@ def main(argv=None) -> int:
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     raw_dir = args.out / "raw" / stamp
-    raw_dir.mkdir(parents=True, exist_ok=True)
     try:
         preflight(args)
+        raw_dir.mkdir(parents=True, exist_ok=True)
         # The harness itself (polling, /proc reads) stays off the server's core.
         os.sched_setaffinity(0, {args.load_cpu})
         nofile = raise_nofile(profile.s2_conns + 1000 if "S2" in args.scenarios else 4096)
