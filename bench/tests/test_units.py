@@ -303,3 +303,18 @@ def test_markdown_names_every_scenario_and_server():
         assert heading in md
     assert md.count("**PASS**") == 10
     assert "| 8,000 | delay-echo |" in md
+
+
+def test_a_missing_binary_stops_the_run_before_anything_starts(tmp_path, capsys):
+    code = bench.main(
+        ["--servers", "delay-echo", "--scenarios", "S3", "--binary", str(tmp_path / "nope"), "--out", str(tmp_path)]
+    )
+    assert code == 2
+    assert "make build" in capsys.readouterr().err
+    assert not (tmp_path / "raw").exists()
+
+
+def test_unknown_scenario_is_refused_with_the_allowed_ones(capsys):
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--scenarios", "S9"])
+    assert "allowed: S0, S1, S2, S3, S4" in capsys.readouterr().err
