@@ -14,6 +14,10 @@ import pandas as pd
 
 from .runs import Run
 
+# "Instances before" a rise are those that answered in this many seconds before it: capacity that was
+# there and taking traffic, not every instance the run ever saw (some may have been scaled in since).
+ACTIVE_LOOKBACK_S = 30.0
+
 
 @dataclass
 class Criteria:
@@ -38,7 +42,7 @@ def _q(p):
 def per_second(run: Run) -> pd.DataFrame:
     """One row per second of the run with rates, latency percentiles, instances and server time."""
     r = run.requests
-    n = int(np.ceil(max(run.duration, 1.0)))
+    n = int(np.floor(max(run.duration, 0.0))) + 1
     idx = pd.RangeIndex(n, name="second")
     out = pd.DataFrame(index=idx)
     out["planned"] = run.planned.reindex(idx, fill_value=0.0) if len(run.planned) else np.nan
@@ -137,11 +141,14 @@ def headline(run: Run, sec: pd.DataFrame, c: Criteria) -> list[dict]:
     ok = _ok_seconds(sec, c)
     r = run.requests
     first = instances(run).set_index("instance")["first_answer"] if len(r) else pd.Series(dtype=float)
+    answered = r[r["instance"] != "none"]
     rows = []
     for onset, before, after, stop in load_changes(run, sec):
-        # Instances that answered before the rise, or within its first second (with no traffic before
-        # a spike the standing instances answer its first requests), are the capacity already there.
-        existing = first[first < onset + 1.0]
+        # Instances that answered shortly before the rise, or within its first second (with no traffic
+        # before a spike the standing instances answer its first requests), are the capacity already
+        # there; a new one is an instance never seen before that.
+        recent = answered[(answered["t_end"] >= onset - ACTIVE_LOOKBACK_S) & (answered["t_end"] < onset + 1.0)]
+        existing = recent["instance"].unique()
         new = first[(first >= onset + 1.0) & (first < stop)]
         # A window shorter than N seconds can still show a recovery: it needs all its remaining seconds.
         rec = _first_run(ok, onset, stop, min(c.seconds, stop - onset))

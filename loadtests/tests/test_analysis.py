@@ -218,3 +218,27 @@ def test_cli_report_and_errors(spike, tmp_path, capsys):
     assert main(["report", str(tmp_path / "nope")]) == 2
     assert "not a directory" in capsys.readouterr().err
     assert main(["compare", str(spike), str(spike), "--out", str(tmp_path / "c")]) == 0
+
+
+def test_repeated_bursts_each_get_their_own_row(tmp_path):
+    # spikes: 10 req/s, burst to 100 at 10 s for 20 s, back to 10 for 60 s, burst again at 90 s.
+    opts = ramping(10, [(10, "10s"), (100, "0s"), (100, "20s"), (10, "0s"), (10, "1m0s"), (100, "0s"), (100, "20s")])
+    rate = lambda s: 100 if 10 <= s < 30 or 90 <= s < 110 else 10  # noqa: E731
+    reqs = []
+    for i, t in enumerate(arrivals(rate, 0, 110)):
+        # i-b joins the first burst at 15 s and is scaled in at 40 s; i-c joins the second at 96 s.
+        if 15 <= t < 40 and i % 2:
+            instance = "i-b"
+        elif t >= 96 and i % 2:
+            instance = "i-c"
+        else:
+            instance = "i-a"
+        reqs.append(Req(t, 80.0, 200, instance))
+    run = load_run([write_run(tmp_path / "spikes", reqs, opts, profile="spikes")])
+    rows = analyse(run)[2]
+    assert [(r["onset_s"], r["rate_before"], r["rate_after"], r["window_s"]) for r in rows] == [
+        (0, 0, 10, 10), (10, 10, 100, 20), (90, 10, 100, 20)]
+    assert rows[1]["instances_before"] == 1 and rows[1]["first_new_instance_s"] == pytest.approx(5, abs=1)
+    # i-b left 50 s before the second burst: only i-a was there, and i-c is the new one.
+    assert rows[2]["instances_before"] == 1 and rows[2]["new_instances"] == 1
+    assert rows[2]["first_new_instance_s"] == pytest.approx(6, abs=1)
