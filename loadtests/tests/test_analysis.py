@@ -5,6 +5,10 @@ generators' folders gives the same report as the single run they were split from
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -242,3 +246,12 @@ def test_repeated_bursts_each_get_their_own_row(tmp_path):
     # i-b left 50 s before the second burst: only i-a was there, and i-c is the new one.
     assert rows[2]["instances_before"] == 1 and rows[2]["new_instances"] == 1
     assert rows[2]["first_new_instance_s"] == pytest.approx(6, abs=1)
+
+
+def test_report_command_runs_from_any_directory(spike, tmp_path):
+    tool = Path(__file__).resolve().parent.parent / "bin" / "report"
+    p = subprocess.run([str(tool), str(spike), "--out", str(tmp_path / "r"), "--recovery-seconds", "3"],
+                       cwd=tmp_path, env={**os.environ, "ANALYSIS_PYTHON": sys.executable},
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "3 consecutive seconds" in (tmp_path / "r" / "report.md").read_text()
