@@ -45,4 +45,4 @@ test-loadtests: build $(VENV)/.stamp ## Load-test checks: analysis known answers
 
 .PHONY: lint-loadtests
 lint-loadtests: ## shellcheck on the load-test scripts
-	shellcheck loadtests/bin/*
+	shellcheck loadtests/bin/loadtest loadtests/bin/loadtest-local loadtests/bin/report loadtests/bin/compare
