@@ -120,3 +120,26 @@ def test_two_generators_split_one_run_and_merge(server, tmp_path):
     sec = metrics.per_second(merged)
     assert metrics.summary(merged, sec)["instances"] == 1
     assert metrics.headline(merged, sec, c)[0]["rate_after"] == pytest.approx(20)
+
+
+def test_local_rehearsal_with_a_scale_out_reports_the_new_instance(tmp_path):
+    # bin/loadtest-local in miniature: one instance, a spike at 4 s, a second instance started 8 s after
+    # launch (k6 needs a second or two to start, so that lands inside the 8 s spike, after its first
+    # second) joining through the loopback balancer, then the report. Asserts what happened, not how fast.
+    env = {**os.environ, "K6": K6, "RESULTS": str(tmp_path), "ANALYSIS_PYTHON": sys.executable,
+           "PYTHON": sys.executable, "DELAY_ECHO_BIN": str(BIN), "BASE_RATE": "10", "LEAD": "4s",
+           "PEAK": "40", "HOLD": "8s", "TAIL": "0s", "LOCAL_SCALE_OUT": "8", "MAX_RUN_TIME": "60"}
+    p = subprocess.run([str(HERE / "bin" / "loadtest-local")], env=env, capture_output=True, text=True, timeout=180)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    (run_dir,) = [d for d in tmp_path.iterdir() if d.is_dir()]
+    for name in ("report.md", "report.html", "service.log", "run.json"):
+        assert (run_dir / name).exists()
+    assert json.loads((run_dir / "run.json").read_text())["service"]["MAX_CONCURRENCY"] == "10"
+    run = load_run([run_dir])
+    rows = metrics.headline(run, metrics.per_second(run), criteria_for(run))
+    spike = [r for r in rows if r["rate_after"] == pytest.approx(40)]
+    assert len(spike) == 1
+    assert spike[0]["instances_before"] == 1 and spike[0]["new_instances"] == 1
+    assert spike[0]["first_new_instance_s"] > 0
+    assert set(run.requests["instance"]) == {"local-1", "local-2"}
+    assert "local-balancer: 127.0.0.1:" in (run_dir / "service.log").read_text()
