@@ -122,6 +122,9 @@ def load_changes(run: Run, sec: pd.DataFrame) -> list[tuple[int, float, float, i
     start of the run is the only onset.
     """
     end = len(sec)
+    if len(run.requests):
+        # A run stopped early (MAX_RUN_TIME, abort) has no data past its last arrival: windows end there.
+        end = min(end, int(np.floor(run.requests["t_start"].max())) + 1)
     if not run.events:
         return [(0, 0.0, float(sec["sent"].max()), end)]
     plan = sec["planned"].fillna(0)

@@ -255,3 +255,11 @@ def test_report_command_runs_from_any_directory(spike, tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert "3 consecutive seconds" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_a_run_stopped_early_ends_its_windows_at_the_last_arrival(tmp_path):
+    # Planned for 30 s, stopped (MAX_RUN_TIME, abort) after 20 s: no window may claim the missing 10 s.
+    reqs = [r for r in spike_requests() if r.start < 20]
+    run = load_run([write_run(tmp_path / "cut", reqs, SPIKE_OPTIONS)])
+    (row,) = analyse(run)[2]
+    assert row["window_s"] == 20 and row["recovery_s"] == LATENCY_OK_FROM
