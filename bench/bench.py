@@ -353,7 +353,7 @@ class Bench:
                     "idle_rss_kib": server.rss_kib(),
                     "threads": server.threads(),
                     "server_cpus": server.cpus(),
-                    "binary": exe,
+                    "binary": shown_path(Path(exe)),
                     "binary_bytes": os.path.getsize(exe),
                 }
             finally:
@@ -592,6 +592,7 @@ def main(argv=None) -> int:
         meta = results["meta"]
         meta["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
         meta["foreign_cpu_max_pct"] = max(bench.foreign_cpu) if bench.foreign_cpu else None
+        meta["foreign_cpu_median_pct"] = report.median(bench.foreign_cpu)
         meta["seconds"] = round((datetime.now(UTC) - started).total_seconds())
         meta["targets"] = report.evaluate(results)
     except BenchError as e:

@@ -218,8 +218,9 @@ def markdown(results: dict) -> str:
         "",
         (
             f"Mode **{meta['mode']}** · git `{meta['git']}` · {meta['machine']} · load average before "
-            f"{meta['load_before']}, after {meta['load_after']} · busiest share of the server core not "
-            f"charged to the server: {fmt(meta.get('foreign_cpu_max_pct'), '.0f', ' %')} · server pinned to "
+            f"{meta['load_before']}, after {meta['load_after']} · share of the server core used by other work "
+            f"during runs: median {fmt(meta.get('foreign_cpu_median_pct'), '.0f', ' %')}, "
+            f"max {fmt(meta.get('foreign_cpu_max_pct'), '.0f', ' %')} · server pinned to "
             f"CPU {meta['server_cpu']}, load generator to CPU {meta['load_cpu']} · loopback only."
         ),
         "",

@@ -108,7 +108,7 @@ def test_cold_starts_and_idle_footprint_are_recorded(quick):
         assert all(finite_positive(ms) for ms in starts), (name, starts)
         idle = r["s4"][name]
         assert idle["idle_rss_kib"] > 0 and idle["binary_bytes"] > 0 and idle["threads"] >= 1, (name, idle)
-        assert Path(idle["binary"]).is_file(), idle["binary"]
+        assert (REPO / idle["binary"]).is_file(), idle["binary"]  # relative to the repo, or absolute
 
 
 def test_report_has_every_row_and_a_verdict_for_every_target(quick):
