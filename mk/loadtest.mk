@@ -8,7 +8,7 @@ APT_PACKAGES += shellcheck
 
 # k6 on PATH wins; only without it does `make loadtest` need the venv's pinned copy.
 K6_ON_PATH    := $(shell command -v k6 2>/dev/null)
-K6            ?= $(or $(K6_ON_PATH),$(VENV_BIN)/k6)
+K6            ?= $(or $(K6_ON_PATH),$(abspath $(VENV_BIN))/k6)
 K6_DEPS       := $(if $(K6_ON_PATH),,$(VENV)/.stamp)
 RESULTS       ?= loadtests/results
 # Extra options for the analysis, e.g. REPORT_ARGS="--slo-p95 300 --recovery-seconds 10".
@@ -40,7 +40,7 @@ compare: $(VENV)/.stamp ## Put two runs side by side: make compare A=<run folder
 # end-to-end run of the pinned k6 against the real delay-echo on 127.0.0.1.
 .PHONY: test-loadtests
 test-loadtests: build $(VENV)/.stamp ## Load-test checks: analysis known answers, k6 inspect, end-to-end on loopback
-	K6="$(VENV_BIN)/k6" DELAY_ECHO_BIN="$(CURDIR)/target/release/delay-echo" PYTHON="$(PYTHON)" \
+	K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/target/release/delay-echo" PYTHON="$(PYTHON)" \
 	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider loadtests/tests
 
 .PHONY: lint-loadtests
