@@ -220,42 +220,45 @@ class Bench:
             data["summary"] = report.summarize_closed(data["runs"])
         return out
 
+    def s1_run(self, name: str, rate: int, r: int, delay_ms: int, tag: str) -> dict:
+        server = self.start(name, delay_ms)
+        try:
+            cpu0, busy0, t0, load = server.cpu_seconds(), self.core_busy(), time.monotonic(), os.getloadavg()[0]
+            with self.profiled(server, tag):
+                # Connections sized for 80 ms in every run, the floor's too, so the client does
+                # the same work in all of them.
+                run = loadgen.run_oha(
+                    str(self.args.oha),
+                    self.url(server.port),
+                    rate,
+                    self.p.s1_seconds,
+                    self.p.s1_warm,
+                    0.080,
+                    self.args.load_cpu,
+                    self.raw,
+                    tag,
+                )
+            run.update(server_cpus=server.cpus(), load1=load, foreign_cpu_pct=self.foreign(server, busy0, cpu0, t0))
+        finally:
+            server.stop()
+        self.log(
+            f"S1 {rate}/s {tag}: min {run['min_ms']:.3f} p50 {run['p50_ms']:.2f} p99 {run['p99_ms']:.2f} ms, "
+            f"{run['answers']} answers, {run['errors'] + run['non_200']} errors"
+        )
+        return run
+
     def s1(self) -> dict:
         out = {}
         for rate in self.p.s1_rates:
             per = out[str(rate)] = {s: {"runs": []} for s in self.args.servers}
             for r in range(self.p.rounds):
                 for name in self.rotation(r):
-                    server = self.start(name, 80)
-                    try:
-                        cpu0, busy0, t0, load = (
-                            server.cpu_seconds(),
-                            self.core_busy(),
-                            time.monotonic(),
-                            os.getloadavg()[0],
-                        )
-                        with self.profiled(server, f"s1-{rate}-{name}-r{r}"):
-                            run = loadgen.run_oha(
-                                str(self.args.oha),
-                                self.url(server.port),
-                                rate,
-                                self.p.s1_seconds,
-                                self.p.s1_warm,
-                                0.080,
-                                self.args.load_cpu,
-                                self.raw,
-                                f"s1-{rate}-{name}-r{r}",
-                            )
-                        run.update(
-                            server_cpus=server.cpus(), load1=load, foreign_cpu_pct=self.foreign(server, busy0, cpu0, t0)
-                        )
-                    finally:
-                        server.stop()
-                    per[name]["runs"].append(run)
-                    self.log(
-                        f"S1 {rate}/s {name} r{r}: min {run['min_ms']:.3f} p50 {run['p50_ms']:.2f} p99 {run['p99_ms']:.2f} ms, "
-                        f"{run['answers']} answers, {run['errors'] + run['non_200']} errors"
-                    )
+                    per[name]["runs"].append(self.s1_run(name, rate, r, 80, f"s1-{rate}-{name}-r{r}"))
+            if "nginx-echo" in self.args.servers:
+                # What the client and the kernel add on their own at this rate: nginx-echo with
+                # no delay at all. Any server's latency at 80 ms is at least 80 ms plus this.
+                floor = self.s1_run("nginx-echo", rate, 0, 0, f"s1-{rate}-floor")
+                per[report.FLOOR] = {"runs": [floor]}
             for data in per.values():
                 data["summary"] = report.summarize_open(data["runs"])
         return out

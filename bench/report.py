@@ -16,6 +16,8 @@ SUBJECT = "delay-echo"
 REFERENCE = "nginx-echo"
 S1_TARGET_RATE = "8000"
 S1_FLOOR_MS = 80.0
+# S1's extra row: nginx-echo with no delay, i.e. what client and kernel add by themselves.
+FLOOR = "client floor"
 
 
 def median(values):
@@ -271,19 +273,20 @@ def markdown(results: dict) -> str:
         ]
         rows = []
         for rate in sorted(results["s1"], key=int):
-            for s in servers:
+            for s in [*servers, FLOOR]:
                 m = _get(results, "s1", rate, s, "summary")
                 if m:
+                    floor = s == FLOOR
                     rows.append(
                         [
                             f"{int(rate):,}",
-                            s,
+                            "*client floor (nginx-echo, delay 0)*" if floor else s,
                             fmt(m["achieved_rps"], ".0f"),
                             fmt(m["min_ms"], ".3f"),
                             fmt(m["p50_ms"], ".2f"),
                             fmt(m["p99_ms"], ".2f"),
                             fmt(m["max_ms"], ".1f"),
-                            str(m["below_80ms"]),
+                            "" if floor else str(m["below_80ms"]),
                             str(m["errors"]),
                         ]
                     )
@@ -292,6 +295,15 @@ def markdown(results: dict) -> str:
             rows,
             "llrrrrrrr",
         )
+        if any(FLOOR in results["s1"][rate] for rate in results["s1"]):
+            lines += [
+                "",
+                (
+                    "*Client floor*: the same oha load on nginx-echo with no delay, one run per rate: what the load "
+                    "generator, the kernel and a minimal server add to a request by themselves. A server whose "
+                    "figures at 80 ms sit within this of 80 ms is at the floor of what this machine can measure."
+                ),
+            ]
 
     if "s2" in results:
         lines += [

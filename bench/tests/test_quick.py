@@ -65,7 +65,7 @@ def test_every_scenario_ran_for_every_server(quick):
         assert sorted(r[scenario]) == sorted(SERVERS), scenario
     assert sorted(r["s1"], key=int) == RATES
     for rate in RATES:
-        assert sorted(r["s1"][rate]) == sorted(SERVERS), rate
+        assert sorted(r["s1"][rate]) == sorted([*SERVERS, report.FLOOR]), rate
 
 
 def test_closed_loop_runs_measured_requests_and_server_cpu(quick):
@@ -79,14 +79,24 @@ def test_closed_loop_runs_measured_requests_and_server_cpu(quick):
 
 def test_open_model_runs_report_consistent_percentiles(quick):
     for rate in RATES:
-        for name, data in quick["results"]["s1"][rate].items():
-            (run,) = data["runs"]
+        for name in SERVERS:
+            (run,) = quick["results"]["s1"][rate][name]["runs"]
             assert run["answers"] > 0, (rate, name)
             assert run["connections"] >= 64
             assert run["min_ms"] <= run["p50_ms"] <= run["p99_ms"] <= run["max_ms"], (rate, name, run)
             # Every server here waits 80 ms; an answer in under 70 ms would mean the harness
             # measured something else (wrong URL, a probe path, a cached error).
             assert run["p50_ms"] >= 70, (rate, name, run)
+
+
+def test_open_model_has_a_client_floor_per_rate(quick):
+    for rate in RATES:
+        (run,) = quick["results"]["s1"][rate][report.FLOOR]["runs"]
+        assert run["answers"] > 0, rate
+        # No delay at all: the floor is far below the 80 ms every server waits.
+        assert run["p50_ms"] < 70, (rate, run)
+    md = (quick["out"] / "latest.md").read_text()
+    assert md.count("*client floor (nginx-echo, delay 0)*") == len(RATES)
 
 
 def test_many_connections_run_records_memory_backlog_and_connections(quick):
