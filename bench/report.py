@@ -16,7 +16,8 @@ SUBJECT = "delay-echo"
 REFERENCE = "nginx-echo"
 S1_TARGET_RATE = "8000"
 S1_FLOOR_MS = 80.0
-# S1's extra row: nginx-echo with no delay, i.e. what client and kernel add by themselves.
+# The extra row of S1 and S2: nginx-echo with no delay, i.e. what the client and the kernel
+# add (S1) or allow (S2) by themselves.
 FLOOR = "client floor"
 
 
@@ -315,12 +316,12 @@ def markdown(results: dict) -> str:
             "",
         ]
         rows = []
-        for s in servers:
+        for s in [*servers, FLOOR]:
             m = _get(results, "s2", s, "summary")
             if m:
                 rows.append(
                     [
-                        s,
+                        "*client ceiling (nginx-echo, delay 0)*" if s == FLOOR else s,
                         fmt_k(m["rps"]),
                         fmt(m["p50_ms"]),
                         fmt(m["p99_ms"]),
@@ -346,6 +347,14 @@ def markdown(results: dict) -> str:
             rows,
             "lrrrrrrrr",
         )
+        if FLOOR in results["s2"]:
+            lines += [
+                "",
+                (
+                    "*Client ceiling*: the same connections on nginx-echo with no delay: the most one wrk thread "
+                    "on one core drives here. No server's req/s at 80 ms can be shown above it."
+                ),
+            ]
 
     if "s3" in results:
         lines += ["", f"## S3: cold start, exec → first 200 on /readyz, {p['s3_starts']} starts", ""]

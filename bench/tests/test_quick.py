@@ -61,8 +61,9 @@ def test_every_scenario_ran_for_every_server(quick):
     r = quick["results"]
     assert r["meta"]["mode"] == "quick"
     assert r["meta"]["servers"] == SERVERS
-    for scenario in ("s0", "s2", "s3", "s4"):
+    for scenario in ("s0", "s3", "s4"):
         assert sorted(r[scenario]) == sorted(SERVERS), scenario
+    assert sorted(r["s2"]) == sorted([*SERVERS, report.FLOOR])
     assert sorted(r["s1"], key=int) == RATES
     for rate in RATES:
         assert sorted(r["s1"][rate]) == sorted([*SERVERS, report.FLOOR]), rate
@@ -97,11 +98,12 @@ def test_open_model_has_a_client_floor_per_rate(quick):
         assert run["p50_ms"] < 70, (rate, run)
     md = (quick["out"] / "latest.md").read_text()
     assert md.count("*client floor (nginx-echo, delay 0)*") == len(RATES)
+    assert md.count("*client ceiling (nginx-echo, delay 0)*") == 1
 
 
 def test_many_connections_run_records_memory_backlog_and_connections(quick):
     conns = bench.QUICK.s2_conns
-    for name, data in quick["results"]["s2"].items():
+    for name, data in quick["results"]["s2"].items():  # the three servers and the client ceiling
         (run,) = data["runs"]
         assert run["requests"] > 0, name
         assert run["peak_rss_kib"] > 0, name
