@@ -56,6 +56,7 @@ def summarize_closed(runs: list[dict]) -> dict:
         "backlog": runs[0].get("backlog"),
         "errors": sum(r["errors"] for r in runs),
         "rounds": len(runs),
+        "foreign_cpu_pct": median([r.get("foreign_cpu_pct") for r in runs]),
     }
 
 
@@ -71,6 +72,7 @@ def summarize_open(runs: list[dict]) -> dict:
         "below_80ms": sum(r["below_80ms"] for r in runs),
         "errors": sum(r["errors"] + r["non_200"] for r in runs),
         "rounds": len(runs),
+        "foreign_cpu_pct": median([r.get("foreign_cpu_pct") for r in runs]),
     }
 
 
@@ -213,6 +215,13 @@ def _table(header: list[str], rows: list[list[str]], align: str) -> list[str]:
     return out
 
 
+def retry_note(meta: dict) -> str:
+    limit = meta.get("max_noise_pct")
+    if limit is None or limit >= 100:
+        return ""
+    return f" (a run above {limit:.0f} % was measured again, the quietest attempt kept)"
+
+
 def markdown(results: dict) -> str:
     meta = results["meta"]
     servers = [s for s in SERVERS if s in meta["servers"]]
@@ -223,7 +232,7 @@ def markdown(results: dict) -> str:
             f"Mode **{meta['mode']}** · git `{meta['git']}` · {meta['machine']} · load average before "
             f"{meta['load_before']}, after {meta['load_after']} · share of the server core used by other work "
             f"during runs: median {fmt(meta.get('foreign_cpu_median_pct'), '.0f', ' %')}, "
-            f"max {fmt(meta.get('foreign_cpu_max_pct'), '.0f', ' %')} · server pinned to "
+            f"max {fmt(meta.get('foreign_cpu_max_pct'), '.0f', ' %')}{retry_note(meta)} · server pinned to "
             f"CPU {meta['server_cpu']}, load generator to CPU {meta['load_cpu']} · loopback only."
         ),
         "",
@@ -262,9 +271,12 @@ def markdown(results: dict) -> str:
                         fmt(m["p50_ms"], ".2f"),
                         fmt(m["p99_ms"], ".2f"),
                         str(m["errors"]),
+                        fmt(m.get("foreign_cpu_pct"), ".0f"),
                     ]
                 )
-        lines += _table(["server", "req/s", "server CPU µs/req", "p50 ms", "p99 ms", "errors"], rows, "lrrrrr")
+        lines += _table(
+            ["server", "req/s", "server CPU µs/req", "p50 ms", "p99 ms", "errors", "other work %"], rows, "lrrrrrr"
+        )
 
     if "s1" in results:
         lines += [
@@ -289,12 +301,24 @@ def markdown(results: dict) -> str:
                             fmt(m["max_ms"], ".1f"),
                             "" if floor else str(m["below_80ms"]),
                             str(m["errors"]),
+                            fmt(m.get("foreign_cpu_pct"), ".0f"),
                         ]
                     )
         lines += _table(
-            ["offered req/s", "server", "achieved", "min ms", "p50 ms", "p99 ms", "max ms", "< 80 ms", "errors"],
+            [
+                "offered req/s",
+                "server",
+                "achieved",
+                "min ms",
+                "p50 ms",
+                "p99 ms",
+                "max ms",
+                "< 80 ms",
+                "errors",
+                "other work %",
+            ],
             rows,
-            "llrrrrrrr",
+            "llrrrrrrrr",
         )
         if any(FLOOR in results["s1"][rate] for rate in results["s1"]):
             lines += [
@@ -330,6 +354,7 @@ def markdown(results: dict) -> str:
                         fmt(m["established"], ".0f"),
                         fmt(m["backlog"], "d"),
                         str(m["errors"]),
+                        fmt(m.get("foreign_cpu_pct"), ".0f"),
                     ]
                 )
         lines += _table(
@@ -343,9 +368,10 @@ def markdown(results: dict) -> str:
                 "connections seen",
                 "listen backlog",
                 "errors",
+                "other work %",
             ],
             rows,
-            "lrrrrrrrr",
+            "lrrrrrrrrr",
         )
         if FLOOR in results["s2"]:
             lines += [

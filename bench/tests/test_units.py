@@ -318,3 +318,29 @@ def test_unknown_scenario_is_refused_with_the_allowed_ones(capsys):
     with pytest.raises(SystemExit):
         bench.parse_args(["--scenarios", "S9"])
     assert "allowed: S0, S1, S2, S3, S4" in capsys.readouterr().err
+
+
+def fake_bench(max_noise=20.0, retries=2, budget=600.0):
+    args = bench.parse_args(["--max-noise", str(max_noise), "--retries", str(retries), "--retry-budget", str(budget)])
+    b = bench.Bench(args, bench.QUICK, raw_dir=None)
+    b.log = lambda msg: None
+    return b
+
+
+def test_a_noisy_run_is_measured_again_and_the_quietest_kept():
+    noise = iter([50.0, 30.0, 10.0, 5.0])
+    tags = []
+
+    def measure(tag):
+        tags.append(tag)
+        return {"foreign_cpu_pct": next(noise)}
+
+    best = fake_bench().quietest(measure, "s0-x-r0")
+    assert best["foreign_cpu_pct"] == 10.0
+    assert best["attempts"] == 3  # the first and two retries: --retries 2
+    assert tags == ["s0-x-r0", "s0-x-r0-a2", "s0-x-r0-a3"]  # each attempt keeps its own files
+
+
+def test_a_quiet_run_is_not_repeated_nor_one_past_the_time_budget():
+    assert fake_bench().quietest(lambda tag: {"foreign_cpu_pct": 19.0}, "t")["attempts"] == 1
+    assert fake_bench(budget=0).quietest(lambda tag: {"foreign_cpu_pct": 90.0}, "t")["attempts"] == 1
