@@ -130,6 +130,25 @@ impl Admission {
 
     /// Waits for a slot (FIFO), at most the queue timeout. Returns the permit and the wait.
     pub async fn acquire(self: &Arc<Self>) -> Result<(Permit, Duration), Rejection> {
+        match self.try_acquire() {
+            Some(permit) => Ok((permit, Duration::ZERO)),
+            // The waiting future is large and rarely needed: boxed, so every request's
+            // future (which hyper keeps per connection) stays small.
+            None => Box::pin(self.wait()).await,
+        }
+    }
+
+    /// A slot now, if one is free and nobody is queued ahead.
+    fn try_acquire(self: &Arc<Self>) -> Option<Permit> {
+        let mut st = self.lock();
+        if st.has_room() && st.queue.is_empty() {
+            st.in_service += 1;
+            return Some(Permit { admission: self.clone() });
+        }
+        None
+    }
+
+    async fn wait(self: &Arc<Self>) -> Result<(Permit, Duration), Rejection> {
         let (ticket, rx, timeout) = {
             let mut st = self.lock();
             if st.has_room() && st.queue.is_empty() {

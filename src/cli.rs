@@ -32,7 +32,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct HealthcheckArgs {
-    /// URL to probe [default: http://127.0.0.1:<port of DELAY_ECHO_LISTEN or PORT, else 8080>/readyz]
+    /// URL to probe (an IP address or localhost: the static image has no name resolver)
+    /// [default: http://127.0.0.1:<port of DELAY_ECHO_LISTEN or PORT, else 8080>/readyz]
     #[arg(long, env = "DELAY_ECHO_HEALTHCHECK_URL")]
     pub url: Option<String>,
 

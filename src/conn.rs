@@ -24,9 +24,8 @@ pub struct Activity {
     active: AtomicUsize,
     last_io: AtomicU64,
     head_started: AtomicU64,
-    first_read_seen: AtomicBool,
     /// HTTP/2 has no request heads to time between requests (pings and window updates flow
-    /// while idle), so only the idle rule applies.
+    /// while idle), so only the idle rule applies. Set once the protocol is known.
     http2: AtomicBool,
 }
 
@@ -37,7 +36,6 @@ impl Activity {
             active: AtomicUsize::new(0),
             last_io: AtomicU64::new(1),
             head_started: AtomicU64::new(0),
-            first_read_seen: AtomicBool::new(false),
             http2: AtomicBool::new(false),
         })
     }
@@ -46,15 +44,19 @@ impl Activity {
         self.epoch.elapsed().as_millis() as u64 + 1
     }
 
-    fn on_read(&self, data: &[u8]) {
+    fn on_read(&self) {
         let now = self.now();
         self.last_io.store(now, Ordering::Relaxed);
-        if !self.first_read_seen.swap(true, Ordering::Relaxed) && data.starts_with(b"PRI ") {
-            self.http2.store(true, Ordering::Relaxed);
-        }
-        if self.active.load(Ordering::Relaxed) == 0 && self.head_started.load(Ordering::Relaxed) == 0 {
+        if !self.http2.load(Ordering::Relaxed)
+            && self.active.load(Ordering::Relaxed) == 0
+            && self.head_started.load(Ordering::Relaxed) == 0
+        {
             self.head_started.store(now, Ordering::Relaxed);
         }
+    }
+
+    pub fn set_http2(&self, http2: bool) {
+        self.http2.store(http2, Ordering::Relaxed);
     }
 
     /// Marks a request in service until the guard drops.
@@ -76,7 +78,7 @@ impl Activity {
             let head = self.head_started.load(Ordering::Relaxed);
             let (deadline, why) = if self.active.load(Ordering::Relaxed) > 0 {
                 (now + idle, "")
-            } else if head != 0 && !self.http2.load(Ordering::Relaxed) {
+            } else if head != 0 {
                 (head + header_read, "header read timeout")
             } else {
                 (self.last_io.load(Ordering::Relaxed) + idle, "idle timeout")
@@ -117,7 +119,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         let before = buf.filled().len();
         let res = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(res, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.activity.on_read(&buf.filled()[before..]);
+            self.activity.on_read();
         }
         res
     }

@@ -19,7 +19,14 @@ pub fn default_url(listen: Option<&str>, port: Option<&str>) -> String {
 pub fn probe(url: &str, timeout: Duration) -> Result<u16, String> {
     let rest = url.strip_prefix("http://").ok_or_else(|| format!("{url:?}: only http:// URLs are supported"))?;
     let (authority, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
-    let addr = authority
+    // A static binary in an empty image has no name resolver: loopback names are mapped here.
+    let resolvable = match authority.split_once(':') {
+        Some(("localhost", port)) => format!("127.0.0.1:{port}"),
+        None if authority == "localhost" => "127.0.0.1:80".to_owned(),
+        None => format!("{authority}:80"),
+        _ => authority.to_owned(),
+    };
+    let addr = resolvable
         .to_socket_addrs()
         .map_err(|e| format!("{authority:?}: {e}"))?
         .next()
@@ -50,6 +57,20 @@ mod tests {
         assert_eq!(default_url(None, None), "http://127.0.0.1:8080/readyz");
         assert_eq!(default_url(None, Some("9000")), "http://127.0.0.1:9000/readyz");
         assert_eq!(default_url(Some("0.0.0.0:7000"), Some("9000")), "http://127.0.0.1:7000/readyz");
+    }
+
+    #[test]
+    fn localhost_needs_no_resolver() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut buf = [0u8; 256];
+            let _ = s.read(&mut buf);
+            s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").unwrap();
+        });
+        assert_eq!(probe(&format!("http://localhost:{port}/readyz"), Duration::from_secs(2)), Ok(200));
+        server.join().unwrap();
     }
 
     #[test]

@@ -18,7 +18,8 @@ pub async fn route(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
         "/readyz" => (probes::readyz(&app), Route::Readyz),
         // With --metrics-listen the exposition lives only on its own address.
         "/metrics" if app.config.metrics_listen.is_none() => (probes::metrics(&app), Route::Metrics),
-        "/config" => (control::handle(&app, req).await, Route::Config),
+        // Boxed so its body-reading state does not enlarge the echo path's future.
+        "/config" => (Box::pin(control::handle(&app, req)).await, Route::Config),
         _ => echo::handle(app.clone(), req).await,
     };
     app.metrics.observe(route, resp.status().as_u16(), started.elapsed());

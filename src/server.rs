@@ -13,13 +13,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
+use tokio::task::AbortHandle;
 
 use crate::app::App;
 use crate::conn::{Activity, Watched};
@@ -165,16 +166,49 @@ enum Kind {
     Metrics,
 }
 
-fn builder(app: &App) -> auto::Builder<TokioExecutor> {
-    let mut b = auto::Builder::new(TokioExecutor::new());
-    b.http1()
-        .timer(TokioTimer::new())
-        // Our watchdog (conn.rs) times heads; hyper's would also close idle keep-alives.
-        .header_read_timeout(None)
-        .max_buf_size(app.config.max_header_size.max(8192))
-        .keep_alive(true);
-    b.http2().timer(TokioTimer::new()).max_header_list_size(app.config.max_header_size as u32);
-    b
+/// HTTP/1.1 and HTTP/2 connection settings, built once per listener.
+struct Protocols {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+}
+
+impl Protocols {
+    fn new(app: &App) -> Protocols {
+        let mut h1 = http1::Builder::new();
+        h1.timer(TokioTimer::new())
+            // Our watchdog (conn.rs) times heads; hyper's would also close idle keep-alives.
+            .header_read_timeout(None)
+            .max_buf_size(app.config.max_header_size.max(8192))
+            .keep_alive(true);
+        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new()).max_header_list_size(app.config.max_header_size as u32);
+        Protocols { http1: h1, http2: h2 }
+    }
+}
+
+/// HTTP/2 with prior knowledge starts with this preface; no HTTP/1 request line can.
+const H2_PREFACE_START: &[u8] = b"PRI ";
+
+/// Tells HTTP/2 prior knowledge from HTTP/1 by peeking at the first bytes (nothing is consumed,
+/// so hyper reads them again; hyper-util's auto-detection copies them into a rewind buffer and
+/// costs about 4 KiB per connection). `None`: nothing conclusive within the header-read timeout.
+async fn sniff_http2(stream: &TcpStream, timeout: Duration) -> Option<bool> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut buf = [0u8; 4];
+    loop {
+        let n = tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await.ok()?.ok()?;
+        if n == 0 {
+            return None;
+        }
+        if buf[..n] != H2_PREFACE_START[..n] {
+            return Some(false);
+        }
+        if n == H2_PREFACE_START.len() {
+            return Some(true);
+        }
+        // A prefix of the preface so far: wait for more bytes (rare; peek would not block).
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 async fn accept_loop(
@@ -185,7 +219,7 @@ async fn accept_loop(
     graceful: Arc<GracefulShutdown>,
     slots: Arc<Semaphore>,
 ) {
-    let builder = Arc::new(builder(&app));
+    let protocols = Arc::new(Protocols::new(&app));
     loop {
         // Past --max-connections we stop accepting; new clients wait in the backlog.
         let permit = tokio::select! {
@@ -207,41 +241,76 @@ async fn accept_loop(
             },
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
         let activity = Activity::new();
-        let io = TokioIo::new(Watched::new(stream, activity.clone()));
-        let svc_activity = activity.clone();
-        let svc_app = app.clone();
-        let svc = service_fn(move |req| {
-            let app = svc_app.clone();
-            let busy = svc_activity.busy();
+        // The timeouts run in a task of their own that aborts the connection's task: polled
+        // inside it, the watchdog would be polled again on every wake-up of every request.
+        let (conn_tx, conn_rx) = oneshot::channel::<AbortHandle>();
+        let watchdog = tokio::spawn({
+            let (activity, cfg) = (activity.clone(), app.clone());
             async move {
-                let resp = match kind {
-                    Kind::Main => router::route(app, req).await,
-                    Kind::Metrics => router::metrics_only(&app, req),
-                };
-                drop(busy);
-                Ok::<_, Infallible>(resp)
+                let Ok(conn) = conn_rx.await else { return };
+                let why = activity.expired(cfg.config.header_read_timeout, cfg.config.idle_timeout).await;
+                tracing::debug!(reason = why, "closing connection");
+                conn.abort();
             }
         });
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let _open = OpenConnection::new(&app);
-            let conn = watcher.watch(builder.serve_connection(io, svc));
-            let cfg = &app.config;
-            tokio::select! {
-                res = conn => {
-                    if let Err(e) = res {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                }
-                why = activity.expired(cfg.header_read_timeout, cfg.idle_timeout) => {
-                    tracing::debug!(reason = why, "connection closed");
-                }
-            }
-        });
+        let conn = tokio::spawn(serve_connection(
+            stream,
+            app.clone(),
+            kind,
+            activity,
+            protocols.clone(),
+            graceful.watcher(),
+            (permit, AbortOnDrop(watchdog.abort_handle())),
+        ));
+        let _ = conn_tx.send(conn.abort_handle());
+    }
+}
+
+/// Serves one connection until it closes (or its watchdog aborts this task). `_held` lives as
+/// long as the connection: its slot under --max-connections and its watchdog.
+async fn serve_connection(
+    stream: TcpStream,
+    app: Arc<App>,
+    kind: Kind,
+    activity: Arc<Activity>,
+    protocols: Arc<Protocols>,
+    watcher: Watcher,
+    _held: (OwnedSemaphorePermit, AbortOnDrop),
+) {
+    let _open = OpenConnection::new(&app);
+    let Some(is_http2) = sniff_http2(&stream, app.config.header_read_timeout).await else { return };
+    activity.set_http2(is_http2);
+    let io = TokioIo::new(Watched::new(stream, activity.clone()));
+    let svc = service_fn(move |req| {
+        let app = app.clone();
+        let busy = activity.busy();
+        async move {
+            let resp = match kind {
+                Kind::Main => router::route(app, req).await,
+                Kind::Metrics => router::metrics_only(&app, req),
+            };
+            drop(busy);
+            Ok::<_, Infallible>(resp)
+        }
+    });
+    let result = if is_http2 {
+        // Boxed: HTTP/2's connection state is large and rare here; inline, it would enlarge
+        // every HTTP/1 connection's task.
+        Box::pin(watcher.watch(protocols.http2.serve_connection(io, svc))).await
+    } else {
+        watcher.watch(protocols.http1.serve_connection(io, svc)).await
+    };
+    if let Err(e) = result {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+struct AbortOnDrop(AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

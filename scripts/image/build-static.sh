@@ -23,10 +23,8 @@ readonly TARGET
 # would replace those. An inherited RUSTFLAGS (or its encoded twin) would override both and
 # silently change the binary, so they go.
 unset RUSTFLAGS CARGO_ENCODED_RUSTFLAGS
-# getrandom 0.3+ finds glibc's getrandom() through dlsym, which a static binary cannot do, and
-# then falls back to opening /dev/urandom: absent in an empty root, so the service panicked at
-# start-up there. Its linux_getrandom backend calls getrandom() directly.
-readonly STATIC_FLAGS='-C target-feature=+crt-static --cfg getrandom_backend="linux_getrandom"'
+# The getrandom backend a static binary needs is set for every build in .cargo/config.toml.
+readonly STATIC_FLAGS='-C target-feature=+crt-static'
 triple_var=$(tr 'a-z-' 'A-Z_' <<<"$TARGET")
 export "CARGO_TARGET_${triple_var}_RUSTFLAGS=$STATIC_FLAGS"
 
