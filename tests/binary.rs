@@ -250,3 +250,28 @@ fn raise_fd_limit(want: u64) {
         }
     }
 }
+
+#[test]
+fn text_logs_carry_the_lifecycle_and_rust_log_sets_the_level() {
+    let run = |rust_log: Option<&str>| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--listen", "127.0.0.1:0"]).env_clear().stderr(Stdio::piped());
+        if let Some(l) = rust_log {
+            cmd.env("RUST_LOG", l);
+        }
+        let child = cmd.spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let text = run(None);
+    for event in ["listening", "ready", "shutdown signal received", "shutdown complete"] {
+        assert!(text.lines().any(|l| l.contains(" INFO ") && l.contains(event)), "{event} missing:\n{text}");
+    }
+    assert!(!text.trim_start().starts_with('{'), "text, not JSON");
+    let quiet = run(Some("error"));
+    assert!(!quiet.contains("listening"), "RUST_LOG=error still logged info:\n{quiet}");
+}
