@@ -32,7 +32,7 @@ $(OHA):
 bench-tools: deps $(OHA) ## Install what the benchmarks need (Debian packages, oha under .tools)
 
 .PHONY: bench
-bench: bench-tools build ## Benchmark delay-echo against go-sleep and nginx-echo (~8 min); writes bench/results/latest.md
+bench: bench-tools build ## Benchmark delay-echo against go-sleep and nginx-echo (8-10 min); writes bench/results/latest.md
 	$(BENCH) $(BENCH_ARGS)
 
 .PHONY: bench-quick
