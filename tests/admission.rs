@@ -59,10 +59,13 @@ async fn the_queue_is_first_in_first_out() {
         let (a, at) = w.await.unwrap();
         assert_eq!(a.status, StatusCode::OK);
         assert!(a.timing("queue") > 0.0, "request waited in the queue");
-        done.push(at);
+        let seq: u64 = a.header("x-request-seq").parse().unwrap();
+        done.push((seq, at));
     }
-    // Served one at a time (20 ms each) in arrival order: completions come in that order.
-    assert!(done.windows(2).all(|p| p[0] < p[1]), "not FIFO");
+    // Served one at a time (20 ms each) in the order the server saw them arrive (X-Request-Seq):
+    // in that order, each finished after the one before.
+    done.sort_by_key(|(seq, _)| *seq);
+    assert!(done.windows(2).all(|p| p[0].1 < p[1].1), "not FIFO");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
