@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use hyper::header::HeaderValue;
@@ -28,23 +28,18 @@ pub struct App {
 pub struct Instance {
     pub id: String,
     pub id_header: HeaderValue,
-    pub started_at: SystemTime,
     pub started_rfc3339: String,
     pub start_header: HeaderValue,
-    pub started: Instant,
 }
 
 impl Instance {
     fn new(id: &str) -> Instance {
-        let started_at = SystemTime::now();
-        let started_rfc3339 = humantime::format_rfc3339_millis(started_at).to_string();
+        let started_rfc3339 = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
         Instance {
             id: id.to_owned(),
             id_header: HeaderValue::from_str(id).expect("instance id is validated as visible ASCII"),
             start_header: HeaderValue::from_str(&started_rfc3339).expect("RFC 3339 is ASCII"),
             started_rfc3339,
-            started_at,
-            started: Instant::now(),
         }
     }
 }

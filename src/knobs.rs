@@ -236,15 +236,6 @@ impl<T: Value> Dist<T> {
             }
         }
     }
-
-    /// The largest value this distribution can produce.
-    pub fn upper_bound(&self) -> Option<T> {
-        match self {
-            Dist::Fixed(v) | Dist::Uniform(_, v) => Some(*v),
-            Dist::Weighted(e) => e.iter().map(|(v, _)| *v).reduce(|a, b| if b > a { b } else { a }),
-            Dist::LogNormal { cap, .. } => Some(*cap),
-        }
-    }
 }
 
 impl<T: Value> fmt::Display for Dist<T> {
