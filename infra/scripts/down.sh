@@ -10,18 +10,9 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 infra="$(dirname "$here")"
-TERRAFORM="${TERRAFORM:-terraform}"
-AWS="${AWS:-aws}"
-
-for tool in "$TERRAFORM" "$AWS"; do
-  command -v "$tool" >/dev/null 2>&1 || { echo "make infra-destroy: '$tool' not found; set TERRAFORM/AWS" >&2; exit 2; }
-done
-
-tf() { "$TERRAFORM" -chdir="$infra" "$@"; }
-approve=()
-[ "${AUTO_APPROVE:-0}" = 1 ] && approve=(-auto-approve)
-# shellcheck disable=SC2206 # TF_ARGS is a list of words by design
-extra=(${TF_ARGS:-})
+what="make infra-destroy"
+# shellcheck source-path=SCRIPTDIR source=common.sh
+source "$here/common.sh"
 
 echo "==> stage 0: terraform init"
 tf init -input=false

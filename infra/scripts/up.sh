@@ -18,23 +18,14 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 infra="$(dirname "$here")"
 root="$(dirname "$infra")"
-TERRAFORM="${TERRAFORM:-terraform}"
-AWS="${AWS:-aws}"
 MAKE="${MAKE:-make}"
-
-for tool in "$TERRAFORM" "$AWS"; do
-  command -v "$tool" >/dev/null 2>&1 || { echo "make infra: '$tool' not found; install it (terraform >= 1.6, AWS CLI v2) or set TERRAFORM/AWS" >&2; exit 2; }
-done
+what="make infra"
+# shellcheck source-path=SCRIPTDIR source=common.sh
+source "$here/common.sh"
 if [ ! -f "$infra/terraform.tfvars" ] && [[ "${TF_ARGS:-}" != *-var* ]] && [ -z "${TF_VAR_github_subjects:-}" ]; then
   echo "make infra: no infra/terraform.tfvars; copy infra/terraform.tfvars.example and set github_subjects (or pass TF_ARGS=-var-file=...)" >&2
   exit 2
 fi
-
-tf() { "$TERRAFORM" -chdir="$infra" "$@"; }
-approve=()
-[ "${AUTO_APPROVE:-0}" = 1 ] && approve=(-auto-approve)
-# shellcheck disable=SC2206 # TF_ARGS is a list of words by design
-extra=(${TF_ARGS:-})
 
 echo "==> stage 0: terraform init"
 tf init -input=false
