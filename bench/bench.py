@@ -200,26 +200,45 @@ class Bench:
         best["attempts_foreign_cpu_pct"] = [round(a["foreign_cpu_pct"], 1) for a in attempts]
         return best
 
+    def measured(self, server, tag: str, load) -> dict:
+        """Runs `load()` (the measured run) with the server's CPU time, the other work on its core
+        and the load average taken around it, profiled when --perf is on."""
+        cpu0, busy0, t0, load1 = server.cpu_seconds(), self.core_busy(), time.monotonic(), os.getloadavg()[0]
+        with self.profiled(server, tag):
+            run = load()
+        run.update(
+            server_cpu_s=server.cpu_seconds() - cpu0,
+            threads=server.threads(),
+            server_cpus=server.cpus(),
+            load1=load1,
+            foreign_cpu_pct=self.foreign(server, busy0, cpu0, t0),
+        )
+        return run
+
+    def saturated_rounds(self, prefix: str, run_one) -> dict:
+        """Every round, every server in rotation, each run repeated while noisy (quietest kept)."""
+        out = {s: {"runs": []} for s in self.args.servers}
+        for r in range(self.p.rounds):
+            for name in self.rotation(r):
+                out[name]["runs"].append(
+                    self.quietest(lambda tag, name=name: run_one(name, tag), f"{prefix}-{name}-r{r}")
+                )
+        return out
+
     def s0_run(self, name: str, tag: str) -> dict:
         server = self.start(name, 0)
         try:
             url = self.url(server.port)
             if self.p.s0_warm:
                 loadgen.run_wrk(url, self.p.s0_conns, self.p.s0_warm, self.args.load_cpu, self.raw / f"{tag}-warm.txt")
-            cpu0, busy0, t0, load = server.cpu_seconds(), self.core_busy(), time.monotonic(), os.getloadavg()[0]
-            with self.profiled(server, tag):
-                run = loadgen.run_wrk(
+            run = self.measured(
+                server,
+                tag,
+                lambda: loadgen.run_wrk(
                     url, self.p.s0_conns, self.p.s0_seconds, self.args.load_cpu, self.raw / f"{tag}.txt"
-                )
-            cpu = server.cpu_seconds() - cpu0
-            run.update(
-                server_cpu_s=cpu,
-                cpu_us_per_req=cpu / run["requests"] * 1e6 if run["requests"] else None,
-                threads=server.threads(),
-                server_cpus=server.cpus(),
-                load1=load,
-                foreign_cpu_pct=self.foreign(server, busy0, cpu0, t0),
+                ),
             )
+            run["cpu_us_per_req"] = run["server_cpu_s"] / run["requests"] * 1e6 if run["requests"] else None
         finally:
             server.stop()
         self.log(
@@ -229,12 +248,7 @@ class Bench:
         return run
 
     def s0(self) -> dict:
-        out = {s: {"runs": []} for s in self.args.servers}
-        for r in range(self.p.rounds):
-            for name in self.rotation(r):
-                out[name]["runs"].append(
-                    self.quietest(lambda tag, name=name: self.s0_run(name, tag), f"s0-{name}-r{r}")
-                )
+        out = self.saturated_rounds("s0", self.s0_run)
         for data in out.values():
             data["summary"] = report.summarize_closed(data["runs"])
         return out
@@ -242,11 +256,12 @@ class Bench:
     def s1_run(self, name: str, rate: int, delay_ms: int, tag: str) -> dict:
         server = self.start(name, delay_ms)
         try:
-            cpu0, busy0, t0, load = server.cpu_seconds(), self.core_busy(), time.monotonic(), os.getloadavg()[0]
-            with self.profiled(server, tag):
-                # Connections sized for 80 ms in every run, the floor's too, so the client does
-                # the same work in all of them.
-                run = loadgen.run_oha(
+            # Connections sized for 80 ms in every run, the floor's too, so the client does the
+            # same work in all of them.
+            run = self.measured(
+                server,
+                tag,
+                lambda: loadgen.run_oha(
                     str(self.args.oha),
                     self.url(server.port),
                     rate,
@@ -256,8 +271,8 @@ class Bench:
                     self.args.load_cpu,
                     self.raw,
                     tag,
-                )
-            run.update(server_cpus=server.cpus(), load1=load, foreign_cpu_pct=self.foreign(server, busy0, cpu0, t0))
+                ),
+            )
         finally:
             server.stop()
         self.log(
@@ -294,25 +309,19 @@ class Bench:
             backlog = procs.listen_backlog(server.port)
             if self.p.s2_warm:
                 loadgen.run_wrk(url, conns, self.p.s2_warm, self.args.load_cpu, self.raw / f"{tag}-warm.txt")
-            cpu0, busy0, t0, load = server.cpu_seconds(), self.core_busy(), time.monotonic(), os.getloadavg()[0]
-            with self.profiled(server, tag):
-                run = loadgen.run_wrk(
+            run = self.measured(
+                server,
+                tag,
+                lambda: loadgen.run_wrk(
                     url,
                     conns,
                     self.p.s2_seconds,
                     self.args.load_cpu,
                     self.raw / f"{tag}.txt",
                     during=lambda port=server.port, seen=seen: seen.update(n=procs.established(port)),
-                )
-            run.update(
-                peak_rss_kib=server.hwm_kib(),
-                established=seen.get("n"),
-                backlog=backlog,
-                threads=server.threads(),
-                server_cpus=server.cpus(),
-                load1=load,
-                foreign_cpu_pct=self.foreign(server, busy0, cpu0, t0),
+                ),
             )
+            run.update(peak_rss_kib=server.hwm_kib(), established=seen.get("n"), backlog=backlog)
         finally:
             server.stop()
         self.log(
@@ -323,12 +332,7 @@ class Bench:
         return run
 
     def s2(self) -> dict:
-        out = {s: {"runs": []} for s in self.args.servers}
-        for r in range(self.p.rounds):
-            for name in self.rotation(r):
-                out[name]["runs"].append(
-                    self.quietest(lambda tag, name=name: self.s2_run(name, 80, tag), f"s2-{name}-r{r}")
-                )
+        out = self.saturated_rounds("s2", lambda name, tag: self.s2_run(name, 80, tag))
         if "nginx-echo" in self.args.servers:
             # The most one wrk thread drives through this many connections when the server
             # does not wait at all: the ceiling any server's req/s at 80 ms is measured against.
