@@ -1,5 +1,6 @@
 //! The only file that knows URLs: reserved paths go to their handlers, everything else echoes.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,31 +12,61 @@ use crate::body::Body;
 use crate::handlers::{control, echo, probes};
 use crate::metrics::Route;
 
-pub async fn route(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
-    let started = Instant::now();
-    let (resp, route) = match req.uri().path() {
-        "/healthz" => (probes::healthz(), Route::Healthz),
-        "/readyz" => (probes::readyz(&app), Route::Readyz),
-        // With --metrics-listen the exposition lives only on its own address.
-        "/metrics" if app.config.metrics_listen.is_none() => (probes::metrics(&app), Route::Metrics),
-        // Boxed so its body-reading state does not enlarge the echo path's future.
-        "/config" => (Box::pin(control::handle(&app, req)).await, Route::Config),
-        _ => echo::handle(app.clone(), req).await,
-    };
-    app.metrics.observe(route, resp.status().as_u16(), started.elapsed());
-    resp
+/// Which address a request came in on.
+#[derive(Clone, Copy)]
+pub enum Listener {
+    Main,
+    /// --metrics-listen: /metrics and the probes, nothing else.
+    Metrics,
 }
 
-/// The metrics listener: /metrics and the probes, nothing else.
-pub fn metrics_only(app: &App, req: Request<Incoming>) -> Response<Body> {
-    match req.uri().path() {
-        "/metrics" => probes::metrics(app),
-        "/healthz" => probes::healthz(),
-        "/readyz" => probes::readyz(app),
-        _ => {
+/// What is left to do for a request once its head has been looked at.
+enum Pending {
+    Answered(Response<Body>, Route),
+    Echo(echo::Echo),
+    Config(Request<Incoming>),
+    /// The metrics listener's answers are not counted in the HTTP metrics.
+    Uncounted(Response<Body>),
+}
+
+/// Routes a request. Called from hyper's `Service::call`: the echo path takes what it needs
+/// from the request head right here, so the future returned holds no part of the head
+/// (see `echo::prepare`).
+pub fn route(
+    app: &Arc<App>,
+    listener: Listener,
+    req: Request<Incoming>,
+) -> impl Future<Output = Response<Body>> + use<> {
+    let started = Instant::now();
+    let pending = match (listener, req.uri().path()) {
+        (_, "/healthz") => Pending::Answered(probes::healthz(), Route::Healthz),
+        (_, "/readyz") => Pending::Answered(probes::readyz(app), Route::Readyz),
+        (Listener::Metrics, "/metrics") => Pending::Uncounted(probes::metrics(app)),
+        (Listener::Metrics, _) => {
             let mut r = Response::new(Body::full("not found: this address serves /metrics\n"));
             *r.status_mut() = StatusCode::NOT_FOUND;
-            r
+            Pending::Uncounted(r)
         }
+        // With --metrics-listen the exposition lives only on its own address.
+        (Listener::Main, "/metrics") if app.config.metrics_listen.is_none() => {
+            Pending::Answered(probes::metrics(app), Route::Metrics)
+        }
+        (Listener::Main, "/config") => Pending::Config(req),
+        (Listener::Main, _) => match echo::prepare(app, req) {
+            Ok(e) => Pending::Echo(e),
+            Err(answer) => Pending::Answered(*answer, Route::Echo),
+        },
+    };
+    let app = app.clone();
+    async move {
+        let (resp, route) = match pending {
+            Pending::Answered(resp, route) => (resp, route),
+            Pending::Echo(e) => (e.run().await, Route::Echo),
+            // Boxed so its body-reading state does not enlarge the echo path's future.
+            Pending::Config(req) => (Box::pin(control::handle(&app, req)).await, Route::Config),
+            Pending::Uncounted(resp) => return resp,
+        };
+        app.metrics.observe(route, resp.status().as_u16(), started.elapsed());
+        resp
     }
 }

@@ -24,7 +24,7 @@ use tokio::task::AbortHandle;
 
 use crate::app::App;
 use crate::conn::{Activity, Watched};
-use crate::router;
+use crate::router::{self, Listener};
 
 /// Requested listen backlog: room for a burst of 10,000 clients connecting at once. The kernel
 /// caps it at net.core.somaxconn (4096 by default on Linux 5.4+); start-up warns when it does.
@@ -110,7 +110,7 @@ impl Server {
         let mut loops = vec![tokio::spawn(accept_loop(
             main,
             app.clone(),
-            Kind::Main,
+            Listener::Main,
             stop_rx.clone(),
             graceful.clone(),
             conn_slots.clone(),
@@ -119,7 +119,14 @@ impl Server {
             m.set_nonblocking(true)?;
             let m = TcpListener::from_std(m)?;
             tracing::info!(address = %m.local_addr()?, "metrics listening");
-            loops.push(tokio::spawn(accept_loop(m, app.clone(), Kind::Metrics, stop_rx, graceful.clone(), conn_slots)));
+            loops.push(tokio::spawn(accept_loop(
+                m,
+                app.clone(),
+                Listener::Metrics,
+                stop_rx,
+                graceful.clone(),
+                conn_slots,
+            )));
         }
 
         // Readiness after the (optional) simulated slow boot.
@@ -158,12 +165,6 @@ impl Server {
         tracing::info!(drained = report.drained, cut = report.cut, "shutdown complete");
         Ok(report)
     }
-}
-
-#[derive(Clone, Copy)]
-enum Kind {
-    Main,
-    Metrics,
 }
 
 /// HTTP/1.1 and HTTP/2 connection settings, built once per listener.
@@ -214,7 +215,7 @@ async fn sniff_http2(stream: &TcpStream, timeout: Duration) -> Option<bool> {
 async fn accept_loop(
     listener: TcpListener,
     app: Arc<App>,
-    kind: Kind,
+    kind: Listener,
     mut stop: watch::Receiver<bool>,
     graceful: Arc<GracefulShutdown>,
     slots: Arc<Semaphore>,
@@ -272,7 +273,7 @@ async fn accept_loop(
 async fn serve_connection(
     stream: TcpStream,
     app: Arc<App>,
-    kind: Kind,
+    kind: Listener,
     activity: Arc<Activity>,
     protocols: Arc<Protocols>,
     watcher: Watcher,
@@ -283,13 +284,10 @@ async fn serve_connection(
     activity.set_http2(is_http2);
     let io = TokioIo::new(Watched::new(stream, activity.clone()));
     let svc = service_fn(move |req| {
-        let app = app.clone();
         let busy = activity.busy();
+        let answer = router::route(&app, kind, req);
         async move {
-            let resp = match kind {
-                Kind::Main => router::route(app, req).await,
-                Kind::Metrics => router::metrics_only(&app, req),
-            };
+            let resp = answer.await;
             drop(busy);
             Ok::<_, Infallible>(resp)
         }

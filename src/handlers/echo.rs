@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
-use hyper::{Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use serde_json::json;
@@ -21,7 +21,6 @@ use crate::app::App;
 use crate::body::Body;
 use crate::config::Defaults;
 use crate::knobs::{self, Bytes as Size, Dist, KnobError, Status};
-use crate::metrics::Route;
 use crate::timer;
 use crate::work;
 
@@ -195,132 +194,183 @@ fn dynamic_headers(seq: u64, in_flight: usize, timings: [(&str, Duration); 4]) -
     }
 }
 
-pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> (Response<Body>, Route) {
+/// An echo request whose head has been read and let go: what the answer needs from it, and
+/// its body.
+pub struct Echo {
+    app: Arc<App>,
+    arrived: Instant,
+    asked: Asked,
+    declared_len: Option<u64>,
+    /// The request's header map, emptied: the answer's headers go into it, and hyper keeps the
+    /// allocation for the next request's head (no header map is allocated per request).
+    headers: HeaderMap,
+    /// Echoed back with the body; copied, since a clone would share the head's buffer.
+    content_type: Option<HeaderValue>,
+    /// The request as the JSON answer describes it (only with `format=json`).
+    described: Option<Box<serde_json::Map<String, serde_json::Value>>>,
+    /// Method and path for the access log (only with --access-log).
+    logged: Option<Box<(Method, Box<str>)>>,
+    body: Incoming,
+}
+
+/// Reads the knobs and takes what the answer needs from the request head, then drops the head.
+///
+/// This runs inside hyper's `Service::call`, before hyper reads on from the connection. The head's
+/// header values and URI are slices of the connection's read buffer: held across the sleep, they
+/// made hyper allocate a second 8 KiB read buffer for every request in flight (8 KiB × 10,000
+/// connections); let go here, hyper reuses the one it has. Bad input is answered at once (`Err`),
+/// without counting the request or taking a slot.
+pub fn prepare(app: &Arc<App>, req: Request<Incoming>) -> Result<Echo, Box<Response<Body>>> {
     let arrived = Instant::now();
-    // 1. Knobs and body limit: bad input is answered at once, without taking a slot.
-    let asked = match read_knobs(&app, req.uri().query(), req.headers()) {
-        Ok(a) => a,
-        Err(bad) => return (bad_knob(&app, bad), Route::Echo),
-    };
+    let (parts, body) = req.into_parts();
+    let asked = read_knobs(app, parts.uri.query(), &parts.headers).map_err(|bad| Box::new(bad_knob(app, bad)))?;
     let declared_len =
-        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+        parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared_len.is_some_and(|n| n > app.config.caps.max_body.0) {
-        return (too_large(&app), Route::Echo);
+        return Err(Box::new(too_large(app)));
     }
+    let described = asked.json.then(|| Box::new(describe(&parts)));
+    let logged = app.config.access_log.then(|| Box::new((parts.method.clone(), parts.uri.path().into())));
+    let mut headers = parts.headers;
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
+    headers.clear();
+    Ok(Echo { app: app.clone(), arrived, asked, declared_len, headers, content_type, described, logged, body })
+}
 
-    // 2. Arrival: sequence number and the in-flight count seen on arrival.
-    let seq = app.seq.fetch_add(1, Ordering::Relaxed) + 1;
-    let in_flight_before = app.metrics.in_flight_now.fetch_add(1, Ordering::Relaxed);
-    let mut guard = InFlight { app: &app, finished: false };
-
-    // 3. Admission.
-    let (_permit, queued) = match app.admission.acquire().await {
-        Ok(p) => p,
-        Err(rejection) => {
-            guard.finished = true;
-            app.metrics.reject(rejection.as_str());
-            return (rejected(&app, rejection.as_str()), Route::Echo);
-        }
-    };
-    if !queued.is_zero() {
-        app.metrics.queue_wait.observe(queued.as_secs_f64());
+/// The request part of the JSON answer.
+fn describe(parts: &hyper::http::request::Parts) -> serde_json::Map<String, serde_json::Value> {
+    let headers: serde_json::Map<String, serde_json::Value> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into()))
+        .collect();
+    let doc = json!({
+        "method": parts.method.as_str(),
+        "path": parts.uri.path(),
+        "query": parts.uri.query().unwrap_or(""),
+        "version": format!("{:?}", parts.version),
+        "headers": headers,
+    });
+    match doc {
+        serde_json::Value::Object(m) => m,
+        _ => unreachable!("json! of an object literal is an object"),
     }
+}
 
-    // 4. Draw this request's values.
-    let drawn = draw(&asked, &app.defaults.load());
+impl Echo {
+    /// Counts the arrival, takes a slot, sleeps, burns and answers.
+    pub async fn run(self) -> Response<Body> {
+        let Echo { app, arrived, asked, declared_len, headers, content_type, described, logged, body: incoming } = self;
 
-    // 5. Sleep; a chunked body (length unknown) is read meanwhile, bounded by --max-body.
-    let (parts, incoming) = req.into_parts();
-    let echo_body = drawn.size.is_none() && !asked.json;
-    let slept_at = if drawn.delay.is_zero() { arrived } else { Instant::now() };
-    let body = if echo_body && declared_len.is_none() && !hyper::body::Body::is_end_stream(&incoming) {
-        let limit = app.config.caps.max_body.0 as usize;
-        // Boxed: a rare path whose state would otherwise enlarge every request's future.
-        let (collected, ()) =
-            Box::pin(async { tokio::join!(Limited::new(incoming, limit).collect(), timer::sleep(drawn.delay)) }).await;
-        match collected {
-            Ok(c) => Body::full(c.to_bytes()),
-            Err(_) => {
+        // 1. Arrival: sequence number and the in-flight count seen on arrival.
+        let seq = app.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let in_flight_before = app.metrics.in_flight_now.fetch_add(1, Ordering::Relaxed);
+        let mut guard = InFlight { app: &app, finished: false };
+
+        // 2. Admission.
+        let (_permit, queued) = match app.admission.acquire().await {
+            Ok(p) => p,
+            Err(rejection) => {
                 guard.finished = true;
-                return (too_large(&app), Route::Echo);
+                app.metrics.reject(rejection.as_str());
+                return rejected(&app, rejection.as_str());
             }
+        };
+        if !queued.is_zero() {
+            app.metrics.queue_wait.observe(queued.as_secs_f64());
         }
-    } else {
-        timer::sleep(drawn.delay).await;
-        if echo_body { Body::Echo(incoming) } else { Body::Empty }
-    };
-    let slept = if drawn.delay.is_zero() { Duration::ZERO } else { slept_at.elapsed() };
 
-    // 6. Burn CPU.
-    let burnt = if drawn.cpu.is_zero() { Duration::ZERO } else { Box::pin(work::burn(drawn.cpu)).await };
+        // 3. Draw this request's values.
+        let drawn = draw(&asked, &app.defaults.load());
 
-    // 7. Answer.
-    let total = arrived.elapsed();
-    let status = StatusCode::from_u16(drawn.status).unwrap_or(StatusCode::OK);
-    let dynamic =
-        dynamic_headers(seq, in_flight_before, [("queue", queued), ("sleep", slept), ("cpu", burnt), ("total", total)]);
-    let mut resp = if asked.json {
-        let headers: serde_json::Map<String, serde_json::Value> = parts
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into()))
-            .collect();
-        let doc = json!({
-            "method": parts.method.as_str(),
-            "path": parts.uri.path(),
-            "query": parts.uri.query().unwrap_or(""),
-            "version": format!("{:?}", parts.version),
-            "headers": headers,
-            "instance": { "id": app.instance.id, "started": app.instance.started_rfc3339 },
-            "seq": seq,
-            "in_flight": in_flight_before,
-            "knobs": {
-                "delay": knobs::format_duration(drawn.delay),
-                "cpu": knobs::format_duration(drawn.cpu),
-                "status": drawn.status,
-                "size": drawn.size,
-                "seed": asked.seed,
-            },
-            "timings": { "queue_ms": ms(queued), "sleep_ms": ms(slept), "cpu_ms": ms(burnt), "total_ms": ms(total) },
-        });
-        let mut r = Response::new(Body::full(serde_json::to_vec_pretty(&doc).unwrap_or_default()));
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        r
-    } else if let Some(n) = drawn.size {
-        let mut r = Response::new(Body::Filler { remaining: n });
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-        r
-    } else {
-        let mut r = Response::new(body);
-        if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {
-            r.headers_mut().insert(header::CONTENT_TYPE, ct.clone());
-        }
-        r
-    };
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.reserve(8);
-    h.insert(X_INSTANCE_ID.clone(), app.instance.id_header.clone());
-    h.insert(X_INSTANCE_START.clone(), app.instance.start_header.clone());
-    h.insert(X_REQUEST_SEQ.clone(), dynamic.seq);
-    h.insert(X_IN_FLIGHT.clone(), dynamic.in_flight);
-    h.insert(SERVER_TIMING.clone(), dynamic.timing);
-    guard.finished = true;
-    if app.config.access_log {
-        tracing::info!(
-            target: "delay_echo::access",
-            method = %parts.method,
-            path = parts.uri.path(),
-            status = drawn.status,
+        // 4. Sleep; a chunked body (length unknown) is read meanwhile, bounded by --max-body.
+        let echo_body = drawn.size.is_none() && !asked.json;
+        let slept_at = if drawn.delay.is_zero() { arrived } else { Instant::now() };
+        let body = if echo_body && declared_len.is_none() && !hyper::body::Body::is_end_stream(&incoming) {
+            let limit = app.config.caps.max_body.0 as usize;
+            // Boxed: a rare path whose state would otherwise enlarge every request's future.
+            let (collected, ()) =
+                Box::pin(async { tokio::join!(Limited::new(incoming, limit).collect(), timer::sleep(drawn.delay)) })
+                    .await;
+            match collected {
+                Ok(c) => Body::full(c.to_bytes()),
+                Err(_) => {
+                    guard.finished = true;
+                    return too_large(&app);
+                }
+            }
+        } else {
+            timer::sleep(drawn.delay).await;
+            if echo_body { Body::Echo(incoming) } else { Body::Empty }
+        };
+        let slept = if drawn.delay.is_zero() { Duration::ZERO } else { slept_at.elapsed() };
+
+        // 5. Burn CPU.
+        let burnt = if drawn.cpu.is_zero() { Duration::ZERO } else { Box::pin(work::burn(drawn.cpu)).await };
+
+        // 6. Answer.
+        let total = arrived.elapsed();
+        let status = StatusCode::from_u16(drawn.status).unwrap_or(StatusCode::OK);
+        let dynamic = dynamic_headers(
             seq,
-            queue_ms = ms(queued),
-            sleep_ms = ms(slept),
-            cpu_ms = ms(burnt),
-            total_ms = ms(total),
-            "echo"
+            in_flight_before,
+            [("queue", queued), ("sleep", slept), ("cpu", burnt), ("total", total)],
         );
+        let (body, content_type) = if let Some(mut doc) = described {
+            doc.insert("instance".into(), json!({ "id": app.instance.id, "started": app.instance.started_rfc3339 }));
+            doc.insert("seq".into(), seq.into());
+            doc.insert("in_flight".into(), in_flight_before.into());
+            doc.insert(
+                "knobs".into(),
+                json!({
+                    "delay": knobs::format_duration(drawn.delay),
+                    "cpu": knobs::format_duration(drawn.cpu),
+                    "status": drawn.status,
+                    "size": drawn.size,
+                    "seed": asked.seed,
+                }),
+            );
+            doc.insert(
+                "timings".into(),
+                json!({ "queue_ms": ms(queued), "sleep_ms": ms(slept), "cpu_ms": ms(burnt), "total_ms": ms(total) }),
+            );
+            let bytes = serde_json::to_vec_pretty(&serde_json::Value::Object(*doc)).unwrap_or_default();
+            (Body::full(bytes), Some(HeaderValue::from_static("application/json")))
+        } else if let Some(n) = drawn.size {
+            (Body::Filler { remaining: n }, Some(HeaderValue::from_static("text/plain")))
+        } else {
+            (body, content_type)
+        };
+        let mut resp = Response::new(body);
+        *resp.status_mut() = status;
+        *resp.headers_mut() = headers;
+        let h = resp.headers_mut();
+        h.reserve(8);
+        if let Some(ct) = content_type {
+            h.insert(header::CONTENT_TYPE, ct);
+        }
+        h.insert(X_INSTANCE_ID.clone(), app.instance.id_header.clone());
+        h.insert(X_INSTANCE_START.clone(), app.instance.start_header.clone());
+        h.insert(X_REQUEST_SEQ.clone(), dynamic.seq);
+        h.insert(X_IN_FLIGHT.clone(), dynamic.in_flight);
+        h.insert(SERVER_TIMING.clone(), dynamic.timing);
+        guard.finished = true;
+        if let Some(l) = logged {
+            tracing::info!(
+                target: "delay_echo::access",
+                method = %l.0,
+                path = &*l.1,
+                status = drawn.status,
+                seq,
+                queue_ms = ms(queued),
+                sleep_ms = ms(slept),
+                cpu_ms = ms(burnt),
+                total_ms = ms(total),
+                "echo"
+            );
+        }
+        resp
     }
-    (resp, Route::Echo)
 }
 
 fn json_response(app: &App, status: StatusCode, doc: serde_json::Value) -> Response<Body> {
