@@ -21,12 +21,14 @@ pub enum Listener {
 }
 
 /// What is left to do for a request once its head has been looked at.
+/// Worked on in place by the future (`Option`s are taken once): moving a variant out would make
+/// the future hold it twice.
 enum Pending {
-    Answered(Response<Body>, Route),
+    Answered(Option<Response<Body>>, Route),
     Echo(echo::Echo),
-    Config(Request<Incoming>),
+    Config(Option<Request<Incoming>>),
     /// The metrics listener's answers are not counted in the HTTP metrics.
-    Uncounted(Response<Body>),
+    Uncounted(Option<Response<Body>>),
 }
 
 /// Routes a request. Called from hyper's `Service::call`: the echo path takes what it needs
@@ -38,33 +40,34 @@ pub fn route(
     req: Request<Incoming>,
 ) -> impl Future<Output = Response<Body>> + use<> {
     let started = Instant::now();
-    let pending = match (listener, req.uri().path()) {
-        (_, "/healthz") => Pending::Answered(probes::healthz(), Route::Healthz),
-        (_, "/readyz") => Pending::Answered(probes::readyz(app), Route::Readyz),
-        (Listener::Metrics, "/metrics") => Pending::Uncounted(probes::metrics(app)),
+    let mut pending = match (listener, req.uri().path()) {
+        (_, "/healthz") => Pending::Answered(Some(probes::healthz()), Route::Healthz),
+        (_, "/readyz") => Pending::Answered(Some(probes::readyz(app)), Route::Readyz),
+        (Listener::Metrics, "/metrics") => Pending::Uncounted(Some(probes::metrics(app))),
         (Listener::Metrics, _) => {
             let mut r = Response::new(Body::full("not found: this address serves /metrics\n"));
             *r.status_mut() = StatusCode::NOT_FOUND;
-            Pending::Uncounted(r)
+            Pending::Uncounted(Some(r))
         }
         // With --metrics-listen the exposition lives only on its own address.
         (Listener::Main, "/metrics") if app.config.metrics_listen.is_none() => {
-            Pending::Answered(probes::metrics(app), Route::Metrics)
+            Pending::Answered(Some(probes::metrics(app)), Route::Metrics)
         }
-        (Listener::Main, "/config") => Pending::Config(req),
+        (Listener::Main, "/config") => Pending::Config(Some(req)),
         (Listener::Main, _) => match echo::prepare(app, req) {
             Ok(e) => Pending::Echo(e),
-            Err(answer) => Pending::Answered(*answer, Route::Echo),
+            Err(answer) => Pending::Answered(Some(*answer), Route::Echo),
         },
     };
     let app = app.clone();
     async move {
-        let (resp, route) = match pending {
-            Pending::Answered(resp, route) => (resp, route),
+        const ONCE: &str = "a request is answered once";
+        let (resp, route) = match &mut pending {
+            Pending::Answered(resp, route) => (resp.take().expect(ONCE), *route),
             Pending::Echo(e) => (e.run().await, Route::Echo),
             // Boxed so its body-reading state does not enlarge the echo path's future.
-            Pending::Config(req) => (Box::pin(control::handle(&app, req)).await, Route::Config),
-            Pending::Uncounted(resp) => return resp,
+            Pending::Config(req) => (Box::pin(control::handle(&app, req.take().expect(ONCE))).await, Route::Config),
+            Pending::Uncounted(resp) => return resp.take().expect(ONCE),
         };
         app.metrics.observe(route, resp.status().as_u16(), started.elapsed());
         resp

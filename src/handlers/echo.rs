@@ -151,47 +151,63 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// The three per-request header values (sequence, in-flight, Server-Timing), written into one
-/// buffer and sliced, so they cost one allocation instead of three.
+/// fixed buffer and sliced, so they cost one allocation instead of three.
 struct Dynamic {
     seq: HeaderValue,
     in_flight: HeaderValue,
     timing: HeaderValue,
 }
 
+/// The most the three values can take: two 20-digit integers, and four timings of at most
+/// "total;dur=" + 23 digits + ".mmm" (a `Duration`'s whole range) joined by ", ": 194 bytes.
+const DYNAMIC_MAX: usize = 256;
+
+/// A buffer that `Bytes` owns: one allocation, and slices of it share that allocation (a `Vec`
+/// turned into `Bytes` allocates a second time, for the shared count, when first sliced).
+struct Written {
+    buf: [u8; DYNAMIC_MAX],
+    len: usize,
+}
+
+impl Written {
+    fn put(&mut self, b: &[u8]) {
+        self.buf[self.len..self.len + b.len()].copy_from_slice(b);
+        self.len += b.len();
+    }
+}
+
+impl AsRef<[u8]> for Written {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
 /// Server-Timing reads `queue;dur=0.012, sleep;dur=80.104, cpu;dur=0.000, total;dur=80.140`:
 /// milliseconds with microsecond precision, written with integer formatting (float formatting
 /// showed in profiles).
 fn dynamic_headers(seq: u64, in_flight: usize, timings: [(&str, Duration); 4]) -> Dynamic {
-    let mut out = Vec::with_capacity(128);
+    let mut out = Written { buf: [0; DYNAMIC_MAX], len: 0 };
     let mut int = itoa::Buffer::new();
-    out.extend_from_slice(int.format(seq).as_bytes());
-    let seq_end = out.len();
-    out.extend_from_slice(int.format(in_flight).as_bytes());
-    let in_flight_end = out.len();
+    out.put(int.format(seq).as_bytes());
+    let seq_end = out.len;
+    out.put(int.format(in_flight).as_bytes());
+    let in_flight_end = out.len;
     for (i, (name, d)) in timings.into_iter().enumerate() {
         if i > 0 {
-            out.extend_from_slice(b", ");
+            out.put(b", ");
         }
         let us = d.as_micros();
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b";dur=");
-        out.extend_from_slice(int.format(us / 1000).as_bytes());
+        out.put(name.as_bytes());
+        out.put(b";dur=");
+        out.put(int.format(us / 1000).as_bytes());
         let frac = (us % 1000) as u16;
-        out.extend_from_slice(&[
-            b'.',
-            b'0' + (frac / 100) as u8,
-            b'0' + (frac / 10 % 10) as u8,
-            b'0' + (frac % 10) as u8,
-        ]);
+        out.put(&[b'.', b'0' + (frac / 100) as u8, b'0' + (frac / 10 % 10) as u8, b'0' + (frac % 10) as u8]);
     }
-    let all = bytes::Bytes::from(out);
+    let end = out.len;
+    let all = bytes::Bytes::from_owner(out);
     let value =
         |r: std::ops::Range<usize>| HeaderValue::from_maybe_shared(all.slice(r)).expect("ASCII digits and names");
-    Dynamic {
-        seq: value(0..seq_end),
-        in_flight: value(seq_end..in_flight_end),
-        timing: value(in_flight_end..all.len()),
-    }
+    Dynamic { seq: value(0..seq_end), in_flight: value(seq_end..in_flight_end), timing: value(in_flight_end..end) }
 }
 
 /// An echo request whose head has been read and let go: what the answer needs from it, and
@@ -210,7 +226,7 @@ pub struct Echo {
     described: Option<Box<serde_json::Map<String, serde_json::Value>>>,
     /// Method and path for the access log (only with --access-log).
     logged: Option<Box<(Method, Box<str>)>>,
-    body: Incoming,
+    body: Option<Incoming>,
 }
 
 /// Reads the knobs and takes what the answer needs from the request head, then drops the head.
@@ -234,7 +250,17 @@ pub fn prepare(app: &Arc<App>, req: Request<Incoming>) -> Result<Echo, Box<Respo
     let mut headers = parts.headers;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
     headers.clear();
-    Ok(Echo { app: app.clone(), arrived, asked, declared_len, headers, content_type, described, logged, body })
+    Ok(Echo {
+        app: app.clone(),
+        arrived,
+        asked,
+        declared_len,
+        headers,
+        content_type,
+        described,
+        logged,
+        body: Some(body),
+    })
 }
 
 /// The request part of the JSON answer.
@@ -258,14 +284,17 @@ fn describe(parts: &hyper::http::request::Parts) -> serde_json::Map<String, serd
 }
 
 impl Echo {
-    /// Counts the arrival, takes a slot, sleeps, burns and answers.
-    pub async fn run(self) -> Response<Body> {
-        let Echo { app, arrived, asked, declared_len, headers, content_type, described, logged, body: incoming } = self;
+    /// Counts the arrival, takes a slot, sleeps, burns and answers. Works on `self` in place
+    /// (a future that moved the fields out would hold them twice); call it once.
+    pub async fn run(&mut self) -> Response<Body> {
+        let app = &self.app;
+        let (arrived, declared_len) = (self.arrived, self.declared_len);
+        let incoming = self.body.take().expect("an echo runs once");
 
         // 1. Arrival: sequence number and the in-flight count seen on arrival.
         let seq = app.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let in_flight_before = app.metrics.in_flight_now.fetch_add(1, Ordering::Relaxed);
-        let mut guard = InFlight { app: &app, finished: false };
+        let mut guard = InFlight { app, finished: false };
 
         // 2. Admission.
         let (_permit, queued) = match app.admission.acquire().await {
@@ -273,7 +302,7 @@ impl Echo {
             Err(rejection) => {
                 guard.finished = true;
                 app.metrics.reject(rejection.as_str());
-                return rejected(&app, rejection.as_str());
+                return rejected(app, rejection.as_str());
             }
         };
         if !queued.is_zero() {
@@ -281,10 +310,10 @@ impl Echo {
         }
 
         // 3. Draw this request's values.
-        let drawn = draw(&asked, &app.defaults.load());
+        let drawn = draw(&self.asked, &app.defaults.load());
 
         // 4. Sleep; a chunked body (length unknown) is read meanwhile, bounded by --max-body.
-        let echo_body = drawn.size.is_none() && !asked.json;
+        let echo_body = drawn.size.is_none() && !self.asked.json;
         let slept_at = if drawn.delay.is_zero() { arrived } else { Instant::now() };
         let body = if echo_body && declared_len.is_none() && !hyper::body::Body::is_end_stream(&incoming) {
             let limit = app.config.caps.max_body.0 as usize;
@@ -296,7 +325,7 @@ impl Echo {
                 Ok(c) => Body::full(c.to_bytes()),
                 Err(_) => {
                     guard.finished = true;
-                    return too_large(&app);
+                    return too_large(app);
                 }
             }
         } else {
@@ -316,7 +345,7 @@ impl Echo {
             in_flight_before,
             [("queue", queued), ("sleep", slept), ("cpu", burnt), ("total", total)],
         );
-        let (body, content_type) = if let Some(mut doc) = described {
+        let (body, content_type) = if let Some(mut doc) = self.described.take() {
             doc.insert("instance".into(), json!({ "id": app.instance.id, "started": app.instance.started_rfc3339 }));
             doc.insert("seq".into(), seq.into());
             doc.insert("in_flight".into(), in_flight_before.into());
@@ -327,7 +356,7 @@ impl Echo {
                     "cpu": knobs::format_duration(drawn.cpu),
                     "status": drawn.status,
                     "size": drawn.size,
-                    "seed": asked.seed,
+                    "seed": self.asked.seed,
                 }),
             );
             doc.insert(
@@ -339,11 +368,11 @@ impl Echo {
         } else if let Some(n) = drawn.size {
             (Body::Filler { remaining: n }, Some(HeaderValue::from_static("text/plain")))
         } else {
-            (body, content_type)
+            (body, self.content_type.take())
         };
         let mut resp = Response::new(body);
         *resp.status_mut() = status;
-        *resp.headers_mut() = headers;
+        *resp.headers_mut() = std::mem::take(&mut self.headers);
         let h = resp.headers_mut();
         h.reserve(8);
         if let Some(ct) = content_type {
@@ -355,7 +384,7 @@ impl Echo {
         h.insert(X_IN_FLIGHT.clone(), dynamic.in_flight);
         h.insert(SERVER_TIMING.clone(), dynamic.timing);
         guard.finished = true;
-        if let Some(l) = logged {
+        if let Some(l) = self.logged.take() {
             tracing::info!(
                 target: "delay_echo::access",
                 method = %l.0,
@@ -429,5 +458,14 @@ mod tests {
         assert_eq!(d.seq, "41");
         assert_eq!(d.in_flight, "7");
         assert_eq!(d.timing.to_str().unwrap(), "queue;dur=0.012, sleep;dur=80.104, cpu;dur=0.000, total;dur=80.140");
+    }
+
+    #[test]
+    fn dynamic_headers_fit_the_largest_values() {
+        let d = dynamic_headers(u64::MAX, usize::MAX, [("total", Duration::MAX); 4]);
+        assert_eq!(d.seq, u64::MAX.to_string().as_str());
+        let longest = d.seq.len() + d.in_flight.len() + d.timing.len();
+        assert!(longest <= DYNAMIC_MAX, "{longest} bytes");
+        assert!(d.timing.to_str().unwrap().ends_with(".999"));
     }
 }
