@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""`make bench`: measure delay-echo beside two reference servers (go-sleep, nginx-echo).
+"""`make bench`: measure delay-echo beside two reference servers (go-sleep, nginx-echo) and the
+floor of its own stack (hyper-floor, bench/hyper_floor.rs).
 
 Each scenario runs every server in alternation (the order rotates each round, so a slow
 minute on the shared machine does not always fall on the same server), each run on a freshly
@@ -131,6 +132,8 @@ class Bench:
         env = {"PORT": str(port), "DELAY_MS": str(80 if delay_ms is None else delay_ms)}
         if not any(k in os.environ for k in ("GOCACHE", "XDG_CACHE_HOME", "HOME")):
             env["GOCACHE"] = str(REPO / ".tools" / "go-cache")  # go build refuses to run without one
+        if name == "hyper-floor":
+            return ServerSpec(name, [str(self.args.floor_binary)], env)
         if name == "go-sleep":
             return ServerSpec(name, [str(anchors / "go-sleep" / "start.sh")], env)
         if name == "nginx-echo":
@@ -508,6 +511,10 @@ def preflight(args) -> None:
             raise BenchError(
                 f"reference server {name} not found under {args.anchors}; pass --anchors DIR (the shared anchors folder)"
             )
+    if "hyper-floor" in args.servers and not os.access(args.floor_binary, os.X_OK):
+        raise BenchError(
+            f"hyper-floor not found at {args.floor_binary}; `cargo build --release --example hyper-floor` builds it"
+        )
     if "delay-echo" in args.servers:
         if not os.access(args.binary, os.X_OK):
             raise BenchError(f"delay-echo binary not found at {args.binary}; `make build` builds it")
@@ -546,6 +553,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset of %(default)s")
     ap.add_argument("--rounds", type=int, help="rounds per scenario (default 2, quick 1)")
     ap.add_argument("--binary", type=Path, default=REPO / "target" / "release" / "delay-echo")
+    ap.add_argument(
+        "--floor-binary",
+        type=Path,
+        default=REPO / "target" / "release" / "examples" / "hyper-floor",
+        help="the stack floor (cargo build --release --example hyper-floor; default %(default)s)",
+    )
     ap.add_argument(
         "--anchors",
         type=Path,

@@ -1,4 +1,5 @@
-# Benchmarks: delay-echo beside two reference servers (../shared/anchors: go-sleep, nginx-echo).
+# Benchmarks: delay-echo beside two reference servers (../shared/anchors: go-sleep, nginx-echo)
+# and the floor of its own stack (hyper-floor).
 # `make bench` is never part of `make test` (timings are not pass/fail); the quick mode is, as
 # test-bench, so the harness cannot rot. See bench/README.md for how to read the results.
 
@@ -31,14 +32,19 @@ $(OHA):
 .PHONY: bench-tools
 bench-tools: deps $(OHA) ## Install what the benchmarks need (Debian packages, oha under .tools)
 
+# The stack floor: the least a hyper/tokio server does for the same job (bench/hyper_floor.rs).
+.PHONY: build-floor
+build-floor:
+	$(CARGO) build --release --locked --example hyper-floor
+
 .PHONY: bench
-bench: bench-tools build ## Benchmark delay-echo against go-sleep and nginx-echo (8-10 min); writes bench/results/latest.md
+bench: bench-tools build build-floor ## Benchmark delay-echo against go-sleep and nginx-echo (8-10 min); writes bench/results/latest.md
 	$(BENCH) $(BENCH_ARGS)
 
 .PHONY: bench-quick
-bench-quick: bench-tools build ## The benchmark with a second or two per run (checks the harness, not the figures)
+bench-quick: bench-tools build build-floor ## The benchmark with a second or two per run (checks the harness, not the figures)
 	$(BENCH) --quick $(BENCH_ARGS)
 
 .PHONY: test-bench
-test-bench: $(VENV)/.stamp $(OHA) build ## Harness tests: parsers, verdicts, and a quick run of every scenario and server
+test-bench: $(VENV)/.stamp $(OHA) build build-floor ## Harness tests: parsers, verdicts, and a quick run of every scenario and server
 	BENCH_ANCHORS=$(ANCHORS) BENCH_OHA=$(OHA) $(VENV_BIN)/pytest -q bench/tests

@@ -103,7 +103,7 @@ def test_open_model_has_a_client_floor_per_rate(quick):
 
 def test_many_connections_run_records_memory_backlog_and_connections(quick):
     conns = bench.QUICK.s2_conns
-    for name, data in quick["results"]["s2"].items():  # the three servers and the client ceiling
+    for name, data in quick["results"]["s2"].items():  # every server and the client ceiling
         (run,) = data["runs"]
         assert run["requests"] > 0, name
         assert run["peak_rss_kib"] > 0, name
@@ -137,8 +137,10 @@ def test_report_has_every_row_and_a_verdict_for_every_target(quick):
         assert len(s1_rows) == len(RATES), (name, s1_rows)
     targets = quick["results"]["meta"]["targets"]
     assert len(targets) == 10
-    # With all three servers measured, every target has figures: PASS or MISS, never n/a.
+    # With every server measured, every target has figures: PASS or MISS, never n/a.
     assert {t["verdict"] for t in targets} <= {"PASS", "MISS"}, targets
+    assert {t["floor_verdict"] for t in targets} <= {"PASS", "MISS"}, targets
+    assert md.count("hyper-floor") >= len(RATES) + 5  # its rows, and its column of the targets
 
 
 def test_spawn_pins_the_child_to_the_requested_cpu():

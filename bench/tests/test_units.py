@@ -233,6 +233,22 @@ def test_targets_without_figures_are_not_applicable_never_pass():
     assert [verdict for (s, _), verdict in v.items() if s == "S2"] == ["n/a"] * 3
 
 
+def test_every_target_is_judged_for_the_stack_floor_too():
+    res = results()
+    rows = report.evaluate(res)
+    # Not measured: the floor's verdicts are n/a, never PASS, and delay-echo's are unchanged.
+    assert {r["floor_verdict"] for r in rows} == {"n/a"}
+    assert all(r["verdict"] == "PASS" for r in rows)
+    res["s0"]["hyper-floor"] = closed(120000, 7.0)  # 7.0 / 7.7 = 0.91×: over 0.8×
+    res["s2"]["hyper-floor"] = closed(60000, p99=200.0, rss=97000)  # 1.04× nginx; 99.3 MB
+    floor = {r["target"]: (r["floor"], r["floor_verdict"]) for r in report.evaluate(res)}
+    assert floor["server CPU per request ≤ 0.8× nginx-echo"] == ("7.00 µs (0.91×)", "MISS")
+    assert floor["throughput ≥ 1.1× nginx-echo"] == ("60.0k req/s (1.04×)", "MISS")
+    assert floor["p99 ≤ nginx-echo's"] == ("200.0 ms", "PASS")
+    assert floor["peak RSS ≤ 100 MB"] == ("99.3 MB", "PASS")
+    assert floor["cold start (exec → 200 /readyz), median ≤ 20 ms"] == ("— ms", "n/a")
+
+
 def test_medians_over_rounds_and_lowest_minimum():
     runs = [
         {
