@@ -4,20 +4,23 @@
 //! request, so it cannot be shorter than the idle timeout without closing idle connections
 //! early, and a load balancer (ALB idles 60 s) reusing a connection the target already closed
 //! answers 502. So both are tracked here: the I/O wrapper stamps reads, the service marks requests
-//! busy, and a watchdog closes the connection when a started head stalls past the header-read
-//! timeout, or when nothing happened for the idle timeout.
+//! busy, and one sweeper task per server looks at every connection a few times per timeout and
+//! closes the ones whose started head stalled past the header-read timeout, or where nothing
+//! happened for the idle timeout. One task for all connections instead of a task and a timer for
+//! each: a connection costs its `Activity` (about 100 bytes) and nothing per request.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
-/// What the watchdog knows of one connection. Times are milliseconds since `epoch` (+1, so 0
+/// What the sweeper knows of one connection. Times are milliseconds since `epoch` (+1, so 0
 /// can mean "none").
 pub struct Activity {
     epoch: Instant,
@@ -27,6 +30,10 @@ pub struct Activity {
     /// HTTP/2 has no request heads to time between requests (pings and window updates flow
     /// while idle), so only the idle rule applies. Set once the protocol is known.
     http2: AtomicBool,
+    /// Set by the sweeper; the connection's task then ends, which closes the connection.
+    expired: AtomicBool,
+    /// The connection task's waker, stored on its first poll (a task's waker stays valid).
+    task: Mutex<Option<Waker>>,
 }
 
 impl Activity {
@@ -37,6 +44,8 @@ impl Activity {
             last_io: AtomicU64::new(1),
             head_started: AtomicU64::new(0),
             http2: AtomicBool::new(false),
+            expired: AtomicBool::new(false),
+            task: Mutex::new(None),
         })
     }
 
@@ -66,29 +75,56 @@ impl Activity {
         Busy(self.clone())
     }
 
-    /// Resolves when the connection should be closed; says why.
-    ///
-    /// Nothing wakes the watchdog when a head starts (that would cost a wake-up and a timer
-    /// re-arm per request); instead, while no head is pending it looks again at least every
-    /// header-read timeout, so a stalled head is closed after one to two times that timeout.
-    pub async fn expired(&self, header_read: Duration, idle: Duration) -> &'static str {
-        let (header_read, idle) = (header_read.as_millis() as u64, idle.as_millis() as u64);
-        loop {
-            let now = self.now();
-            let head = self.head_started.load(Ordering::Relaxed);
-            let (deadline, why) = if self.active.load(Ordering::Relaxed) > 0 {
-                (now + idle, "")
-            } else if head != 0 {
-                (head + header_read, "header read timeout")
-            } else {
-                (self.last_io.load(Ordering::Relaxed) + idle, "idle timeout")
-            };
-            if now >= deadline && !why.is_empty() {
-                return why;
-            }
-            let look_again = if head == 0 { deadline.min(now + header_read) } else { deadline };
-            tokio::time::sleep_until(self.epoch + Duration::from_millis(look_again.saturating_sub(1))).await;
+    /// Why the connection should be closed now, if it should: never while a request is in
+    /// service, and never before a timeout has fully passed.
+    fn overdue(&self, header_read: u64, idle: u64) -> Option<&'static str> {
+        if self.active.load(Ordering::Relaxed) > 0 {
+            return None;
         }
+        let now = self.now();
+        let head = self.head_started.load(Ordering::Relaxed);
+        if head != 0 {
+            (now >= head + header_read).then_some("header read timeout")
+        } else {
+            (now >= self.last_io.load(Ordering::Relaxed) + idle).then_some("idle timeout")
+        }
+    }
+
+    fn expire(&self) {
+        self.expired.store(true, Ordering::Release);
+        if let Some(w) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            w.wake();
+        }
+    }
+
+    /// Resolves once the sweeper has expired the connection: run the connection beside it
+    /// (`select!`) and drop it when this wins. Costs one atomic load per wake-up of the task.
+    pub fn expiry(&self) -> Expiry<'_> {
+        Expiry { activity: self, registered: false }
+    }
+}
+
+pub struct Expiry<'a> {
+    activity: &'a Activity,
+    registered: bool,
+}
+
+impl Future for Expiry<'_> {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let a = self.activity;
+        if a.expired.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        if !self.registered {
+            *a.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(cx.waker().clone());
+            self.registered = true;
+            // The sweeper may have expired it between the check and the store.
+            if a.expired.load(Ordering::Acquire) {
+                return Poll::Ready(());
+            }
+        }
+        Poll::Pending
     }
 }
 
@@ -99,6 +135,51 @@ impl Drop for Busy {
         let a = &self.0;
         a.last_io.store(a.now(), Ordering::Relaxed);
         a.active.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Every open connection of a server, and the task that closes the overdue ones.
+pub struct Watchdog {
+    connections: Mutex<Vec<Weak<Activity>>>,
+    header_read: Duration,
+    idle: Duration,
+}
+
+impl Watchdog {
+    pub fn new(header_read: Duration, idle: Duration) -> Arc<Watchdog> {
+        Arc::new(Watchdog { connections: Mutex::new(Vec::new()), header_read, idle })
+    }
+
+    pub fn watch(&self, activity: &Arc<Activity>) {
+        self.connections.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::downgrade(activity));
+    }
+
+    /// How often to look: a tenth of the shorter timeout (5 ms to 1 s), so a connection is
+    /// closed between its timeout and 10 % after it.
+    fn period(&self) -> Duration {
+        (self.header_read.min(self.idle) / 10).clamp(Duration::from_millis(5), Duration::from_secs(1))
+    }
+
+    /// Looks at every connection once per period until the task is aborted; forgets the ones
+    /// that have closed.
+    pub async fn sweep(self: Arc<Self>) {
+        let (header_read, idle) = (self.header_read.as_millis() as u64, self.idle.as_millis() as u64);
+        let mut tick = tokio::time::interval(self.period());
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            self.connections.lock().unwrap_or_else(|p| p.into_inner()).retain(|c| {
+                let Some(a) = c.upgrade() else { return false };
+                match a.overdue(header_read, idle) {
+                    Some(why) => {
+                        tracing::debug!(reason = why, "closing connection");
+                        a.expire();
+                        false
+                    }
+                    None => true,
+                }
+            });
+        }
     }
 }
 

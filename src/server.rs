@@ -19,11 +19,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
-use tokio::task::AbortHandle;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::app::App;
-use crate::conn::{Activity, Watched};
+use crate::conn::{Activity, Watchdog, Watched};
 use crate::router::{self, Listener};
 
 /// Requested listen backlog: room for a burst of 10,000 clients connecting at once. The kernel
@@ -107,6 +106,8 @@ impl Server {
         let (stop_tx, stop_rx) = watch::channel(false);
         let graceful = Arc::new(GracefulShutdown::new());
         let conn_slots = Arc::new(Semaphore::new(cfg.max_connections));
+        let watchdog = Watchdog::new(cfg.header_read_timeout, cfg.idle_timeout);
+        let sweeper = tokio::spawn(watchdog.clone().sweep());
         let mut loops = vec![tokio::spawn(accept_loop(
             main,
             app.clone(),
@@ -114,6 +115,7 @@ impl Server {
             stop_rx.clone(),
             graceful.clone(),
             conn_slots.clone(),
+            watchdog.clone(),
         ))];
         if let Some(m) = metrics {
             m.set_nonblocking(true)?;
@@ -126,6 +128,7 @@ impl Server {
                 stop_rx,
                 graceful.clone(),
                 conn_slots,
+                watchdog,
             )));
         }
 
@@ -160,6 +163,7 @@ impl Server {
         );
         let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| unreachable!("accept loops have ended"));
         let finished = tokio::time::timeout(cfg.shutdown_timeout, graceful.shutdown()).await.is_ok();
+        sweeper.abort();
         let cut = if finished { 0 } else { app.metrics.in_flight_now.load(Ordering::Relaxed) };
         let report = ShutdownReport { in_flight_at_drain, drained: in_flight_at_drain.saturating_sub(cut), cut };
         tracing::info!(drained = report.drained, cut = report.cut, "shutdown complete");
@@ -219,6 +223,7 @@ async fn accept_loop(
     mut stop: watch::Receiver<bool>,
     graceful: Arc<GracefulShutdown>,
     slots: Arc<Semaphore>,
+    watchdog: Arc<Watchdog>,
 ) {
     let protocols = Arc::new(Protocols::new(&app));
     loop {
@@ -243,33 +248,21 @@ async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let activity = Activity::new();
-        // The timeouts run in a task of their own that aborts the connection's task: polled
-        // inside it, the watchdog would be polled again on every wake-up of every request.
-        let (conn_tx, conn_rx) = oneshot::channel::<AbortHandle>();
-        let watchdog = tokio::spawn({
-            let (activity, cfg) = (activity.clone(), app.clone());
-            async move {
-                let Ok(conn) = conn_rx.await else { return };
-                let why = activity.expired(cfg.config.header_read_timeout, cfg.config.idle_timeout).await;
-                tracing::debug!(reason = why, "closing connection");
-                conn.abort();
-            }
-        });
-        let conn = tokio::spawn(serve_connection(
+        watchdog.watch(&activity);
+        tokio::spawn(serve_connection(
             stream,
             app.clone(),
             kind,
             activity,
             protocols.clone(),
             graceful.watcher(),
-            (permit, AbortOnDrop(watchdog.abort_handle())),
+            permit,
         ));
-        let _ = conn_tx.send(conn.abort_handle());
     }
 }
 
-/// Serves one connection until it closes (or its watchdog aborts this task). `_held` lives as
-/// long as the connection: its slot under --max-connections and its watchdog.
+/// Serves one connection until it closes, or until the watchdog expires it. `_slot` is its
+/// place under --max-connections, held as long as the connection.
 async fn serve_connection(
     stream: TcpStream,
     app: Arc<App>,
@@ -277,12 +270,13 @@ async fn serve_connection(
     activity: Arc<Activity>,
     protocols: Arc<Protocols>,
     watcher: Watcher,
-    _held: (OwnedSemaphorePermit, AbortOnDrop),
+    _slot: OwnedSemaphorePermit,
 ) {
     let _open = OpenConnection::new(&app);
     let Some(is_http2) = sniff_http2(&stream, app.config.header_read_timeout).await else { return };
     activity.set_http2(is_http2);
     let io = TokioIo::new(Watched::new(stream, activity.clone()));
+    let watched = activity.clone();
     let svc = service_fn(move |req| {
         let busy = activity.busy();
         let answer = router::route(&app, kind, req);
@@ -292,23 +286,22 @@ async fn serve_connection(
             Ok::<_, Infallible>(resp)
         }
     });
-    let result = if is_http2 {
-        // Boxed: HTTP/2's connection state is large and rare here; inline, it would enlarge
-        // every HTTP/1 connection's task.
-        Box::pin(watcher.watch(protocols.http2.serve_connection(io, svc))).await
-    } else {
-        watcher.watch(protocols.http1.serve_connection(io, svc)).await
+    let serve = async move {
+        if is_http2 {
+            // Boxed: HTTP/2's connection state is large and rare here; inline, it would enlarge
+            // every HTTP/1 connection's task.
+            Box::pin(watcher.watch(protocols.http2.serve_connection(io, svc))).await
+        } else {
+            watcher.watch(protocols.http1.serve_connection(io, svc)).await
+        }
     };
-    if let Err(e) = result {
-        tracing::debug!(error = %e, "connection ended with an error");
-    }
-}
-
-struct AbortOnDrop(AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+    tokio::select! {
+        biased;
+        result = serve => if let Err(e) = result {
+            tracing::debug!(error = %e, "connection ended with an error");
+        },
+        // Expired by the watchdog: dropping the connection closes it.
+        () = watched.expiry() => {}
     }
 }
 
