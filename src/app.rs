@@ -11,6 +11,7 @@ use hyper::header::HeaderValue;
 use crate::admission::Admission;
 use crate::config::{Config, Defaults};
 use crate::metrics::Metrics;
+use crate::timer::Timer;
 
 pub struct App {
     pub config: Config,
@@ -22,6 +23,8 @@ pub struct App {
     pub readiness: Readiness,
     /// Per-instance request sequence (echo requests), from 1.
     pub seq: AtomicU64,
+    /// The requests' delays, to the microsecond.
+    pub timer: Timer,
 }
 
 /// Who answered: precomputed header values, cloned (a reference-count bump) per answer.
@@ -83,6 +86,7 @@ impl App {
                 metrics: metrics.clone(),
             },
             seq: AtomicU64::new(0),
+            timer: Timer::new(),
             admission,
             metrics,
             config,

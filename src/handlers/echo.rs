@@ -1,8 +1,9 @@
 //! The echo endpoint: every path that is not reserved, every method.
 //!
-//! The request path, top to bottom: read the knobs (400 on a bad one) → count the arrival →
-//! admission (503/429 when full) → draw the knob values → sleep → burn CPU → answer with the
-//! echo, filler or a JSON description, plus the instance and timing headers.
+//! The request path, top to bottom: read the knobs (400 on a bad one) and draw their values
+//! from the defaults in force on arrival → count the arrival → admission (503/429 when full) →
+//! sleep → burn CPU → answer with the echo, filler or a JSON description, plus the instance and
+//! timing headers.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -21,7 +22,6 @@ use crate::app::App;
 use crate::body::Body;
 use crate::config::Defaults;
 use crate::knobs::{self, Bytes as Size, Dist, KnobError, Status};
-use crate::timer;
 use crate::work;
 
 pub static X_INSTANCE_ID: HeaderName = HeaderName::from_static("x-instance-id");
@@ -215,7 +215,10 @@ fn dynamic_headers(seq: u64, in_flight: usize, timings: [(&str, Duration); 4]) -
 pub struct Echo {
     app: Arc<App>,
     arrived: Instant,
-    asked: Asked,
+    /// Drawn on arrival, from the defaults in force then.
+    drawn: Drawn,
+    json: bool,
+    seed: Option<u64>,
     declared_len: Option<u64>,
     /// The request's header map, emptied: the answer's headers go into it, and hyper keeps the
     /// allocation for the next request's head (no header map is allocated per request).
@@ -245,6 +248,7 @@ pub fn prepare(app: &Arc<App>, req: Request<Incoming>) -> Result<Echo, Box<Respo
     if declared_len.is_some_and(|n| n > app.config.caps.max_body.0) {
         return Err(Box::new(too_large(app)));
     }
+    let drawn = draw(&asked, &app.defaults.load());
     let described = asked.json.then(|| Box::new(describe(&parts)));
     let logged = app.config.access_log.then(|| Box::new((parts.method.clone(), parts.uri.path().into())));
     let mut headers = parts.headers;
@@ -253,7 +257,9 @@ pub fn prepare(app: &Arc<App>, req: Request<Incoming>) -> Result<Echo, Box<Respo
     Ok(Echo {
         app: app.clone(),
         arrived,
-        asked,
+        drawn,
+        json: asked.json,
+        seed: asked.seed,
         declared_len,
         headers,
         content_type,
@@ -309,17 +315,15 @@ impl Echo {
             app.metrics.queue_wait.observe(queued.as_secs_f64());
         }
 
-        // 3. Draw this request's values.
-        let drawn = draw(&self.asked, &app.defaults.load());
-
-        // 4. Sleep; a chunked body (length unknown) is read meanwhile, bounded by --max-body.
-        let echo_body = drawn.size.is_none() && !self.asked.json;
+        let drawn = &self.drawn;
+        // 3. Sleep; a chunked body (length unknown) is read meanwhile, bounded by --max-body.
+        let echo_body = drawn.size.is_none() && !self.json;
         let slept_at = if drawn.delay.is_zero() { arrived } else { Instant::now() };
         let body = if echo_body && declared_len.is_none() && !hyper::body::Body::is_end_stream(&incoming) {
             let limit = app.config.caps.max_body.0 as usize;
             // Boxed: a rare path whose state would otherwise enlarge every request's future.
             let (collected, ()) =
-                Box::pin(async { tokio::join!(Limited::new(incoming, limit).collect(), timer::sleep(drawn.delay)) })
+                Box::pin(async { tokio::join!(Limited::new(incoming, limit).collect(), app.timer.sleep(drawn.delay)) })
                     .await;
             match collected {
                 Ok(c) => Body::full(c.to_bytes()),
@@ -329,15 +333,15 @@ impl Echo {
                 }
             }
         } else {
-            timer::sleep(drawn.delay).await;
+            app.timer.sleep(drawn.delay).await;
             if echo_body { Body::Echo(incoming) } else { Body::Empty }
         };
         let slept = if drawn.delay.is_zero() { Duration::ZERO } else { slept_at.elapsed() };
 
-        // 5. Burn CPU.
+        // 4. Burn CPU.
         let burnt = if drawn.cpu.is_zero() { Duration::ZERO } else { Box::pin(work::burn(drawn.cpu)).await };
 
-        // 6. Answer.
+        // 5. Answer.
         let total = arrived.elapsed();
         let status = StatusCode::from_u16(drawn.status).unwrap_or(StatusCode::OK);
         let dynamic = dynamic_headers(
@@ -356,7 +360,7 @@ impl Echo {
                     "cpu": knobs::format_duration(drawn.cpu),
                     "status": drawn.status,
                     "size": drawn.size,
-                    "seed": self.asked.seed,
+                    "seed": self.seed,
                 }),
             );
             doc.insert(
@@ -374,7 +378,8 @@ impl Echo {
         *resp.status_mut() = status;
         *resp.headers_mut() = std::mem::take(&mut self.headers);
         let h = resp.headers_mut();
-        h.reserve(8);
+        // Six at most: a map sized for more would stay that size, cached by hyper per connection.
+        h.reserve(6);
         if let Some(ct) = content_type {
             h.insert(header::CONTENT_TYPE, ct);
         }
