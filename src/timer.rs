@@ -47,10 +47,16 @@ impl Timer {
 
     /// Sleeps for `d`: never less, and on a quiet machine a few microseconds more.
     pub async fn sleep(&self, d: Duration) {
-        if d.is_zero() {
+        if !d.is_zero() {
+            self.sleep_until(Instant::now() + d).await;
+        }
+    }
+
+    /// Sleeps until `deadline`: never wakes before it.
+    pub async fn sleep_until(&self, deadline: Instant) {
+        if Instant::now() >= deadline {
             return;
         }
-        let deadline = Instant::now() + d;
         match self.shared() {
             Some(shared) => Sleep { shared, deadline, entry: None }.await,
             // Boxed: rare, and tokio's sleep would enlarge every request's future.

@@ -318,13 +318,17 @@ impl Echo {
         let drawn = &self.drawn;
         // 3. Sleep; a chunked body (length unknown) is read meanwhile, bounded by --max-body.
         let echo_body = drawn.size.is_none() && !self.json;
-        let slept_at = if drawn.delay.is_zero() { arrived } else { Instant::now() };
+        // The delay runs from arrival, or from admission for a request that queued: the time
+        // spent reading the knobs and taking the slot is inside it, not added to it.
+        let slept_at = if queued.is_zero() { arrived } else { Instant::now() };
+        let wake_at = slept_at + drawn.delay;
         let body = if echo_body && declared_len.is_none() && !hyper::body::Body::is_end_stream(&incoming) {
             let limit = app.config.caps.max_body.0 as usize;
             // Boxed: a rare path whose state would otherwise enlarge every request's future.
-            let (collected, ()) =
-                Box::pin(async { tokio::join!(Limited::new(incoming, limit).collect(), app.timer.sleep(drawn.delay)) })
-                    .await;
+            let (collected, ()) = Box::pin(async {
+                tokio::join!(Limited::new(incoming, limit).collect(), app.timer.sleep_until(wake_at))
+            })
+            .await;
             match collected {
                 Ok(c) => Body::full(c.to_bytes()),
                 Err(_) => {
@@ -333,7 +337,7 @@ impl Echo {
                 }
             }
         } else {
-            app.timer.sleep(drawn.delay).await;
+            app.timer.sleep_until(wake_at).await;
             if echo_body { Body::Echo(incoming) } else { Body::Empty }
         };
         let slept = if drawn.delay.is_zero() { Duration::ZERO } else { slept_at.elapsed() };
