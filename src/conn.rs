@@ -20,6 +20,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
+use crate::memory::{self, TrimAfterClosing};
+
 /// What the sweeper knows of one connection. Times are milliseconds since `epoch` (+1, so 0
 /// can mean "none").
 pub struct Activity {
@@ -166,9 +168,12 @@ impl Watchdog {
         let (header_read, idle) = (self.header_read.as_millis() as u64, self.idle.as_millis() as u64);
         let mut tick = tokio::time::interval(self.period());
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut trim = TrimAfterClosing::default();
         loop {
             tick.tick().await;
-            self.connections.lock().unwrap_or_else(|p| p.into_inner()).retain(|c| {
+            let mut connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+            let before = connections.len();
+            connections.retain(|c| {
                 let Some(a) = c.upgrade() else { return false };
                 match a.overdue(header_read, idle) {
                     Some(why) => {
@@ -179,6 +184,13 @@ impl Watchdog {
                     None => true,
                 }
             });
+            let open = connections.len();
+            drop(connections);
+            if trim.closed(before - open, open) {
+                let started = std::time::Instant::now();
+                memory::release_freed();
+                tracing::debug!(took = ?started.elapsed(), open, "returned freed memory after connections closed");
+            }
         }
     }
 }

@@ -1,0 +1,71 @@
+//! Handing freed heap memory back to the system after many connections have closed.
+//!
+//! hyper gives every HTTP/1 connection an 8 KiB read buffer and an 8 KiB write buffer. A fresh
+//! process touches only the first page or so of each, so 10,000 connections cost about 125 MB
+//! resident. When they close, glibc keeps their pages; the next wave of connections is carved
+//! out of that memory at other offsets and touches pages the first wave never did, so resident
+//! memory grows with every wave (measured: 127 → 168 → 184 → 197 MB over four waves of 10,000;
+//! hyper alone shows the same). `malloc_trim` returns the free pages, and each wave then costs
+//! what the first did. It holds the allocator's lock while it works (about 1 ms, 16 ms at most
+//! right after 10,000 connections closed), so it runs only after many connections have closed.
+
+/// Returns free heap pages to the system (glibc); a no-op elsewhere.
+pub fn release_freed() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes a padding argument and only releases memory no allocation uses.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Connections closed since the last trim that make another worth its pause: at least this
+/// many, and more than are still open (a wave has ended, or connections churn).
+const CLOSED_BEFORE_TRIM: usize = 1024;
+
+/// Counts closed connections and says when to trim.
+#[derive(Default)]
+pub struct TrimAfterClosing {
+    closed: usize,
+}
+
+impl TrimAfterClosing {
+    /// Records `closed` more closed connections with `open` still open; true when it is time to
+    /// call `release_freed` (the count then starts again).
+    pub fn closed(&mut self, closed: usize, open: usize) -> bool {
+        self.closed += closed;
+        if self.closed >= CLOSED_BEFORE_TRIM && self.closed > open {
+            self.closed = 0;
+            return true;
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trims_after_a_wave_ends_not_while_connections_stay_open() {
+        let mut t = TrimAfterClosing::default();
+        // Steady load: a few connections close now and then, thousands stay open.
+        for _ in 0..100 {
+            assert!(!t.closed(5, 10_000));
+        }
+        // The wave ends: most of them close at once.
+        assert!(t.closed(9_000, 1_500));
+        // The count starts again.
+        assert!(!t.closed(10, 0));
+        // Churn without keep-alive: many open and close, few stay open.
+        assert!(!t.closed(1_000, 20));
+        assert!(t.closed(100, 20));
+    }
+
+    #[test]
+    fn release_freed_can_be_called_any_time() {
+        let v = vec![0u8; 1 << 20];
+        drop(v);
+        release_freed();
+        release_freed();
+    }
+}
