@@ -3,10 +3,14 @@
 //!
 //! No admission, metrics, knobs, watchdog, headers or precise timer: HTTP/1.1 keep-alive, one
 //! `tokio::time::sleep`, a 3-byte body. Same runtime choice as delay-echo on one core
-//! (current-thread), same listen backlog. Configured like the reference servers: PORT, DELAY_MS
-//! (default 80; 0 answers at once).
+//! (current-thread), same listen backlog, and the same return of freed memory after many
+//! connections have closed (`delay_echo::memory`), since that sets what hyper's buffers cost
+//! across waves of connections. Configured like the reference servers: PORT, DELAY_MS (default
+//! 80; 0 answers at once).
 
 use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,9 +27,26 @@ fn main() -> std::io::Result<()> {
     let listener = delay_echo::server::bind(([127, 0, 0, 1], port).into())?;
     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async move {
         let listener = TcpListener::from_std(listener)?;
+        // (open, closed since the last look)
+        let counts = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+        tokio::spawn({
+            let counts = counts.clone();
+            async move {
+                let mut trim = delay_echo::memory::TrimAfterClosing::default();
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    let closed = counts.1.swap(0, Ordering::Relaxed);
+                    if trim.closed(closed, counts.0.load(Ordering::Relaxed)) {
+                        delay_echo::memory::release_freed();
+                    }
+                }
+            }
+        });
         loop {
             let (stream, _) = listener.accept().await?;
             let _ = stream.set_nodelay(true);
+            let counts = counts.clone();
+            counts.0.fetch_add(1, Ordering::Relaxed);
             tokio::spawn(async move {
                 let svc = service_fn(move |_req: Request<hyper::body::Incoming>| async move {
                     if !delay.is_zero() {
@@ -34,6 +55,8 @@ fn main() -> std::io::Result<()> {
                     Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok\n"))))
                 });
                 let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                counts.0.fetch_sub(1, Ordering::Relaxed);
+                counts.1.fetch_add(1, Ordering::Relaxed);
             });
         }
     })
