@@ -1,7 +1,7 @@
 """Server processes under benchmark: start pinned, wait for ready, read their cost, stop.
 
 Everything here reads the kernel's own accounting (/proc) rather than asking the servers,
-so delay-echo and the two reference servers are measured the same way: CPU time from
+so delay-echo, hyper-floor and the two reference servers are measured the same way: CPU time from
 utime+stime of every process of the server (nginx: master and workers), memory from
 VmRSS/VmHWM, the listen backlog and established connections from `ss`.
 """

@@ -4,7 +4,7 @@
 # test-bench, so the harness cannot rot. See bench/README.md for how to read the results.
 
 # wrk, Go and nginx with the echo module come from Debian; the quick mode in `make test` runs
-# all three servers, so they are test dependencies too (ss from iproute2 reads the sockets;
+# every server, so they are test dependencies too (ss from iproute2 reads the sockets;
 # OpenSSL headers and pkg-config build oha).
 APT_PACKAGES += wrk golang-go nginx libnginx-mod-http-echo iproute2 libssl-dev pkg-config
 TEST_TARGETS += test-bench
@@ -38,7 +38,7 @@ build-floor:
 	$(CARGO) build --release --locked --example hyper-floor
 
 .PHONY: bench
-bench: bench-tools build build-floor ## Benchmark delay-echo against go-sleep and nginx-echo (8-10 min); writes bench/results/latest.md
+bench: bench-tools build build-floor ## Benchmark delay-echo against go-sleep, nginx-echo and hyper-floor (about 10 min); writes bench/results/latest.md
 	$(BENCH) $(BENCH_ARGS)
 
 .PHONY: bench-quick
