@@ -23,6 +23,18 @@ WRK_SCRIPT = HERE / "wrk_json.lua"
 GRACE_S = 60
 
 
+def wait_bounded(proc: subprocess.Popen, seconds: float, cmd: list[str]) -> None:
+    """Waits for a load generator that should run `seconds`; kills it and fails past GRACE_S more."""
+    try:
+        proc.wait(seconds + GRACE_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise BenchError(
+            f"{Path(cmd[0]).name} overran {seconds:.1f} s by more than {GRACE_S} s and was killed: {' '.join(cmd)}"
+        ) from None
+
+
 def check_loopback(url: str) -> None:
     """Refuse any target but this machine: the benchmark must never send traffic elsewhere."""
     if not (url.startswith(("http://127.0.0.1:", "http://localhost:"))):
@@ -81,12 +93,7 @@ def run_wrk(
         if during is not None:
             time.sleep(seconds / 2)
             during()
-        try:
-            proc.wait(seconds + GRACE_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise BenchError(f"wrk overran {seconds} s by more than {GRACE_S} s and was killed: {' '.join(cmd)}")
+        wait_bounded(proc, seconds, cmd)
     text = log_path.read_text()
     if proc.returncode != 0:
         raise BenchError(f"wrk exited with {proc.returncode}: {' '.join(cmd)}\n{text[-2000:]}")
@@ -195,12 +202,7 @@ def run_oha(
     err_path = out_dir / f"{tag}.stderr"
     with open(json_path, "w") as out, open(err_path, "w") as err:
         proc = spawn_pinned(cmd, cpu, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-        try:
-            proc.wait(total + GRACE_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise BenchError(f"oha overran {total:.1f} s by more than {GRACE_S} s and was killed: {' '.join(cmd)}")
+        wait_bounded(proc, total, cmd)
     if proc.returncode != 0:
         raise BenchError(f"oha exited with {proc.returncode}: {' '.join(cmd)}\n{err_path.read_text()[-2000:]}")
     whole = parse_oha_json(json_path.read_text())

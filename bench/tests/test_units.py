@@ -7,6 +7,7 @@ right answer is known by hand; the quick run (test_quick.py) checks the moving p
 import json
 import math
 import sqlite3
+import subprocess
 
 import loadgen
 import procs
@@ -360,3 +361,12 @@ def test_a_noisy_run_is_measured_again_and_the_quietest_kept():
 def test_a_quiet_run_is_not_repeated_nor_one_past_the_time_budget():
     assert fake_bench().quietest(lambda tag: {"foreign_cpu_pct": 19.0}, "t")["attempts"] == 1
     assert fake_bench(budget=0).quietest(lambda tag: {"foreign_cpu_pct": 90.0}, "t")["attempts"] == 1
+
+
+def test_a_load_generator_past_its_bound_is_killed_and_named(monkeypatch):
+    monkeypatch.setattr(loadgen, "GRACE_S", 0.2)
+    cmd = ["sleep", "30"]
+    proc = subprocess.Popen(cmd)
+    with pytest.raises(procs.BenchError, match=r"sleep overran 0\.1 s by more than 0\.2 s and was killed"):
+        loadgen.wait_bounded(proc, 0.1, cmd)
+    assert proc.returncode is not None  # killed and reaped, not left running
