@@ -9,6 +9,8 @@ KUBECTL ?= .tools/kubectl/bin/kubectl
 KUBECTL_DEP := $(filter .tools/kubectl/bin/kubectl,$(KUBECTL))
 KUBECTL_RUN := $(if $(KUBECTL_DEP),$(abspath $(KUBECTL)),$(KUBECTL))
 K8SCHECK := PYTHONPATH=$(K8S_DIR) $(VENV_BIN)/python -m k8scheck
+# Kustomizations to check instead of every overlay: make k8s-validate K8S_OVERLAYS="dir1 dir2"
+K8S_OVERLAYS ?=
 
 TEST_TARGETS += lint-k8s k8s-validate test-k8s
 LINT_TARGETS += lint-k8s
@@ -19,7 +21,7 @@ LINT_TARGETS += lint-k8s
 
 .PHONY: k8s-validate
 k8s-validate: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp $(KUBECTL_DEP) ## Render every deploy/kubernetes overlay and validate it (schemas, CRDs, rules, checkov)
-	$(K8SCHECK) --kubectl $(KUBECTL) --checkov $(CHECKOV)
+	$(K8SCHECK) --kubectl $(KUBECTL) --checkov $(CHECKOV) $(K8S_OVERLAYS)
 
 .PHONY: test-k8s
 test-k8s: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp $(KUBECTL_DEP) ## Each validator shown catching its broken fixture; the overlays pass

@@ -112,12 +112,14 @@ def probes(doc: dict[str, Any]) -> list[str]:
     for c in _service_containers(doc):
         for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
             got = ((c.get(probe) or {}).get("httpGet") or {}).get("path")
-            if got != path:
-                problems.append(
-                    f"container {c.get('name')}: {probe} must be an httpGet on {path}, not {got!r}"
-                    + (" (/readyz fails while draining: liveness on it restarts draining pods)"
-                       if probe == "livenessProbe" and got == "/readyz" else "")
-                )  # fmt: skip
+            if got == path:
+                continue
+            why = ""
+            if probe == "livenessProbe" and got == "/readyz":
+                why = " (/readyz fails while draining: liveness on it restarts draining pods)"
+            problems.append(
+                f"container {c.get('name')}: {probe} must be an httpGet on {path}, not {got!r}{why}"
+            )
     return problems
 
 
