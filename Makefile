@@ -36,8 +36,16 @@ include mk/venv.mk
 include $(filter-out mk/rust.mk mk/venv.mk,$(sort $(wildcard mk/*.mk)))
 
 .PHONY: help
+# Targets grouped by the file that defines them; [check] marks what `make check` runs, [test] the
+# integration gates `make test` adds after it.
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_.-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk -v check=" $(CHECK_TARGETS) " -v gates=" $(TEST_TARGETS) " \
+	  'BEGIN { FS = ":.*## "; print "Usage: make TARGET [NAME=value ...]   ([check]: part of make check; [test]: an integration gate of make test)" } \
+	   FNR == 1 { area = FILENAME == "Makefile" ? "Front door" : FILENAME; shown = 0 } \
+	   /^[a-zA-Z0-9_.-]+:.*## / { \
+	     if (!shown) { printf "\n%s\n", area; shown = 1 } \
+	     tag = index(check, " " $$1 " ") ? "[check] " : (index(gates, " " $$1 " ") ? "[test] " : ""); \
+	     printf "  \033[36m%-18s\033[0m %s%s\n", $$1, tag, $$2 }' $(MAKEFILE_LIST)
 
 .PHONY: deps
 deps: ## Install the Debian packages the tests need (apt; skipped when present)
