@@ -2,6 +2,7 @@
 # and the Python report (pandas, matplotlib) that says when capacity arrived. k6 comes from PATH when
 # installed (prefer Grafana's own packages), else from the pinned copy in the venv.
 
+CHECK_TARGETS += check-loadtests
 TEST_TARGETS += test-loadtests
 LINT_TARGETS += lint-loadtests
 APT_PACKAGES += shellcheck
@@ -36,12 +37,18 @@ compare: $(VENV)/.stamp ## Put two runs side by side: make compare A=<run folder
 	@test -n "$(A)" -a -n "$(B)" || { echo 'give both runs: make compare A=<run folder> B=<run folder>' >&2; exit 2; }
 	$(ANALYSIS) compare $(A) $(B) $(REPORT_ARGS)
 
-# The analysis on synthetic runs with known answers, the k6 scripts through `k6 inspect`, and an
-# end-to-end run of the pinned k6 against the real delay-echo on 127.0.0.1.
+# The analysis on synthetic runs with known answers and the k6 scripts through `k6 inspect`
+# (make check); an end-to-end run of the pinned k6 against the real delay-echo on 127.0.0.1.
+LOADTEST_E2E_TESTS := loadtests/tests/test_end_to_end.py
+LOADTEST_ENV = K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/target/release/delay-echo" PYTHON="$(PYTHON)"
+
+.PHONY: check-loadtests
+check-loadtests: $(VENV)/.stamp ## Load-test checks without a server: analysis known answers, k6 inspect
+	$(LOADTEST_ENV) $(VENV_BIN)/python -m pytest -q -p no:cacheprovider loadtests/tests --ignore=$(LOADTEST_E2E_TESTS)
+
 .PHONY: test-loadtests
-test-loadtests: build $(VENV)/.stamp ## Load-test checks: analysis known answers, k6 inspect, end-to-end on loopback
-	K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/target/release/delay-echo" PYTHON="$(PYTHON)" \
-	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider loadtests/tests
+test-loadtests: build $(VENV)/.stamp ## Load-test gate: k6 end to end against delay-echo on loopback
+	$(LOADTEST_ENV) $(VENV_BIN)/python -m pytest -q -p no:cacheprovider $(LOADTEST_E2E_TESTS)
 
 .PHONY: lint-loadtests
 lint-loadtests: ## shellcheck on the load-test scripts
