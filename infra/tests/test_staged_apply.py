@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import INFRA
 
 FAKE = r"""#!/usr/bin/env bash
@@ -51,7 +50,10 @@ def fakes(tmp_path):
 def run(script: str, env: dict, **extra) -> tuple[subprocess.CompletedProcess, list[str]]:
     proc = subprocess.run(
         ["bash", str(INFRA / "scripts" / script)],
-        env={**env, **extra}, capture_output=True, text=True, check=False,
+        env={**env, **extra},
+        capture_output=True,
+        text=True,
+        check=False,
     )
     log = Path(env["FAKE_LOG"])
     calls = log.read_text().splitlines() if log.exists() else []
@@ -82,7 +84,9 @@ def test_up_bootstraps_then_pushes_then_creates_the_service(fakes):
 
 def test_up_rerun_keeps_the_existing_service(fakes):
     env, _ = fakes
-    proc, calls = run("up.sh", env, FAKE_STATE="aws_ecr_repository.this aws_ecs_express_gateway_service.this[0]")
+    proc, calls = run(
+        "up.sh", env, FAKE_STATE="aws_ecr_repository.this aws_ecs_express_gateway_service.this[0]"
+    )
     assert proc.returncode == 0, proc.stderr
     assert not any("create_service=false" in c for c in calls)
     assert "stage 1: skipped" in proc.stdout
