@@ -213,7 +213,7 @@ data "aws_iam_policy_document" "ci" {
         "apprunner:ListOperations",
         "apprunner:StartDeployment",
       ]
-      resources = [local.apprunner_service_arn]
+      resources = local.apprunner_service_arns
     }
   }
 
@@ -227,7 +227,7 @@ data "aws_iam_policy_document" "ci" {
         "ecs:DescribeServices",
         "ecs:UpdateService",
       ]
-      resources = [local.ecs_service_arn]
+      resources = local.ecs_service_arns
     }
   }
 }

@@ -49,6 +49,33 @@ variable "create_service" {
   default     = true
 }
 
+variable "regions" {
+  type        = list(string)
+  description = "Regions that each run one service (the relay mesh). Empty runs one service in aws_region; otherwise it must include aws_region, the home region whose ECR repository replicates the image to the others."
+  default     = []
+
+  validation {
+    condition     = alltrue([for r in var.regions : can(regex("^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$", r))]) && length(distinct(var.regions)) == length(var.regions)
+    error_message = "regions must be distinct region codes such as eu-west-1 or us-east-1."
+  }
+
+  validation {
+    condition     = length(var.regions) <= 26
+    error_message = "regions takes at most 26 regions: ECR replicates to at most 25 destinations besides the home region."
+  }
+}
+
+variable "peer_urls" {
+  type        = map(string)
+  description = "Service URL per region, told to every other service as DELAY_ECHO_PEERS (name=url, names are region codes). make infra writes it to mesh.auto.tfvars.json from the service_urls output once the services exist; leave it empty otherwise."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for u in values(var.peer_urls) : can(regex("^https?://[^,=\\s]+$", u))])
+    error_message = "peer_urls values must be http(s) URLs without ',' '=' or spaces."
+  }
+}
+
 variable "tags" {
   type        = map(string)
   description = "Extra tags for every resource, merged into the provider's default tags."

@@ -143,9 +143,11 @@ def test_ci_policy_is_scoped_to_this_repository_and_service(stack):
     deploys = [d["statement"]["content"][0] for d in doc["dynamic"]]
     by_sid = {d["sid"]: d for d in deploys}
     assert "apprunner:StartDeployment" in by_sid["DeployThisAppRunnerService"]["actions"]
-    assert by_sid["DeployThisAppRunnerService"]["resources"] == ["${local.apprunner_service_arn}"]
-    assert by_sid["DeployThisEcsService"]["resources"] == ["${local.ecs_service_arn}"]
-    assert stack["locals"]["apprunner_service_arn"].endswith(":service/${var.name}/*")
+    assert by_sid["DeployThisAppRunnerService"]["resources"] == "${local.apprunner_service_arns}"
+    assert by_sid["DeployThisEcsService"]["resources"] == "${local.ecs_service_arns}"
+    assert ":apprunner:${r}:" in stack["locals"]["apprunner_service_arns"]
+    assert ':service/${var.name}/*"' in stack["locals"]["apprunner_service_arns"]
+    assert "for r in local.service_regions" in stack["locals"]["ecs_service_arns"]
 
 
 def test_legacy_user_is_opt_in_and_its_secret_sensitive(stack):
@@ -161,8 +163,15 @@ def test_legacy_user_is_opt_in_and_its_secret_sensitive(stack):
 def test_platform_switch(stack):
     cond = validations(stack, "platform")[0]["condition"]
     assert '"apprunner"' in cond and '"ecs-express"' in cond
-    assert res(stack, "aws_apprunner_service")["count"] == "${local.deploy_apprunner ? 1 : 0}"
-    assert res(stack, "aws_ecs_express_gateway_service")["count"] == "${local.deploy_ecs ? 1 : 0}"
+    # One service per region of the chosen platform (test_mesh.py checks the region structure).
+    per_region = "? toset(local.service_regions) : toset([])}"
+    assert (
+        res(stack, "aws_apprunner_service")["for_each"] == "${local.deploy_apprunner " + per_region
+    )
+    assert (
+        res(stack, "aws_ecs_express_gateway_service")["for_each"]
+        == "${local.deploy_ecs " + per_region
+    )
 
 
 def test_apprunner_autoscaling_configurations(stack):
@@ -192,7 +201,7 @@ def test_apprunner_service(stack):
     assert src["auto_deployments_enabled"] == "${var.apprunner_auto_deployments}"
     image = block(src, "image_repository")
     assert (
-        image["image_identifier"] == "${local.image_uri}"
+        image["image_identifier"] == "${local.image_uris[each.key]}"
         and image["image_repository_type"] == "ECR"
     )
     cfg = block(image, "image_configuration")
@@ -200,7 +209,8 @@ def test_apprunner_service(stack):
         cfg["port"] == "${tostring(local.container_port)}"
         and stack["locals"]["container_port"] == 8080
     )
-    assert cfg["runtime_environment_variables"] == "${local.environment}"
+    region_env = "${merge(local.environment, local.region_environment[each.key])}"
+    assert cfg["runtime_environment_variables"] == region_env
     assert "PORT = tostring(local.container_port)" in stack["locals"]["environment"]
     hc = block(svc, "health_check_configuration")
     assert hc["protocol"] == "HTTP" and hc["path"] == "/readyz"
@@ -210,8 +220,8 @@ def test_apprunner_service(stack):
         assert ">= 1" in conds and "<= 20" in conds
     assert "observability_configuration" in svc["dynamic"][0]
     assert (
-        res(stack, "aws_apprunner_observability_configuration")["count"]
-        == "${local.is_apprunner && var.apprunner_xray ? 1 : 0}"
+        res(stack, "aws_apprunner_observability_configuration")["for_each"]
+        == "${local.is_apprunner && var.apprunner_xray ? toset(local.service_regions) : toset([])}"
     )
 
 
@@ -264,10 +274,12 @@ def test_ecs_express_service(stack):
     )
     svc = res(stack, "aws_ecs_express_gateway_service")
     assert svc["health_check_path"] == "/readyz"
-    assert svc["cluster"] == "${aws_ecs_cluster.this[0].name}"
+    assert svc["cluster"] == "${aws_ecs_cluster.this[each.key].name}"
     pc = block(svc, "primary_container")
-    assert pc["image"] == "${local.image_uri}" and pc["container_port"] == "${local.container_port}"
-    assert pc["dynamic"][0]["environment"]["for_each"] == "${local.environment}"
+    assert pc["image"] == "${local.image_uris[each.key]}"
+    assert pc["container_port"] == "${local.container_port}"
+    region_env = "${merge(local.environment, local.region_environment[each.key])}"
+    assert pc["dynamic"][0]["environment"]["for_each"] == region_env
     st = block(svc, "scaling_target")
     assert st == {
         "auto_scaling_metric": "${var.ecs_scaling_metric}",
@@ -331,8 +343,10 @@ def test_outputs(stack):
         "aws_region",
     ):
         assert outputs[name]["description"], name
-    assert "https://${aws_apprunner_service.this[0].service_url}" in outputs["service_url"]["value"]
-    assert "ingress_paths[0].endpoint" in outputs["service_url"]["value"]
+    assert outputs["service_url"]["value"] == "${lookup(local.service_urls, var.aws_region, null)}"
+    assert outputs["service_urls"]["value"] == "${local.service_urls}"
+    urls = stack["locals"]["service_urls"]
+    assert "https://${s.service_url}" in urls and "ingress_paths[0].endpoint" in urls
     assert outputs["dashboard_url"]["value"].count("https://") == 1
 
 
@@ -341,13 +355,13 @@ def test_outputs(stack):
 
 def test_service_waits_for_the_image(stack):
     guard = stack["data"]["aws_ecr_image"]["service"]
-    assert guard["count"] == "${var.create_service ? 1 : 0}"
+    assert guard["for_each"] == "${var.create_service ? toset(local.service_regions) : toset([])}"
+    assert guard["region"] == "${each.key}"
     assert guard["image_tag"] == "${var.image_tag}"
     for rtype in ("aws_apprunner_service", "aws_ecs_express_gateway_service"):
         pre = res(stack, rtype)["lifecycle"][0]["precondition"]
-        assert any("data.aws_ecr_image.service[0].image_digest" in p["condition"] for p in pre), (
-            rtype
-        )
+        guard_ref = "data.aws_ecr_image.service[each.key].image_digest"
+        assert any(guard_ref in p["condition"] for p in pre), rtype
 
 
 # README ---------------------------------------------------------------------------------------
