@@ -77,6 +77,7 @@ def console(tmp_path, expressions: list[str], regions: list[str], peer_urls: dic
     """Evaluate expressions with Terraform on mesh.tf and variables.tf alone (no providers)."""
     for name in ("mesh.tf", "variables.tf"):
         shutil.copy(INFRA / name, tmp_path / name)
+    assert TERRAFORM is not None
     args = [
         TERRAFORM,
         f"-chdir={tmp_path}",
