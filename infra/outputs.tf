@@ -23,6 +23,11 @@ output "service_urls" {
   value       = local.service_urls
 }
 
+output "cdn_url" {
+  description = "HTTPS URL of the CloudFront distribution in front of the service (make loadtest TARGET=..., make compare between a run against it and one against service_url); null unless cdn_enabled."
+  value       = local.deploy_cdn ? "https://${aws_cloudfront_distribution.this[0].domain_name}" : null
+}
+
 output "service_regions" {
   description = "Regions that run a service; all but aws_region pull the image from their ECR replica."
   value       = local.service_regions
