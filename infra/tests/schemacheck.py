@@ -13,6 +13,7 @@ can (provider_schema.py reads them from the pinned cdktn provider wheels). This 
   block. List-of-object attributes may be written either way (Terraform core accepts block syntax
   for them), and they are the ones the schema marks computed: a nested block never is;
 - missing-required: a required argument or block left out;
+- provider-version: a required_providers constraint the pinned schema's version does not meet;
 - unknown-attribute: a reference such as `aws_x.y.attr` (or `.attr[0].nested`) naming an
   attribute the schema does not have.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -59,6 +61,36 @@ def is_block(value: object) -> bool:
     )
 
 
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
+
+
+def satisfies(version: str, constraint: str) -> bool:
+    """Whether `version` meets a Terraform version constraint such as "~> 6.23" or ">= 1, < 2"."""
+    have = _version(version)
+    for part in constraint.split(","):
+        m = re.fullmatch(r"\s*(~>|>=|<=|!=|>|<|=)?\s*([0-9][0-9.]*)\s*", part)
+        if not m:
+            return False
+        op, want = m.group(1) or "=", _version(m.group(2))
+        padded = want + (0,) * (3 - len(want))
+        if op == "~>":
+            # ~> 6.23 allows 6.x >= 6.23; ~> 6.23.1 allows 6.23.x >= 6.23.1.
+            prefix = want[: max(len(want) - 1, 1)]
+            if have[: len(prefix)] != prefix or have < padded:
+                return False
+        elif not {
+            "=": have == padded,
+            "!=": have != padded,
+            ">": have > padded,
+            ">=": have >= padded,
+            "<": have < padded,
+            "<=": have <= padded,
+        }[op]:
+            return False
+    return True
+
+
 class SchemaSet:
     """The provider schemas a module needs, found by required_providers source."""
 
@@ -85,6 +117,7 @@ class Checker:
         self.module = module
         self.schemas = schemas
         self.findings: list[Finding] = list(module.findings)
+        self.constraints: dict[str, str] = {}
         self.sources = self._required_providers()
         self.by_local: dict[str, ProviderSchema] = {}
         for local, source in sorted(self.sources.items()):
@@ -100,6 +133,17 @@ class Checker:
                 )
             else:
                 self.by_local[local] = schema
+                wanted = self.constraints.get(local)
+                if wanted and not satisfies(schema.version, wanted):
+                    self.findings.append(
+                        Finding(
+                            "provider-version",
+                            str(module.dir),
+                            f'provider "{local}" requires version "{wanted}", but the pinned '
+                            f"schema is {schema.provider} {schema.version}: the check would "
+                            "judge another version than the one terraform init installs",
+                        )
+                    )
 
     def _required_providers(self) -> dict[str, str]:
         sources: dict[str, str] = {}
@@ -111,6 +155,8 @@ class Checker:
                             continue
                         src = spec.get("source") if isinstance(spec, dict) else None
                         sources[local] = src or f"hashicorp/{local}"
+                        if isinstance(spec, dict) and isinstance(spec.get("version"), str):
+                            self.constraints[local] = spec["version"]
         return sources
 
     def add(self, rule: str, rel: str, where: str, message: str) -> None:

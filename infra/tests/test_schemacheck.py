@@ -50,6 +50,7 @@ def test_schema_is_the_pinned_provider_and_knows_what_infra_uses():
         ("undefined-data", ["undefined-data"], ["data.aws_caller_identity.nope"]),
         ("undefined-module", ["undefined-module"], ["module.network"]),
         ("schema-unknown-resource-type", ["unknown-resource-type"], ["aws_ecr_repositori"]),
+        ("schema-provider-version", ["provider-version"], ['requires version "~> 5.90"']),
         ("schema-unknown-data-type", ["unknown-data-type"], ["aws_caller_identiti"]),
         ("schema-unknown-argument", ["unknown-argument"], ["force_delet"]),
         (
@@ -105,3 +106,21 @@ def test_missing_wheel_is_a_finding(tmp_path):
 
 def test_bad_directory_is_a_usage_error(tmp_path):
     assert schemacheck.main(["--schemas", str(SCHEMAS), str(tmp_path / "nope")]) == 2
+
+
+@pytest.mark.parametrize(
+    ("version", "constraint", "ok"),
+    [
+        ("6.69.1", "~> 6.23", True),
+        ("6.22.1", "~> 6.23", False),
+        ("7.0.0", "~> 6.23", False),
+        ("6.69.1", "~> 6.69.0", True),
+        ("6.70.0", "~> 6.69.0", False),
+        ("8.7.0", "~> 8.0", True),
+        ("8.7.0", ">= 7, < 9", True),
+        ("8.7.0", ">= 7, < 8", False),
+        ("6.69.1", "= 6.69.1", True),
+    ],
+)
+def test_version_constraints(version, constraint, ok):
+    assert schemacheck.satisfies(version, constraint) is ok
