@@ -3,9 +3,10 @@
 Every line has `time` (Unix epoch seconds, the clock of k6's samples, so the report can place it on
 the run's axis), `utc` and `event`. Events: `platform` (first line: policy, knobs, versions),
 `load_start`/`load_end`, `observe` (each scrape), `decision` (each policy decision: its inputs and the
-desired count), `instance` (one per phase of one instance: requested, started, ready,
-in_rotation, first_request, drain_start, exit, removed) and `summary` (last line: every instance's
-phase times side by side).
+desired count), one event per phase of an instance, named for the phase, with `instance` (requested,
+started, ready, in_rotation, first_request, drain, exit, removed: the form
+loadtests/analysis/platform.py reads) and `summary` (last line: every instance's phase times side by
+side).
 """
 
 from __future__ import annotations

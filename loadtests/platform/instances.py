@@ -19,17 +19,6 @@ from pathlib import Path
 
 from .durations import render
 
-PHASES = (
-    "requested",
-    "started",
-    "ready",
-    "in_rotation",
-    "first_request",
-    "drain_start",
-    "exit",
-    "removed",
-)
-
 # Loopback only: never through a proxy the environment may name (http_proxy).
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 _METRIC = re.compile(r"^(delay_echo_[a-z_]+)(\{[^}]*\})?\s+([0-9.eE+-]+|NaN)\s*$")
@@ -85,7 +74,7 @@ class Instance:
 
     @property
     def draining(self) -> bool:
-        return "drain_start" in self.times
+        return "drain" in self.times
 
     @property
     def exited(self) -> bool:

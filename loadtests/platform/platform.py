@@ -15,11 +15,12 @@ import subprocess
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 from .config import Config
 from .eventlog import EventLog
-from .haproxy import Haproxy, HaproxyError
+from .haproxy import Haproxy
 from .instances import Instance, free_port
 from .policies import Decision, Sample, View
 
@@ -149,9 +150,8 @@ class Platform:
     ) -> None:
         if phase in inst.times:
             return
-        inst.times[phase] = self.log.write(
-            "instance", when, instance=inst.name, phase=phase, **fields
-        )
+        # The phase is the event's name: the form loadtests/analysis/platform.py reads.
+        inst.times[phase] = self.log.write(phase, when, instance=inst.name, **fields)
 
     def _request(self, cold_start: float, reason: str) -> Instance:
         self._count += 1
@@ -172,7 +172,7 @@ class Platform:
         return inst
 
     def _drain(self, inst: Instance) -> None:
-        self._phase(inst, "drain_start", was_ready="ready" in inst.times)
+        self._phase(inst, "drain", was_ready="ready" in inst.times)
         self.haproxy.drain_server(inst.name)
         inst.signal(signal.SIGTERM)
         inst.kill_at = time.monotonic() + self.cfg.drain_delay + SHUTDOWN_TIMEOUT + 5
@@ -195,15 +195,16 @@ class Platform:
 
     # -- loops -----------------------------------------------------------------------------------
 
-    def _guard(self, what: str, fn: object) -> None:
+    def _guard(self, what: str, fn: Callable[[], None]) -> None:
         try:
-            fn()  # type: ignore[operator]
-        except (HaproxyError, OSError) as e:
-            # A failed scrape or command is logged and retried next tick; the run goes on.
-            msg = f"{what}: {e}"
+            fn()
+        except Exception as e:
+            # A failed scrape or command (or a bug) is logged and retried next tick: a loop that died
+            # silently would leave the fleet unmanaged while the load runs on.
+            msg = f"{what}: {type(e).__name__}: {e}"
             if msg not in self.errors:
                 self.errors.append(msg)
-                self.log.write("error", where=what, message=str(e))
+                self.log.write("error", where=what, message=msg)
 
     def _watch_loop(self) -> None:
         while not self._stop.wait(WATCH_INTERVAL):

@@ -143,4 +143,4 @@ def test_local_rehearsal_with_a_scale_out_reports_the_new_instance(tmp_path):
     assert spike[0]["first_new_instance_s"] > 0
     assert set(run.requests["instance"]) == {"local-1", "local-2"}
     # The local platform (HAProxy) brought local-2 in once its /readyz said so.
-    assert '"instance":"local-2","phase":"ready"' in (run_dir / "platform.jsonl").read_text()
+    assert '"event":"ready","instance":"local-2"' in (run_dir / "platform.jsonl").read_text()
