@@ -111,7 +111,8 @@ class Haproxy:
         )
         if check.returncode != 0:
             raise HaproxyError(
-                f"HAProxy refused its configuration: {check.stderr.strip() or check.stdout.strip()}"
+                f"HAProxy refused its configuration ({self.binary} -c exited {check.returncode}): "
+                f"{check.stderr.strip() or check.stdout.strip() or 'no output'}"
             )
         with open(self.log_path, "ab") as log:
             # Its own session: a Ctrl-C in the terminal reaches the platform, which stops HAProxy last.
