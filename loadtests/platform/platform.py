@@ -26,7 +26,7 @@ from .policies import Decision, Sample, View
 
 WATCH_INTERVAL = 0.1
 SHUTDOWN_TIMEOUT = 10.0  # delay-echo's default --shutdown-timeout
-HISTORY_SECONDS = 900.0  # longest window a policy may look back
+HISTORY_SECONDS = 3600.0  # longest window a policy may look back (an hour of samples is ~100 kB)
 
 
 class PlatformError(RuntimeError):
