@@ -126,7 +126,7 @@ def test_two_generators_split_one_run_and_merge(server, tmp_path):
 def test_local_rehearsal_with_a_scale_out_reports_the_new_instance(tmp_path):
     # bin/loadtest-local in miniature: one instance, a spike at 4 s, a second instance started 8 s after
     # launch (k6 needs a second or two to start, so that lands inside the 8 s spike, after its first
-    # second) joining through the loopback balancer, then the report. Asserts what happened, not how fast.
+    # second) joining through HAProxy, then the report. Asserts what happened, not how fast.
     env = {**os.environ, "K6": K6, "RESULTS": str(tmp_path), "ANALYSIS_PYTHON": sys.executable,
            "PYTHON": sys.executable, "DELAY_ECHO_BIN": str(BIN), "BASE_RATE": "10", "LEAD": "4s",
            "PEAK": "40", "HOLD": "8s", "TAIL": "0s", "LOCAL_SCALE_OUT": "8", "MAX_RUN_TIME": "60"}
@@ -143,4 +143,5 @@ def test_local_rehearsal_with_a_scale_out_reports_the_new_instance(tmp_path):
     assert spike[0].instances_before == 1 and spike[0].new_instances == 1
     assert spike[0].first_new_instance_s > 0
     assert set(metrics.instances(run)["instance"]) == {"local-1", "local-2"}
-    assert "local-balancer: 127.0.0.1:" in (run_dir / "service.log").read_text()
+    # The local platform (HAProxy) brought local-2 in once its /readyz said so.
+    assert '"event":"ready","instance":"local-2"' in (run_dir / "platform.jsonl").read_text()
