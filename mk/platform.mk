@@ -1,11 +1,10 @@
 # The local platform (loadtests/platform/): HAProxy from Debian in front of delay-echo instances, an
 # autoscaler applying a published policy, and k6 driving a profile through it into a run folder.
 
-TEST_TARGETS += test-platform
 LINT_TARGETS += lint-platform
 APT_PACKAGES += haproxy
 
-PLATFORM_PY := loadtests/platform loadtests/tests/test_platform.py loadtests/tests/test_platform_policies.py
+PLATFORM_PY := loadtests/platform loadtests/tests/test_platform_end_to_end.py loadtests/tests/test_platform_policies.py
 
 .PHONY: platform-local
 platform-local: build $(VENV)/.stamp ## Rehearse a platform: make platform-local POLICY=knative|hpa|apprunner|schedule [PROFILE=spike PEAK=… COLD_START=…]
@@ -15,7 +14,7 @@ platform-local: build $(VENV)/.stamp ## Rehearse a platform: make platform-local
 
 # Policies on synthetic series with known decisions; a short spike on the real platform end to end.
 .PHONY: test-platform
-test-platform: build $(VENV)/.stamp ## Local-platform checks: policy decisions, a platform-local spike end to end
+test-platform: build $(VENV)/.stamp ## Local-platform tests alone: policy decisions, a platform-local spike end to end (make test runs them in check-loadtests and test-loadtests)
 	K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/target/release/delay-echo" PYTHON="$(PYTHON)" \
 	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider $(filter loadtests/tests/%,$(PLATFORM_PY))
 
