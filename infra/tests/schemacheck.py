@@ -118,6 +118,7 @@ class Checker:
         self.schemas = schemas
         self.findings: list[Finding] = list(module.findings)
         self.constraints: dict[str, str] = {}
+        self.declared_in: dict[str, str] = {}  # provider local name -> file of its requirement
         self.sources = self._required_providers()
         self.by_local: dict[str, ProviderSchema] = {}
         for local, source in sorted(self.sources.items()):
@@ -126,7 +127,7 @@ class Checker:
                 self.findings.append(
                     Finding(
                         "no-schema",
-                        str(module.dir),
+                        self.declared_in[local],
                         f'provider "{local}" ({source}): no cdktn provider wheel in {schemas.dir}; '
                         "run `make infra-schemas`",
                     )
@@ -138,7 +139,7 @@ class Checker:
                     self.findings.append(
                         Finding(
                             "provider-version",
-                            str(module.dir),
+                            self.declared_in[local],
                             f'provider "{local}" requires version "{wanted}", but the pinned '
                             f"schema is {schema.provider} {schema.version}: the check would "
                             "judge another version than the one terraform init installs",
@@ -147,7 +148,7 @@ class Checker:
 
     def _required_providers(self) -> dict[str, str]:
         sources: dict[str, str] = {}
-        for _rel, doc in self.module.docs:
+        for rel, doc in self.module.docs:
             for tf in doc.get("terraform", []):
                 for req in tf.get("required_providers", []):
                     for local, spec in req.items():
@@ -155,6 +156,7 @@ class Checker:
                             continue
                         src = spec.get("source") if isinstance(spec, dict) else None
                         sources[local] = src or f"hashicorp/{local}"
+                        self.declared_in[local] = rel
                         if isinstance(spec, dict) and isinstance(spec.get("version"), str):
                             self.constraints[local] = spec["version"]
         return sources
