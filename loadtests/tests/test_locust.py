@@ -7,10 +7,8 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,10 +16,10 @@ import pytest
 from loadtests.locust.__main__ import UsageError, request_path, settings_from, user_rate
 from loadtests.locust.plan import Plan, PlanError, users_for
 from loadtests.locust.samples import SampleWriter, parse_server_timing, sample_from_answer
+from loadtests.tests.servers import delay_echo, free_port
 
 HERE = Path(__file__).resolve().parent.parent
 REPO = HERE.parent
-BIN = Path(os.environ.get("DELAY_ECHO_BIN") or REPO / "target" / "release" / "delay-echo")
 K6 = os.environ.get("K6") or str(REPO / ".venv" / "bin" / "k6")
 
 
@@ -149,46 +147,10 @@ def test_samples_are_written_as_the_k6_csv_rows_the_analysis_reads(tmp_path):
     ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
-    assert BIN.exists(), (
-        f"{BIN} is missing: build it with cargo build --release --locked (make test does)"
-    )
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            str(BIN),
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--delay",
-            "20ms",
-            "--instance-id",
-            "locust-e2e",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while subprocess.run(
-        [str(BIN), "healthcheck", "--url", f"{url}/readyz"], capture_output=True
-    ).returncode:
-        assert proc.poll() is None, "delay-echo exited"
-        assert time.monotonic() < deadline, "delay-echo did not become ready within 20 s"
-        time.sleep(0.1)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    with delay_echo("--delay", "20ms", "--instance-id", "locust-e2e") as url:
+        yield url
 
 
 def test_locust_with_two_workers_writes_a_run_the_analysis_reads(server, tmp_path):
@@ -197,7 +159,7 @@ def test_locust_with_two_workers_writes_a_run_the_analysis_reads(server, tmp_pat
         "TOOL": "locust",
         "LOCUST_PYTHON": sys.executable,
         "LOCUST_WORKERS": "2",
-        "LOCUST_MASTER_BIND_PORT": str(_free_port()),
+        "LOCUST_MASTER_BIND_PORT": str(free_port()),
         "PROFILE": "steady",
         "RATE": "40",
         "DURATION": "8s",
