@@ -100,21 +100,16 @@ def test_recovery_knobs_change_the_answer(spike):
 def test_merge_of_two_generators_equals_the_single_run(tmp_path):
     reqs = spike_requests()
     single = load_run([write_run(tmp_path / "single", reqs, SPIKE_OPTIONS)])
+    # Two generators, each with every other request and half the planned rate.
     halves = [
         write_run(
-            tmp_path / "g1",
+            tmp_path / f"g{k + 1}",
             reqs,
             SPIKE_OPTIONS,
-            segment={"index": 1, "count": 2, "segment": "0:1/2"},
-            rows_filter=lambda i: i % 2 == 0,
-        ),
-        write_run(
-            tmp_path / "g2",
-            reqs,
-            SPIKE_OPTIONS,
-            segment={"index": 2, "count": 2, "segment": "1/2:1"},
-            rows_filter=lambda i: i % 2 == 1,
-        ),
+            segment={"index": k + 1, "count": 2, "segment": ("0:1/2", "1/2:1")[k]},
+            rows_filter=lambda i, k=k: i % 2 == k,
+        )
+        for k in (0, 1)
     ]
     merged = load_run(halves)
     assert len(merged.dirs) == 2 and merged.n_requests == single.n_requests
