@@ -11,20 +11,10 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from dataclasses import dataclass
 
-_UNITS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "min": 60.0,
-    "h": 3600.0,
-}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|min|s|m|h)")
+from loadtests import durations
+
 # z of the standard normal's 99th percentile, as in delay-echo's lognormal.
 _Z_P99 = 2.3263478740408408
 
@@ -41,18 +31,10 @@ class KnobError(ValueError):
 
 def parse_duration(text: str) -> float:
     """Seconds from `80ms`, `1.5s`, `1m30s` or `0`; KnobError otherwise."""
-    s = text.strip()
-    if s == "0":
-        return 0.0
-    pos, total = 0, 0.0
-    for m in _PART.finditer(s):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    if pos != len(s) or not s:
-        raise KnobError(f"{text!r} is not a duration; allowed: {DURATION_FORMS}")
-    return total
+    try:
+        return durations.seconds(text)
+    except ValueError:
+        raise KnobError(f"{text!r} is not a duration; allowed: {DURATION_FORMS}") from None
 
 
 @dataclass(frozen=True)
