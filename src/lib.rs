@@ -18,6 +18,7 @@ pub mod healthcheck;
 pub mod knobs;
 pub mod memory;
 pub mod metrics;
+pub mod relay;
 pub mod router;
 pub mod server;
 pub mod shutdown;
