@@ -52,9 +52,10 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime};
 
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
-use hyper::{Method, Request, Response, Uri};
+use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -172,6 +173,28 @@ pub enum HopError {
     Bad { param: &'static str, error: String, allowed: String },
     /// A 508: the chain would exceed `--max-hops`.
     TooMany { hops: u64, max: u32 },
+}
+
+impl HopError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            HopError::Bad { .. } => StatusCode::BAD_REQUEST,
+            HopError::TooMany { .. } => StatusCode::LOOP_DETECTED,
+        }
+    }
+
+    /// The JSON body: the usual `{"error","param","allowed"}`, plus `reason` for the hop cap.
+    pub fn doc(&self) -> Value {
+        match self {
+            HopError::Bad { param, error, allowed } => json!({ "error": error, "param": param, "allowed": allowed }),
+            HopError::TooMany { hops, max } => json!({
+                "error": format!("the chain would take {hops} hops in all; at most {max} are allowed"),
+                "reason": "max_hops",
+                "param": "hop",
+                "allowed": format!("at most {max} hops from the first instance to the last (--max-hops)"),
+            }),
+        }
+    }
 }
 
 fn allowed_peers(peers: &[Peer]) -> String {
@@ -303,6 +326,64 @@ pub enum LegError {
     Timeout { peer: String, after: Duration },
 }
 
+impl LegError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            LegError::Failed { .. } => StatusCode::BAD_GATEWAY,
+            LegError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    pub fn doc(&self) -> Value {
+        match self {
+            LegError::Failed { peer, reason } => json!({
+                "error": format!("peer {peer:?} failed: {reason}"),
+                "param": "hop",
+                "peer": peer,
+            }),
+            LegError::Timeout { peer, after } => json!({
+                "error": format!("peer {peer:?} did not answer within {} (--peer-timeout)", crate::knobs::format_duration(*after)),
+                "param": "hop",
+                "peer": peer,
+            }),
+        }
+    }
+}
+
+/// A request to forward once the instance's own work is done: taken from its head on arrival.
+pub struct Forward {
+    hop: Hop,
+    out: Outgoing,
+}
+
+impl Forward {
+    pub fn new(hop: Hop, method: &Method, uri: &Uri, headers: &HeaderMap) -> Forward {
+        let out = Outgoing::new(&hop, method, uri, headers);
+        Forward { hop, out }
+    }
+}
+
+/// What the JSON chain says about this instance (only for `format=json`).
+pub struct Myself<'a> {
+    pub instance: &'a str,
+    pub region: Option<&'a str>,
+}
+
+/// The peer's answer, ready to be sent on.
+pub struct Relayed {
+    pub status: StatusCode,
+    pub content_type: Option<HeaderValue>,
+    pub body: Body,
+    /// This instance's total (arrival to the peer's answer): the `total` of its Server-Timing
+    /// and the `server_ms` of its chain element, one figure for both.
+    pub total: Duration,
+    /// Server-Timing entries for the legs, to follow the instance's own.
+    pub legs_timing: String,
+}
+
+/// The most of a peer's JSON answer read to extend its chain (a description, never filler).
+const JSON_ANSWER_MAX: usize = 1 << 20;
+
 /// Per-peer metric handles, resolved once (labels are bounded by the configured peers).
 struct PeerMetrics {
     answered: IntCounter,
@@ -404,8 +485,57 @@ impl Relay {
         &self.peers[hop.peer].name
     }
 
+    /// Forwards a request whose own work is done and turns the peer's answer into this
+    /// instance's: the peer's status, content type and body, with this instance's element put
+    /// first in a JSON answer's chain (`json`), and the legs' Server-Timing entries.
+    pub async fn relay(
+        &self,
+        fwd: Forward,
+        body: Body,
+        arrived: Instant,
+        json: Option<Myself<'_>>,
+    ) -> Result<Relayed, LegError> {
+        let Forward { hop, out } = fwd;
+        let leg = self.forward(&hop, out, body).await?;
+        let legs_timing = self.timing_entries(&hop, &leg);
+        let Leg { response, round_trip, peer_total } = leg;
+        let (parts, incoming) = response.into_parts();
+        let content_type = parts.headers.get(header::CONTENT_TYPE).cloned();
+        let Some(me) = json else {
+            return Ok(Relayed {
+                status: parts.status,
+                content_type,
+                body: Body::Echo(incoming),
+                total: arrived.elapsed(),
+                legs_timing,
+            });
+        };
+        let peer = &self.peers[hop.peer].name;
+        let collected = tokio::time::timeout(self.timeout, Limited::new(incoming, JSON_ANSWER_MAX).collect()).await;
+        let bytes = match collected {
+            Ok(Ok(c)) => c.to_bytes(),
+            Ok(Err(e)) => {
+                return Err(LegError::Failed { peer: peer.clone(), reason: format!("reading its answer: {e}") });
+            }
+            Err(_) => return Err(LegError::Timeout { peer: peer.clone(), after: self.timeout }),
+        };
+        let total = arrived.elapsed();
+        let element = chain_element(
+            me.instance,
+            me.region,
+            SystemTime::now() - total,
+            total,
+            Some(Next { peer, round_trip, peer_total }),
+        );
+        let body = match prepend_to_chain(&bytes, element) {
+            Some(extended) => Body::full(extended),
+            None => Body::full(bytes),
+        };
+        Ok(Relayed { status: parts.status, content_type, body, total, legs_timing })
+    }
+
     /// Sends the request to the hop's peer and waits (at most `--peer-timeout`) for its head.
-    pub async fn forward(&self, hop: &Hop, out: Outgoing, body: Body) -> Result<Leg, LegError> {
+    async fn forward(&self, hop: &Hop, out: Outgoing, body: Body) -> Result<Leg, LegError> {
         let peer = &self.peers[hop.peer];
         let metrics = &self.metrics[hop.peer];
         let mut pending = Pending { metrics, finished: false };
@@ -448,7 +578,7 @@ impl Relay {
     }
 
     /// The Server-Timing entries for a leg: this leg's two, then the peer's own leg entries.
-    pub fn timing_entries(&self, hop: &Hop, leg: &Leg) -> String {
+    fn timing_entries(&self, hop: &Hop, leg: &Leg) -> String {
         let peer = &self.peers[hop.peer].name;
         let mut s = String::with_capacity(96);
         let _ = write!(s, "hop;desc=\"{}>{peer}\";dur={}", self.own_name, ms3(leg.round_trip));
