@@ -55,6 +55,7 @@ use std::time::{Duration, Instant, SystemTime};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -62,6 +63,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
 use serde_json::{Value, json};
 
+use crate::app::Instance;
 use crate::body::Body;
 
 /// The remaining chain, shortened at every hop.
@@ -364,12 +366,6 @@ impl Forward {
     }
 }
 
-/// What the JSON chain says about this instance (only for `format=json`).
-pub struct Myself<'a> {
-    pub instance: &'a str,
-    pub region: Option<&'a str>,
-}
-
 /// The peer's answer, ready to be sent on.
 pub struct Relayed {
     pub status: StatusCode,
@@ -406,6 +402,7 @@ pub struct Relay {
     peers: Vec<Peer>,
     metrics: Vec<PeerMetrics>,
     timeout: Duration,
+    max_hops: u32,
     /// Left of `>` in Server-Timing's `desc`: the region, else the instance id.
     own_name: String,
 }
@@ -474,16 +471,16 @@ impl Relay {
             peers: config.peers.clone(),
             metrics,
             timeout: config.peer_timeout,
+            max_hops: config.max_hops,
             own_name: config.region.clone().unwrap_or_else(|| instance_id.to_owned()),
         }
     }
 
-    pub fn peers(&self) -> &[Peer] {
-        &self.peers
-    }
-
-    pub fn peer_name(&self, hop: &Hop) -> &str {
-        &self.peers[hop.peer].name
+    /// Checks a request's `hop` (if any) and takes what forwarding needs from its head.
+    pub fn plan(&self, list: Option<&str>, head: &Parts) -> Result<Option<Box<Forward>>, HopError> {
+        let Some(list) = list else { return Ok(None) };
+        let hop = plan(list, head.headers.get(&X_ECHO_HOPS), &self.peers, self.max_hops)?;
+        Ok(hop.map(|hop| Box::new(Forward::new(hop, &head.method, &head.uri, &head.headers))))
     }
 
     /// Forwards a request whose own work is done and turns the peer's answer into this
@@ -494,7 +491,7 @@ impl Relay {
         fwd: Forward,
         body: Body,
         arrived: Instant,
-        json: Option<Myself<'_>>,
+        json: Option<&Instance>,
     ) -> Result<Relayed, LegError> {
         let Forward { hop, out } = fwd;
         let leg = self.forward(&hop, out, body).await?;
@@ -522,8 +519,8 @@ impl Relay {
         };
         let total = arrived.elapsed();
         let element = chain_element(
-            me.instance,
-            me.region,
+            &me.id,
+            me.region.as_deref(),
             SystemTime::now() - total,
             total,
             Some(Next { peer, round_trip, peer_total }),
@@ -645,8 +642,20 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// The `chain` of an answer given here (the last instance's): this instance alone.
+pub fn own_chain(instance: &Instance, total: Duration) -> Value {
+    json!([chain_element(&instance.id, instance.region.as_deref(), SystemTime::now() - total, total, None)])
+}
+
+/// This instance's Server-Timing with the legs' entries after its own.
+pub fn with_legs(own: HeaderValue, legs: Option<String>) -> HeaderValue {
+    let Some(legs) = legs else { return own };
+    let joined = format!("{}, {legs}", own.to_str().unwrap_or_default());
+    HeaderValue::from_str(&joined).unwrap_or(own)
+}
+
 /// One element of the JSON `chain`.
-pub fn chain_element(
+fn chain_element(
     instance: &str,
     region: Option<&str>,
     arrival: SystemTime,

@@ -21,7 +21,7 @@ use serde_json::json;
 use crate::app::App;
 use crate::body::Body;
 use crate::knobs::{self, Drawn};
-use crate::relay::{self, Forward, Myself, X_ECHO_HOPS};
+use crate::relay::{self, Forward};
 use crate::{response, work};
 
 static X_INSTANCE_START: HeaderName = HeaderName::from_static("x-instance-start");
@@ -68,15 +68,8 @@ pub fn prepare(app: &Arc<App>, req: Request<Incoming>) -> Result<Echo, Box<Respo
     if declared_len.is_some_and(|n| n > cfg.caps.max_body.0) {
         return Err(Box::new(too_large(app)));
     }
-    let forward = match &asked.values.hop {
-        None => None,
-        Some(list) => {
-            let r = &cfg.relay;
-            relay::plan(list, parts.headers.get(&X_ECHO_HOPS), &r.peers, r.max_hops)
-                .map_err(|e| Box::new(response::json(&app.instance, e.status(), &e.doc())))?
-                .map(|hop| Box::new(Forward::new(hop, &parts.method, &parts.uri, &parts.headers)))
-        }
-    };
+    let forward = (app.relay.plan(asked.values.hop.as_deref(), &parts))
+        .map_err(|e| Box::new(response::json(&app.instance, e.status(), &e.doc())))?;
     let drawn = knobs::draw(&asked.values, &app.defaults.load());
     let described = asked.json.then(|| Box::new(describe(&parts)));
     let logged = cfg.access_log.then(|| Box::new((parts.method.clone(), parts.uri.path().into())));
@@ -175,10 +168,8 @@ impl Echo {
         let (status, total, body, legs, relayed_type) = match self.forward.take() {
             None => (StatusCode::from_u16(drawn.status).unwrap_or(StatusCode::OK), arrived.elapsed(), body, None, None),
             Some(fwd) => {
-                let me =
-                    self.json.then(|| Myself { instance: &app.instance.id, region: app.instance.region.as_deref() });
                 // Boxed: a rare path whose state would otherwise enlarge every request's future.
-                match Box::pin(app.relay.relay(*fwd, body, arrived, me)).await {
+                match Box::pin(app.relay.relay(*fwd, body, arrived, self.json.then_some(&app.instance))).await {
                     Ok(r) => (r.status, r.total, r.body, Some(r.legs_timing), Some(r.content_type)),
                     Err(e) => {
                         guard.finished = true;
@@ -211,14 +202,7 @@ impl Echo {
             );
             let ms = timings.map(|(name, d)| (format!("{name}_ms"), serde_json::Value::from(ms(d))));
             doc.insert("timings".into(), serde_json::Map::from_iter(ms).into());
-            let me = relay::chain_element(
-                &instance.id,
-                instance.region.as_deref(),
-                std::time::SystemTime::now() - total,
-                total,
-                None,
-            );
-            doc.insert("chain".into(), json!([me]));
+            doc.insert("chain".into(), relay::own_chain(instance, total));
             let bytes = serde_json::to_vec_pretty(&serde_json::Value::Object(*doc)).unwrap_or_default();
             (Body::full(bytes), Some(HeaderValue::from_static("application/json")))
         } else if let Some(n) = drawn.size {
@@ -240,14 +224,7 @@ impl Echo {
         let dynamic = headers::dynamic_headers(seq, in_flight_before, timings);
         h.insert(X_REQUEST_SEQ.clone(), dynamic.seq);
         h.insert(X_IN_FLIGHT.clone(), dynamic.in_flight);
-        let timing = match legs {
-            None => dynamic.timing,
-            Some(legs) => {
-                let joined = format!("{}, {legs}", dynamic.timing.to_str().unwrap_or_default());
-                HeaderValue::from_str(&joined).unwrap_or(dynamic.timing)
-            }
-        };
-        h.insert(SERVER_TIMING.clone(), timing);
+        h.insert(SERVER_TIMING.clone(), relay::with_legs(dynamic.timing, legs));
         guard.finished = true;
         if let Some(l) = self.logged.take() {
             tracing::info!(
