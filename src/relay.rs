@@ -345,7 +345,10 @@ impl LegError {
                 "peer": peer,
             }),
             LegError::Timeout { peer, after } => json!({
-                "error": format!("peer {peer:?} did not answer within {} (--peer-timeout)", crate::knobs::format_duration(*after)),
+                "error": format!(
+                    "peer {peer:?} did not answer within {} (--peer-timeout)",
+                    crate::knobs::format_duration(*after)
+                ),
                 "param": "hop",
                 "peer": peer,
             }),
@@ -428,9 +431,10 @@ impl Relay {
         // Without it a small request body can wait for Nagle's delayed ACK (40 ms on Linux).
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new())
-            // Below delay-echo's default --idle-timeout (75 s), so the pool closes an idle
-            // connection before the peer does, not while a request is being written to it.
-            .pool_idle_timeout(Duration::from_secs(60))
+            // Below the idle timeouts in front of a peer (delay-echo's --idle-timeout 75 s, an AWS
+            // load balancer's 60 s), so the pool closes an idle connection before the peer side
+            // does, not while a request is being written to it.
+            .pool_idle_timeout(Duration::from_secs(30))
             .pool_timer(TokioTimer::new())
             .build(connector);
         let requests = IntCounterVec::new(
