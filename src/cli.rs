@@ -17,9 +17,10 @@ use crate::knobs::{KnobFlags, Value};
 /// instance answered and where the time went.
 ///
 /// Every path except /healthz, /readyz, /metrics and /config echoes the request after the delay.
-/// Knobs per request (query parameter or X-Echo-<Name> header): delay, cpu, status, size, seed.
-/// Values: fixed `80ms`, uniform `50ms..150ms`, weighted `10ms:90,500ms:10`, long tail
-/// `lognormal(80ms,400ms)` (median, p99).
+/// Knobs per request (query parameter or X-Echo-<Name> header): delay, cpu, status, size, seed,
+/// cache. Values: fixed `80ms`, uniform `50ms..150ms`, weighted `10ms:90,500ms:10`, long tail
+/// `lognormal(80ms,400ms)` (median, p99), mixture `2ms:90,lognormal(40ms,200ms):10`. Cache:
+/// `60s`, `private,60s` or `no-store`.
 #[derive(Debug, Parser)]
 #[command(name = "delay-echo", version, about, long_about)]
 pub struct Cli {

@@ -33,6 +33,7 @@
 pub mod admission;
 pub mod app;
 pub mod body;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod conn;

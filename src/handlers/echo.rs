@@ -5,6 +5,7 @@
 //! takes five steps: count the arrival → admission (503/429 when full) → sleep → burn CPU →
 //! answer with the echo, filler or a JSON description, plus the instance and timing headers.
 
+mod describe;
 mod headers;
 
 use std::sync::Arc;
@@ -15,10 +16,10 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use serde_json::json;
 
 use crate::app::App;
 use crate::body::Body;
+use crate::cache::{self, Validator};
 use crate::knobs::{self, Drawn};
 use crate::{response, work};
 
@@ -46,6 +47,8 @@ pub struct Echo {
     described: Option<Box<serde_json::Map<String, serde_json::Value>>>,
     /// Method and path for the access log (only with --access-log).
     logged: Option<Box<(Method, Box<str>)>>,
+    /// The ETag begun from the head (only for an answer that may be cached).
+    validator: Option<Box<Validator>>,
     body: Option<Incoming>,
 }
 
@@ -65,8 +68,10 @@ pub fn prepare(app: &Arc<App>, req: Request<Incoming>) -> Result<Echo, Box<Respo
         return Err(Box::new(too_large(app)));
     }
     let drawn = knobs::draw(&asked.values, &app.defaults.load());
-    let described = asked.json.then(|| Box::new(describe(&parts)));
+    let described = asked.json.then(|| Box::new(describe::request(&parts)));
     let logged = cfg.access_log.then(|| Box::new((parts.method.clone(), parts.uri.path().into())));
+    let validator =
+        drawn.cache.filter(|p| p.may_store()).map(|_| Box::new(Validator::begin(&parts, asked.json, &drawn)));
     let mut headers = parts.headers;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
     headers.clear();
@@ -81,24 +86,9 @@ pub fn prepare(app: &Arc<App>, req: Request<Incoming>) -> Result<Echo, Box<Respo
         content_type,
         described,
         logged,
+        validator,
         body: Some(body),
     })
-}
-
-/// The request part of the JSON answer.
-fn describe(parts: &hyper::http::request::Parts) -> serde_json::Map<String, serde_json::Value> {
-    let headers: serde_json::Map<String, serde_json::Value> = parts
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into()))
-        .collect();
-    let mut doc = serde_json::Map::new();
-    doc.insert("method".into(), parts.method.as_str().into());
-    doc.insert("path".into(), parts.uri.path().into());
-    doc.insert("query".into(), parts.uri.query().unwrap_or("").into());
-    doc.insert("version".into(), format!("{:?}", parts.version).into());
-    doc.insert("headers".into(), headers.into());
-    doc
 }
 
 impl Echo {
@@ -130,18 +120,26 @@ impl Echo {
 
         // 3. Sleep, from arrival (or from admission for a request that queued: reading the knobs
         // and taking the slot are inside the delay, not added to it). A chunked body (length
-        // unknown) is read meanwhile, bounded by --max-body.
+        // unknown), or any body of a cacheable answer (its ETag covers it), is read meanwhile,
+        // bounded by --max-body.
         let echo_body = drawn.size.is_none() && !self.json;
         let slept_at = if queued.is_zero() { arrived } else { Instant::now() };
         let wake_at = slept_at + drawn.delay;
-        let body = if echo_body && self.declared_len.is_none() && !hyper::body::Body::is_end_stream(&incoming) {
+        let read_whole = self.validator.is_some() || (echo_body && self.declared_len.is_none());
+        let body = if read_whole && !hyper::body::Body::is_end_stream(&incoming) {
             let limit = app.config.caps.max_body.0 as usize;
             let (collected, ()) = Box::pin(async {
                 tokio::join!(Limited::new(incoming, limit).collect(), app.timer.sleep_until(wake_at))
             })
             .await;
             match collected {
-                Ok(c) => Body::full(c.to_bytes()),
+                Ok(c) => {
+                    let received = c.to_bytes();
+                    if let Some(v) = &mut self.validator {
+                        v.hash_body(&received);
+                    }
+                    if echo_body { Body::full(received) } else { Body::Empty }
+                }
                 Err(_) => {
                     guard.finished = true;
                     return too_large(app);
@@ -156,34 +154,34 @@ impl Echo {
         // 4. Burn CPU.
         let burnt = if drawn.cpu.is_zero() { Duration::ZERO } else { Box::pin(work::burn(drawn.cpu)).await };
 
-        // 5. Answer.
+        // 5. Answer (304 when a cacheable answer's ETag is one the client has).
         let total = arrived.elapsed();
         let timings = [("queue", queued), ("sleep", slept), ("cpu", burnt), ("total", total)];
-        let (body, content_type) = if let Some(mut doc) = self.described.take() {
-            doc.insert("instance".into(), json!({ "id": app.instance.id, "started": app.instance.started_rfc3339 }));
-            doc.insert("seq".into(), seq.into());
-            doc.insert("in_flight".into(), in_flight_before.into());
-            doc.insert(
-                "knobs".into(),
-                json!({
-                    "delay": knobs::format_duration(drawn.delay),
-                    "cpu": knobs::format_duration(drawn.cpu),
-                    "status": drawn.status,
-                    "size": drawn.size,
-                    "seed": self.seed,
-                }),
-            );
-            let ms = timings.map(|(name, d)| (format!("{name}_ms"), serde_json::Value::from(ms(d))));
-            doc.insert("timings".into(), serde_json::Map::from_iter(ms).into());
-            let bytes = serde_json::to_vec_pretty(&serde_json::Value::Object(*doc)).unwrap_or_default();
-            (Body::full(bytes), Some(HeaderValue::from_static("application/json")))
+        let validated = self.validator.take().map(|v| v.finish());
+        let not_modified = validated.as_ref().is_some_and(|(_, hit)| *hit) && (200..300).contains(&drawn.status);
+        let (body, content_type) = if not_modified {
+            (Body::Empty, None)
+        } else if let Some(doc) = self.described.take() {
+            let done = describe::Done {
+                instance: &app.instance,
+                seq,
+                in_flight: in_flight_before,
+                drawn,
+                seed: self.seed,
+                timings,
+            };
+            (Body::full(describe::answer(*doc, done)), Some(HeaderValue::from_static("application/json")))
         } else if let Some(n) = drawn.size {
             (Body::Filler { remaining: n }, Some(HeaderValue::from_static("text/plain")))
         } else {
             (body, self.content_type.take())
         };
         let mut resp = Response::new(body);
-        *resp.status_mut() = StatusCode::from_u16(drawn.status).unwrap_or(StatusCode::OK);
+        *resp.status_mut() = if not_modified {
+            StatusCode::NOT_MODIFIED
+        } else {
+            StatusCode::from_u16(drawn.status).unwrap_or(StatusCode::OK)
+        };
         *resp.headers_mut() = std::mem::take(&mut self.headers);
         let h = resp.headers_mut();
         // Six at most: a map sized for more would stay that size, cached by hyper per connection.
@@ -197,6 +195,9 @@ impl Echo {
         h.insert(X_REQUEST_SEQ.clone(), dynamic.seq);
         h.insert(X_IN_FLIGHT.clone(), dynamic.in_flight);
         h.insert(SERVER_TIMING.clone(), dynamic.timing);
+        if let Some(policy) = drawn.cache {
+            cache::stamp(h, policy, validated.map(|(etag, _)| etag), &app.instance.last_modified);
+        }
         guard.finished = true;
         if let Some(l) = self.logged.take() {
             tracing::info!(
