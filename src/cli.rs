@@ -148,7 +148,11 @@ pub struct ServeArgs {
     #[arg(long, env = "DELAY_ECHO_CONTROL_TOKEN", hide_env_values = true)]
     pub control_token: Option<String>,
 
-    /// Instance id in X-Instance-Id [default: host name plus a random suffix]
+    /// Instance id in X-Instance-Id [default: what the platform says: Kubernetes the pod name
+    /// (POD_NAME from the downward API, else the host name plus a random suffix); Knative the pod
+    /// name (a HOSTNAME starting with K_REVISION); Cloud Run K_REVISION plus a random suffix (its
+    /// instance id is only on the metadata server, not asked: no network call at start-up);
+    /// elsewhere (ECS, App Runner, Docker) the host name plus a random suffix]
     #[arg(long, env = "DELAY_ECHO_INSTANCE_ID")]
     pub instance_id: Option<String>,
 

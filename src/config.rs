@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::cli::{LogFormat, ServeArgs};
 use crate::knobs::{Size, Value, Values, ser_duration};
+use crate::platform::Platform;
 
 pub use crate::knobs::Caps;
 
@@ -103,8 +104,8 @@ fn listen_addr(listen: Option<&str>, port: Option<&str>) -> Result<SocketAddr, C
 }
 
 impl Config {
-    /// Validates the flags; `host` is the host name (for the default instance id).
-    pub fn from_args(a: &ServeArgs, host: &str) -> Result<Config, ConfigError> {
+    /// Validates the flags; `platform` gives the instance id when `--instance-id` does not.
+    pub fn from_args(a: &ServeArgs, platform: &Platform) -> Result<Config, ConfigError> {
         let caps = Caps {
             max_delay: duration("max-delay", &a.max_delay)?,
             max_cpu: duration("max-cpu", &a.max_cpu)?,
@@ -140,7 +141,7 @@ impl Config {
                 }
                 id.to_owned()
             }
-            _ => generated_instance_id(host),
+            _ => platform.instance_id(),
         };
         Ok(Config {
             listen: listen_addr(a.listen.as_deref(), a.port.as_deref())?,
@@ -174,24 +175,6 @@ impl Config {
     }
 }
 
-/// Host name plus a short random suffix: unique per process even when containers share a host
-/// name pattern, and readable in a report.
-fn generated_instance_id(host: &str) -> String {
-    let host: String =
-        host.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')).take(64).collect();
-    let host = if host.is_empty() { "delay-echo".to_owned() } else { host };
-    format!("{host}-{:06x}", rand::random::<u32>() & 0xff_ffff)
-}
-
-/// The host name (containers set it to the task or pod id), for the default instance id.
-pub fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_owned()))
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,7 +185,7 @@ mod tests {
         let mut cli = crate::cli::Cli::try_parse_from(std::iter::once("delay-echo").chain(args.iter().copied()))
             .expect("clap accepts the flags");
         cli.serve.port = port.map(str::to_owned);
-        Config::from_args(&cli.serve, "host-1")
+        Config::from_args(&cli.serve, &Platform::host("host-1"))
     }
 
     #[test]

@@ -42,6 +42,7 @@ pub mod healthcheck;
 pub mod knobs;
 pub mod memory;
 pub mod metrics;
+pub mod platform;
 pub mod response;
 pub mod router;
 pub mod server;
