@@ -17,9 +17,10 @@ use crate::knobs::{KnobFlags, Value};
 /// instance answered and where the time went.
 ///
 /// Every path except /healthz, /readyz, /metrics and /config echoes the request after the delay.
-/// Knobs per request (query parameter or X-Echo-<Name> header): delay, cpu, status, size, seed.
-/// Values: fixed `80ms`, uniform `50ms..150ms`, weighted `10ms:90,500ms:10`, long tail
-/// `lognormal(80ms,400ms)` (median, p99).
+/// Knobs per request (query parameter or X-Echo-<Name> header): delay, cpu, status, size, seed,
+/// cache, hop (relay through configured peers: `hop=eu,ap`). Values: fixed `80ms`, uniform
+/// `50ms..150ms`, weighted `10ms:90,500ms:10`, long tail `lognormal(80ms,400ms)` (median, p99),
+/// mixture `2ms:90,lognormal(40ms,200ms):10`. Cache: `60s`, `private,60s` or `no-store`.
 #[derive(Debug, Parser)]
 #[command(name = "delay-echo", version, about, long_about)]
 pub struct Cli {
@@ -147,7 +148,11 @@ pub struct ServeArgs {
     #[arg(long, env = "DELAY_ECHO_CONTROL_TOKEN", hide_env_values = true)]
     pub control_token: Option<String>,
 
-    /// Instance id in X-Instance-Id [default: host name plus a random suffix]
+    /// Instance id in X-Instance-Id [default: what the platform says: Kubernetes the pod name
+    /// (POD_NAME from the downward API, else the host name plus a random suffix); Knative the pod
+    /// name (a HOSTNAME starting with K_REVISION); Cloud Run K_REVISION plus a random suffix (its
+    /// instance id is only on the metadata server, not asked: no network call at start-up);
+    /// elsewhere (ECS, App Runner, Docker) the host name plus a random suffix]
     #[arg(long, env = "DELAY_ECHO_INSTANCE_ID")]
     pub instance_id: Option<String>,
 
@@ -174,6 +179,27 @@ pub struct ServeArgs {
     /// Largest request head (request line and headers) accepted.
     #[arg(long, env = "DELAY_ECHO_MAX_HEADER_SIZE", default_value = "64KiB")]
     pub max_header_size: String,
+
+    /// A peer this instance may forward to with the `hop` knob, as NAME=URL (repeatable;
+    /// the env twin is a comma list, name=url,name=url). Only these names are reachable.
+    #[arg(long = "peer", env = "DELAY_ECHO_PEERS", value_delimiter = ',', value_name = "NAME=URL")]
+    pub peers: Vec<String>,
+
+    /// Where this instance runs, in X-Instance-Region and the JSON answers [default: AWS_REGION]
+    #[arg(long, env = "DELAY_ECHO_REGION")]
+    pub region: Option<String>,
+
+    /// The region AWS sets in tasks and functions: --region when that is not given.
+    #[arg(long, env = "AWS_REGION", hide = true)]
+    pub aws_region: Option<String>,
+
+    /// Most hops a relayed request may take from the first instance to the last (508 past it).
+    #[arg(long, env = "DELAY_ECHO_MAX_HOPS", default_value_t = 8)]
+    pub max_hops: u32,
+
+    /// How long to wait for a peer's answer before answering 504.
+    #[arg(long, env = "DELAY_ECHO_PEER_TIMEOUT", default_value = "10s")]
+    pub peer_timeout: String,
 
     /// Runtime worker threads; 0 means one per available core.
     #[arg(long, env = "DELAY_ECHO_WORKERS", default_value_t = 0)]

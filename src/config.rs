@@ -10,6 +10,8 @@ use serde::Serialize;
 
 use crate::cli::{LogFormat, ServeArgs};
 use crate::knobs::{Size, Value, Values, ser_duration};
+use crate::platform::Platform;
+use crate::relay::{self, RelayConfig};
 
 pub use crate::knobs::Caps;
 
@@ -58,6 +60,7 @@ pub struct Config {
     pub log_format: LogFormat,
     pub access_log: bool,
     pub workers: usize,
+    pub relay: RelayConfig,
 }
 
 /// A configuration error, naming the flag (and its environment twin) and what is allowed.
@@ -103,8 +106,8 @@ fn listen_addr(listen: Option<&str>, port: Option<&str>) -> Result<SocketAddr, C
 }
 
 impl Config {
-    /// Validates the flags; `host` is the host name (for the default instance id).
-    pub fn from_args(a: &ServeArgs, host: &str) -> Result<Config, ConfigError> {
+    /// Validates the flags; `platform` gives the instance id when `--instance-id` does not.
+    pub fn from_args(a: &ServeArgs, platform: &Platform) -> Result<Config, ConfigError> {
         let caps = Caps {
             max_delay: duration("max-delay", &a.max_delay)?,
             max_cpu: duration("max-cpu", &a.max_cpu)?,
@@ -140,8 +143,21 @@ impl Config {
                 }
                 id.to_owned()
             }
-            _ => generated_instance_id(host),
+            _ => platform.instance_id(),
         };
+        let relay = RelayConfig {
+            peers: relay::parse_peers(&a.peers).map_err(|message| ConfigError {
+                flag: "peer",
+                env: "DELAY_ECHO_PEERS".into(),
+                message,
+            })?,
+            region: relay::parse_region(a.region.as_deref(), a.aws_region.as_deref()).map_err(|e| bad("region", e))?,
+            max_hops: a.max_hops,
+            peer_timeout: duration("peer-timeout", &a.peer_timeout)?,
+        };
+        if relay.peer_timeout.is_zero() {
+            return Err(bad("peer-timeout", "0 would time out every hop; allowed: a positive duration"));
+        }
         Ok(Config {
             listen: listen_addr(a.listen.as_deref(), a.port.as_deref())?,
             metrics_listen: a.metrics_listen.as_deref().map(|m| addr("metrics-listen", m)).transpose()?,
@@ -170,26 +186,9 @@ impl Config {
                 max_header_size: max_header_size as usize,
             },
             workers: a.workers,
+            relay,
         })
     }
-}
-
-/// Host name plus a short random suffix: unique per process even when containers share a host
-/// name pattern, and readable in a report.
-fn generated_instance_id(host: &str) -> String {
-    let host: String =
-        host.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')).take(64).collect();
-    let host = if host.is_empty() { "delay-echo".to_owned() } else { host };
-    format!("{host}-{:06x}", rand::random::<u32>() & 0xff_ffff)
-}
-
-/// The host name (containers set it to the task or pod id), for the default instance id.
-pub fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_owned()))
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -202,7 +201,7 @@ mod tests {
         let mut cli = crate::cli::Cli::try_parse_from(std::iter::once("delay-echo").chain(args.iter().copied()))
             .expect("clap accepts the flags");
         cli.serve.port = port.map(str::to_owned);
-        Config::from_args(&cli.serve, "host-1")
+        Config::from_args(&cli.serve, &Platform::host("host-1"))
     }
 
     #[test]
@@ -235,5 +234,19 @@ mod tests {
         assert!(parse(&["--control-token", "short"], None).is_err());
         assert!(parse(&["--size", "12"], None).is_err());
         assert!(parse(&["--status", "503:5"], None).is_ok());
+    }
+
+    #[test]
+    fn peers_and_region_come_from_flags_or_their_env_twins() {
+        let c = parse(&["--peer", "ap=http://10.0.0.2:8080", "--peer", "us=http://10.0.0.3:8080"], None).unwrap();
+        let names: Vec<&str> = c.relay.peers.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["ap", "us"]);
+        assert_eq!((c.relay.max_hops, c.relay.peer_timeout), (8, Duration::from_secs(10)));
+        let c = parse(&["--peer", "ap=http://a:1,us=http://u:1", "--aws-region", "eu-west-1"], None).unwrap();
+        assert_eq!(c.relay.peers.len(), 2, "the env twin's comma list");
+        assert_eq!(c.relay.region.as_deref(), Some("eu-west-1"));
+        let e = parse(&["--peer", "ap=https://a"], None).unwrap_err().to_string();
+        assert!(e.contains("--peer") && e.contains("DELAY_ECHO_PEERS") && e.contains("http://"), "{e}");
+        assert!(parse(&["--peer-timeout", "0"], None).is_err());
     }
 }

@@ -17,6 +17,8 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use serde::Serialize;
 
+use crate::cache::Policy;
+
 pub use grammar::{Cap, Dist, Forms, KnobError, Size, Status, Value, format_duration, parse_seed};
 
 /// One knob: where a request gives it, what it accepts, what caps it, and its server default.
@@ -51,6 +53,8 @@ pub enum Id {
     Status,
     Size,
     Seed,
+    Hop,
+    Cache,
 }
 
 /// What a knob's text may be.
@@ -62,9 +66,14 @@ pub enum Grammar {
     WeightedStatus,
     /// An unsigned 64-bit integer.
     Seed,
+    /// A comma list of peer names; checked against `--peer` by `relay::plan`, which knows the
+    /// peers and names them in its 400.
+    PeerNames,
+    /// A cache policy: a max-age, `private,<max-age>` or `no-store` (`cache`).
+    CachePolicy,
 }
 
-pub const ALL: [Knob; 5] = [
+pub const ALL: [Knob; 7] = [
     Knob {
         id: Id::Delay,
         name: "delay",
@@ -114,6 +123,20 @@ pub const ALL: [Knob; 5] = [
         }),
     },
     Knob { id: Id::Seed, name: "seed", header: "x-echo-seed", grammar: Grammar::Seed, cap: None, default: None },
+    Knob { id: Id::Hop, name: "hop", header: "x-echo-hop", grammar: Grammar::PeerNames, cap: None, default: None },
+    Knob {
+        id: Id::Cache,
+        name: "cache",
+        header: "x-echo-cache",
+        grammar: Grammar::CachePolicy,
+        cap: None,
+        default: Some(ServerDefault {
+            env: "DELAY_ECHO_CACHE",
+            help: "Default cache policy: a max-age (`60s`: public), `private,60s` or `no-store`; unset sends no \
+                   Cache-Control and no validators",
+            builtin: None,
+        }),
+    },
 ];
 
 /// The knob called `name` (query parameter or `PUT /config` field).
@@ -157,6 +180,9 @@ pub struct Values {
     pub status: Option<Dist<Status>>,
     pub size: Option<Dist<Size>>,
     pub seed: Option<u64>,
+    /// Peers to relay through, as given (only a request gives it).
+    pub hop: Option<String>,
+    pub cache: Option<Policy>,
 }
 
 /// A knob whose value was refused: the `400` body (`param`, `error`, `allowed`).
@@ -180,6 +206,11 @@ impl Values {
             Id::Status => dist(knob, text, None).map(|v| self.status = v),
             Id::Size => dist(knob, text, Some(caps.max_size)).map(|v| self.size = v),
             Id::Seed => text.map(parse_seed).transpose().map(|v| self.seed = v),
+            Id::Hop => {
+                self.hop = text.map(str::to_owned);
+                Ok(())
+            }
+            Id::Cache => text.map(Policy::parse).transpose().map(|v| self.cache = v),
         };
         parsed.map_err(|err| BadKnob { param: knob.name, err })
     }
@@ -192,6 +223,8 @@ impl Values {
             Id::Status => self.status.as_ref().map(ToString::to_string),
             Id::Size => self.size.as_ref().map(ToString::to_string),
             Id::Seed => self.seed.map(|s| s.to_string()),
+            Id::Hop => self.hop.clone(),
+            Id::Cache => self.cache.map(|p| p.to_string()),
         }
     }
 
@@ -283,9 +316,12 @@ pub struct Drawn {
     pub status: u16,
     /// `None` echoes the request body.
     pub size: Option<u64>,
+    /// `None`: no Cache-Control, no validators.
+    pub cache: Option<Policy>,
 }
 
-/// Draws every value in a fixed order (delay, cpu, status, size), so one seed gives one answer.
+/// Draws every value in a fixed order (delay, cpu, status, size), so one seed gives one answer;
+/// the cache policy is not random.
 /// Each falls through request → server default → built-in, also for the unassigned remainder
 /// of a weighted list.
 pub fn draw(asked: &Values, defaults: &Values) -> Drawn {
@@ -310,6 +346,7 @@ pub fn draw(asked: &Values, defaults: &Values) -> Drawn {
         status: pick(&mut rng, seed, [asked.status.as_ref(), defaults.status.as_ref(), b.status.as_ref()])
             .map_or(200, |s| s.0),
         size: pick(&mut rng, seed, [asked.size.as_ref(), defaults.size.as_ref(), b.size.as_ref()]).map(|s| s.0),
+        cache: asked.cache.or(defaults.cache),
     }
 }
 

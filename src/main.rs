@@ -5,14 +5,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use delay_echo::cli::{Cli, Command};
-use delay_echo::{Config, config, healthcheck};
+use delay_echo::platform::Platform;
+use delay_echo::{Config, healthcheck};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Healthcheck(args)) = &cli.command {
         return healthcheck::run(args);
     }
-    let config = match Config::from_args(&cli.serve, &config::hostname()) {
+    let config = match Config::from_args(&cli.serve, &Platform::detect()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("delay-echo: {e}");

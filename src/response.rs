@@ -1,6 +1,6 @@
 //! Every answer the server builds that is not an echo body: text, JSON, and the two error
 //! shapes, each carrying the headers every answer carries (`X-Instance-Id`: which instance
-//! answered, also for a probe or a 400).
+//! answered, also for a probe or a 400; `X-Instance-Region`: where it runs).
 //!
 //! Error bodies have one shape, `{"error", "param", "allowed"}`: what was wrong, which input,
 //! and what would have been accepted. A rejection by admission control is the one other shape,
@@ -15,13 +15,18 @@ use crate::app::Instance;
 use crate::body::Body;
 
 static X_INSTANCE_ID: HeaderName = HeaderName::from_static("x-instance-id");
+static X_INSTANCE_REGION: HeaderName = HeaderName::from_static("x-instance-region");
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const TEXT: HeaderValue = HeaderValue::from_static("text/plain");
 
-/// The headers every answer carries.
+/// The headers every answer carries: which instance answered, and where it runs (with a
+/// `--region`).
 pub fn stamp(headers: &mut HeaderMap, instance: &Instance) {
     headers.insert(X_INSTANCE_ID.clone(), instance.id_header.clone());
+    if let Some(region) = &instance.region_header {
+        headers.insert(X_INSTANCE_REGION.clone(), region.clone());
+    }
 }
 
 fn answer(instance: &Instance, status: StatusCode, content_type: HeaderValue, body: Body) -> Response<Body> {

@@ -4,7 +4,9 @@ mod support;
 
 mod admission;
 mod binary;
+mod cache;
 mod control;
 mod echo;
 mod metrics;
 mod protocols;
+mod relay;
