@@ -19,6 +19,7 @@ pub mod knobs;
 pub mod link;
 pub mod memory;
 pub mod metrics;
+pub mod relay;
 pub mod router;
 pub mod server;
 pub mod shutdown;
