@@ -77,7 +77,7 @@ def _stats(metrics: dict[str, Any], trend: str, errors: str | None) -> Stats:
 
 
 def from_summary(summary: dict[str, Any]) -> Mesh:
-    """Reads what loadtests/k6/mesh.js's handleSummary wrote."""
+    """Reads what loadtests/mesh/mesh.js's handleSummary wrote."""
     names = [p["name"] for p in summary["peers"]]
     metrics = summary["metrics"]
     pairs = [

@@ -1,4 +1,4 @@
-"""Run the mesh: k6 (loadtests/k6/mesh.js) against every ordered pair, then mesh.json and the
+"""Run the mesh: k6 (loadtests/mesh/mesh.js) against every ordered pair, then mesh.json and the
 report into a run folder `<results>/<UTC time>-mesh/`."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from . import report
 from .matrix import Mesh, from_summary
 
 HERE = Path(__file__).resolve().parent
-SCRIPT = HERE.parent / "k6" / "mesh.js"
+# Beside this package, not in loadtests/k6: that folder is the list of load profiles.
+SCRIPT = HERE / "mesh.js"
 
 
 class MeshError(RuntimeError):

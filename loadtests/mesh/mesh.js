@@ -1,4 +1,5 @@
-// k6 script "mesh": the network time between every ordered pair of regions (loadtests/mesh).
+// k6 script "mesh": the network time between every ordered pair of regions (loadtests/mesh;
+// not a load profile, so it lives here rather than in loadtests/k6).
 // For each pair a -> b it sends `GET <a>/?hop=b&delay=0&format=json` at MESH_RATE requests per
 // second for MESH_DURATION (open model: constant-arrival-rate, one scenario per pair, all at
 // once), and records the leg's `network_ms` (a's round trip to b minus b's own total) and the
