@@ -101,7 +101,7 @@ pub struct LinkConfig {
 }
 
 fn duration(flag: &'static str, s: &str) -> Result<Duration, LinkError> {
-    crate::config::duration(flag, s)
+    <Duration as crate::knobs::Value>::parse_one(s.trim())
         .map_err(|_| bad(flag, format!("{s:?} is not a duration; allowed: a duration with a unit, e.g. 5ms or 250us")))
 }
 

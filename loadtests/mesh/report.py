@@ -73,7 +73,10 @@ def heat_map(mesh: Mesh, path: Path) -> None:
     for i in range(n):
         for j in range(n):
             if not np.isnan(m[i, j]):
-                ax.text(j, i, f"{m[i, j]:.1f}", ha="center", va="center", color="w")
+                light = m[i, j] > np.nanmean(m)
+                ax.text(
+                    j, i, f"{m[i, j]:.1f}", ha="center", va="center", color="k" if light else "w"
+                )
     fig.colorbar(im, ax=ax, label="ms")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
