@@ -4,10 +4,12 @@
 # no netem). See loadtests/mesh/README.md and loadtests/netlab/README.md.
 
 # Instances to measure: PEERS=name=url,... or MESH_FILE=<`name url` lines> or MESH_TF=<saved
-# `terraform output -json`> (its service_urls map).
+# `terraform output -json`> (its service_urls map); with none of them, the service_urls output of
+# the Terraform root MESH_TF_DIR (infra, after `make infra` with regions).
 PEERS         ?=
 MESH_FILE     ?=
 MESH_TF       ?=
+MESH_TF_DIR   ?= $(if $(PEERS)$(MESH_FILE)$(MESH_TF),,infra)
 MESH_RATE     ?= 10
 MESH_DURATION ?= 30s
 # The rehearsal: regions, one-way delays in ms (rows in REGIONS order `0,5,12;5,0,20;12,20,0`,
@@ -24,9 +26,10 @@ TEST_TARGETS += lint-mesh test-mesh
 LINT_TARGETS += lint-mesh
 
 .PHONY: mesh
-mesh: $(VENV)/.stamp ## Latency matrix of deployed regions: make mesh PEERS=eu=https://…,us=https://… (or MESH_FILE=, MESH_TF=) [MESH_RATE= MESH_DURATION=]
-	K6="$(K6)" $(MESH) run --rate $(MESH_RATE) --duration $(MESH_DURATION) --results $(RESULTS) \
-	  $(if $(PEERS),--peers '$(PEERS)') $(if $(MESH_FILE),--file '$(MESH_FILE)') $(if $(MESH_TF),--terraform '$(MESH_TF)')
+mesh: $(VENV)/.stamp ## Latency matrix of deployed regions (infra's service_urls, or PEERS=eu=https://…,us=… or MESH_FILE=) [MESH_RATE= MESH_DURATION=]
+	K6="$(K6)" TERRAFORM="$(TERRAFORM)" $(MESH) run --rate $(MESH_RATE) --duration $(MESH_DURATION) --results $(RESULTS) \
+	  $(if $(PEERS),--peers '$(PEERS)') $(if $(MESH_FILE),--file '$(MESH_FILE)') $(if $(MESH_TF),--terraform '$(MESH_TF)') \
+	  $(if $(MESH_TF_DIR),--terraform-dir '$(MESH_TF_DIR)')
 
 .PHONY: mesh-local
 mesh-local: build $(VENV)/.stamp ## Rehearse the mesh on namespaces with known delays (root): [REGIONS=eu,us,ap MESH_DELAYS=eu/us=5,… MESH_RATE=]; prints configured vs measured

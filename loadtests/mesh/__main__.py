@@ -85,8 +85,12 @@ def main(argv: list[str] | None = None) -> int:
                 peers = peers_mod.parse_pairs(a.peers)
             elif a.file:
                 peers = peers_mod.parse_file(a.file)
-            else:
+            elif a.terraform:
                 peers = peers_mod.parse_terraform(a.terraform.read_text())
+            else:
+                peers = peers_mod.from_terraform_dir(
+                    a.terraform_dir, os.environ.get("TERRAFORM", "terraform")
+                )
             folder = run_folder(a.results)
             mesh = measure(peers, rate=a.rate, duration=a.duration, folder=folder, k6=_k6(a.k6))
             finish(mesh, folder)

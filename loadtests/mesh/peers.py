@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -68,3 +69,21 @@ def parse_terraform(text: str) -> dict[str, str]:
     if not isinstance(doc, dict) or not all(isinstance(v, str) for v in doc.values()):
         raise PeersError("Terraform output: expected the service_urls map of region -> URL")
     return _check({str(k): v for k, v in doc.items()}, "Terraform service_urls")
+
+
+def from_terraform_dir(root: Path, terraform: str = "terraform") -> dict[str, str]:
+    """`terraform -chdir=<root> output -json service_urls` (infra/ after `make infra`)."""
+    try:
+        r = subprocess.run(
+            [terraform, f"-chdir={root}", "output", "-json", "service_urls"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    except FileNotFoundError:
+        raise PeersError(f"{terraform} not found; give PEERS= or MESH_FILE= instead") from None
+    if r.returncode != 0:
+        raise PeersError(
+            f"terraform output service_urls in {root} failed: {r.stderr.strip()[-500:]}"
+        )
+    return parse_terraform(r.stdout)

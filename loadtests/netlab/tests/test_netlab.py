@@ -130,6 +130,19 @@ def test_check_says_which_delay_mechanism_it_uses():
     assert "link delays by tc netem" in r.stdout or "link delays by the user-space link" in r.stdout
 
 
+def test_the_mechanism_is_netem_where_the_kernel_has_it_else_the_user_space_link(tmp_path):
+    probe = Lab(TWO, link_bin=BIN, log_dir=tmp_path)
+    with probe as lab:
+        chosen = lab.mechanism
+        assert chosen in ("netem", "userspace")
+    if chosen == "userspace":
+        # No netem here: asking for it is refused with the kernel's reason, and nothing is left.
+        lab = Lab(TWO, mechanism="netem", link_bin=BIN, log_dir=tmp_path)
+        with pytest.raises(NetlabError, match="this kernel has none"), lab:
+            pass
+        assert ours(lab.run_id) == []
+
+
 def test_a_lab_gives_hosts_that_reach_each_other_and_leaves_nothing_behind(tmp_path):
     with Lab(TWO, link_bin=BIN, log_dir=tmp_path) as lab:
         run_id = lab.run_id
