@@ -220,6 +220,7 @@ class Lab:
         self._want = mechanism
         self._link_bin = link_bin or _default_link_bin()
         self._realtime_links = realtime_links
+        self._realtime: bool | None = None
         self._prefix = prefix
         self.log_dir = log_dir
         self._say = say
@@ -270,6 +271,21 @@ class Lab:
             realtime=realtime,
         )
 
+    def _realtime_works(self) -> bool:
+        """Whether chrt can give real-time priority here (a container may lack CAP_SYS_NICE);
+        without it processes run at normal priority, which only costs precision on a busy machine."""
+        if self._realtime is None:
+            probe = ["chrt", "--fifo", str(REALTIME_PRIORITY), "true"]
+            self._realtime = (
+                bool(shutil.which("chrt"))
+                and subprocess.run(probe, capture_output=True).returncode == 0
+            )
+            if not self._realtime:
+                self._say(
+                    "no real-time priority (chrt missing or not permitted): timings may be noisier on a busy machine"
+                )
+        return self._realtime
+
     def _spawn(
         self,
         ns: str,
@@ -281,7 +297,7 @@ class Lab:
         stderr: int | IO[Any] | None = None,
         realtime: bool = False,
     ) -> subprocess.Popen[Any]:
-        if realtime and shutil.which("chrt"):
+        if realtime and self._realtime_works():
             argv = ["chrt", "--fifo", str(REALTIME_PRIORITY), *argv]
         log = None
         if stdout is None or stderr is None:
