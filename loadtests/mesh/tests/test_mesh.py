@@ -86,6 +86,9 @@ def synthetic_summary() -> dict:
 
 def test_a_summary_becomes_mesh_json_and_the_report(tmp_path):
     mesh = from_summary(synthetic_summary())
+    assert "configured" not in "\n".join(report.side_by_side(mesh)), (
+        "a deployed mesh has no configured column"
+    )
     mesh.configured = {"eu>us": 10.0, "us>eu": 10.0}
     mesh.write(tmp_path / "mesh.json")
     doc = json.loads((tmp_path / "mesh.json").read_text())
