@@ -221,6 +221,8 @@ class Lab:
         self._link_bin = link_bin or _default_link_bin()
         self._realtime_links = realtime_links
         self._realtime: bool | None = None
+        # The kernel's answer when netem was tried and refused.
+        self._netem_note = ""
         self._prefix = prefix
         self.log_dir = log_dir
         self._say = say
@@ -498,17 +500,16 @@ class Lab:
                     f"the user-space link needs the delay-echo binary, not found at {self._link_bin}: "
                     "run `make build` or set DELAY_ECHO_BIN"
                 )
-            self._netem_note = why
+            if not works:
+                self._netem_note = why
             return "userspace"
         return "netem"
 
     def _mechanism_text(self) -> str:
         if self.mechanism == "netem":
             return "tc netem"
-        note = getattr(self, "_netem_note", "")
-        return "the user-space link (delay-echo link)" + (
-            f"; netem: {note}" if note and "works" not in note else ""
-        )
+        note = f"; no netem: {self._netem_note}" if self._netem_note else " (asked for)"
+        return "the user-space link (delay-echo link)" + note
 
     def _wire(self, k: int) -> str:
         """The bridge address of link k's wire namespace (userspace)."""
