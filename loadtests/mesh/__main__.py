@@ -66,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
                     os.environ.get("DELAY_ECHO_BIN") or REPO / "target" / "release" / "delay-echo"
                 ),
             )
+            s.add_argument(
+                "--jitter",
+                type=float,
+                default=0.0,
+                help="jitter of every region-region link, ms (delay +- jitter)",
+            )
             s.add_argument("--mechanism", choices=["auto", "netem", "userspace"], default="auto")
     a = p.parse_args(argv)
     if not 1 <= a.rate <= 1000:
@@ -102,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             regions = [r.strip() for r in a.regions.split(",") if r.strip()]
             delays = parse_delays(a.delays, regions)
             mesh, folder = rehearse(
-                regions, delays, client_ms=a.client_delay, rate=a.rate, duration=a.duration,
+                regions, delays, client_ms=a.client_delay, jitter_ms=a.jitter, rate=a.rate, duration=a.duration,
                 results=a.results, k6=_k6(a.k6), delay_echo=a.delay_echo, mechanism=a.mechanism,
             )  # fmt: skip
     except (peers_mod.PeersError, MatrixError, TopologyError, NetlabError, OSError) as e:

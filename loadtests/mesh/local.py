@@ -19,7 +19,10 @@ CLIENT = "client"
 
 
 def topology(
-    regions: list[str], delays: dict[tuple[str, str], float], client_ms: float
+    regions: list[str],
+    delays: dict[tuple[str, str], float],
+    client_ms: float,
+    jitter_ms: float = 0.0,
 ) -> Topology:
     if CLIENT in regions:
         raise MatrixError(f"REGIONS may not name a region {CLIENT!r} (the client's namespace)")
@@ -28,7 +31,7 @@ def topology(
     links = [Link(CLIENT, r, client_ms) for r in regions]
     for i, a in enumerate(regions):
         for b in regions[i + 1 :]:
-            links.append(Link(a, b, delays[(a, b)], back_ms=delays[(b, a)]))
+            links.append(Link(a, b, delays[(a, b)], back_ms=delays[(b, a)], jitter_ms=jitter_ms))
     return Topology(
         hosts=(Host(CLIENT), *(Host(r, ports=(PORT,)) for r in regions)), links=tuple(links)
     )
@@ -39,6 +42,7 @@ def rehearse(
     delays: dict[tuple[str, str], float],
     *,
     client_ms: float,
+    jitter_ms: float = 0.0,
     rate: int,
     duration: str,
     results: Path,
@@ -47,7 +51,7 @@ def rehearse(
     mechanism: Literal["auto", "netem", "userspace"] = "auto",
     say: Callable[[str], None] = print,
 ) -> tuple[Mesh, Path]:
-    topo = topology(regions, delays, client_ms)
+    topo = topology(regions, delays, client_ms, jitter_ms)
     folder = run_folder(results)
     with Lab(topo, mechanism=mechanism, link_bin=delay_echo, log_dir=folder / "logs") as lab:
         for r in regions:
