@@ -41,6 +41,7 @@ pub mod conn;
 pub mod handlers;
 pub mod healthcheck;
 pub mod knobs;
+pub mod link;
 pub mod memory;
 pub mod metrics;
 pub mod platform;
