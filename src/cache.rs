@@ -41,10 +41,11 @@ const MAX_AGE_LIMIT: Duration = Duration::from_secs(365 * 24 * 3600);
 /// Who may store the answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Policy {
-    /// `public` (any cache) or `private` (the client's own), for `max_age` seconds.
+    /// `public` (any cache) or `private` (the client's own), for `max_age` seconds (at most a
+    /// year, so 32 bits: the policy is drawn into every request's state).
     Store {
         private: bool,
-        max_age: u64,
+        max_age: u32,
     },
     NoStore,
 }
@@ -74,7 +75,7 @@ impl Policy {
         if age > MAX_AGE_LIMIT {
             return Err(err(format!("{s:?} is longer than a year")));
         }
-        Ok(Policy::Store { private, max_age: age.as_secs() })
+        Ok(Policy::Store { private, max_age: age.as_secs() as u32 })
     }
 
     /// The `Cache-Control` value.
@@ -100,7 +101,7 @@ impl fmt::Display for Policy {
         match self {
             Policy::NoStore => f.write_str("no-store"),
             Policy::Store { private, max_age } => {
-                let age = crate::knobs::format_duration(Duration::from_secs(*max_age));
+                let age = crate::knobs::format_duration(Duration::from_secs(u64::from(*max_age)));
                 if *private { write!(f, "private,{age}") } else { f.write_str(&age) }
             }
         }

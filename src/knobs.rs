@@ -291,16 +291,21 @@ pub fn read(query: Option<&str>, headers: &HeaderMap, caps: &Caps, overrides: bo
     if !overrides {
         return Ok(asked);
     }
-    for (knob, raw) in ALL.iter().zip(&mut raw) {
-        if raw.is_none()
-            && let Some(v) = headers.get(knob.header)
-        {
+    // One pass over the request's headers (usually a handful) rather than a lookup per knob.
+    for (name, v) in headers {
+        if !name.as_str().starts_with("x-echo-") {
+            continue;
+        }
+        let Some(i) = ALL.iter().position(|k| k.header == name.as_str()) else { continue };
+        if raw[i].is_none() {
             let v = v.to_str().map_err(|_| BadKnob {
-                param: knob.name,
+                param: ALL[i].name,
                 err: KnobError { error: "the header is not visible ASCII".into(), allowed: "ASCII text".into() },
             })?;
-            *raw = Some(Cow::Borrowed(v));
+            raw[i] = Some(Cow::Borrowed(v));
         }
+    }
+    for (knob, raw) in ALL.iter().zip(&raw) {
         if let Some(text) = raw {
             asked.values.set(knob, Some(text), caps)?;
         }

@@ -15,13 +15,14 @@
 //! so its cost is a budget: about 12 KB per open HTTP/1 connection, most of it hyper's 8 KiB
 //! read and write buffers (touched only at their start), the rest the connection task and the
 //! request future hyper keeps per connection; 10,000 connections each with a request in flight
-//! measured 119 MB (`make bench` S2 shape; bench/hyper_floor.rs is the floor a bare hyper
+//! measure about 116 MB resident on one worker (bench/hyper_floor.rs is the floor a bare hyper
 //! server sets). What keeps it there, each measured when it was made:
 //! - the echo reads what it needs from the request head inside `Service::call` and lets the
 //!   head go (`router::route`, `echo::prepare`): a head held across the sleep made hyper
 //!   allocate a second 8 KiB read buffer per request (168 → 139 MB);
 //! - the echo future works on its state in place (`Echo::run(&mut self)`): moving the fields
-//!   out made the future hold them twice (1,600 → 880 bytes per request);
+//!   out made the future hold them twice (1,600 → 880 bytes per request); for the same reason
+//!   `router::route` returns an async block, not an async fn's future (+650 bytes per request);
 //! - rare paths are boxed so their state does not enlarge every request's future (the chunked
 //!   body read, the CPU burn, the relay hop, the admission queue wait, `/config`, tokio's sleep
 //!   where no timerfd can be made, and an HTTP/2 connection inside the connection task);
