@@ -67,3 +67,9 @@ pub fn rejected(instance: &Instance, status: StatusCode, reason: &str) -> Respon
     r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     r
 }
+
+/// 413 for a request body over `--max-body`.
+pub fn too_large(instance: &Instance, max_body: u64) -> Response<Body> {
+    let allowed = format!("at most {max_body} bytes; raise it with --max-body");
+    error(instance, StatusCode::PAYLOAD_TOO_LARGE, "the request body is larger than the limit", "body", &allowed)
+}

@@ -6,6 +6,7 @@
 //! relay to the next peer when `hop` asks (`relay`) → answer with the echo, filler, a JSON
 //! description or the peer's answer, plus the instance and timing headers.
 
+mod access;
 mod describe;
 mod headers;
 
@@ -69,7 +70,7 @@ pub fn prepare(app: &Arc<App>, req: Request<Incoming>) -> Result<Echo, Box<Respo
     let declared_len =
         parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared_len.is_some_and(|n| n > cfg.caps.max_body.0) {
-        return Err(Box::new(too_large(app)));
+        return Err(Box::new(response::too_large(&app.instance, cfg.caps.max_body.0)));
     }
     let forward = (app.relay.plan(asked.values.hop.as_deref(), &parts))
         .map_err(|e| Box::new(response::json(&app.instance, e.status(), &e.doc())))?;
@@ -150,7 +151,7 @@ impl Echo {
                 }
                 Err(_) => {
                     guard.finished = true;
-                    return too_large(app);
+                    return response::too_large(&app.instance, app.config.caps.max_body.0);
                 }
             }
         } else {
@@ -220,18 +221,7 @@ impl Echo {
         }
         guard.finished = true;
         if let Some(l) = self.logged.take() {
-            tracing::info!(
-                target: "delay_echo::access",
-                method = %l.0,
-                path = &*l.1,
-                status = status.as_u16(),
-                seq,
-                queue_ms = ms(queued),
-                sleep_ms = ms(slept),
-                cpu_ms = ms(burnt),
-                total_ms = ms(total),
-                "echo"
-            );
+            access::log(&l.0, &l.1, status, seq, timings);
         }
         resp
     }
@@ -251,19 +241,4 @@ impl Drop for InFlight<'_> {
             self.app.metrics.cancelled.inc();
         }
     }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn too_large(app: &App) -> Response<Body> {
-    let allowed = format!("at most {} bytes; raise it with --max-body", app.config.caps.max_body.0);
-    response::error(
-        &app.instance,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "the request body is larger than the limit",
-        "body",
-        &allowed,
-    )
 }
