@@ -1,0 +1,28 @@
+"""Where the manifests, fixtures and tools are for the deploy/ tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+DEPLOY = TESTS.parent
+FIXTURES = TESTS / "fixtures"
+OVERLAYS = DEPLOY / "kubernetes" / "overlays"
+
+
+@pytest.fixture(scope="session")
+def kubectl() -> str:
+    found = os.environ.get("KUBECTL") or shutil.which("kubectl")
+    assert found, "set KUBECTL (make test-k8s fetches the pinned kubectl)"
+    return found
+
+
+@pytest.fixture(scope="session")
+def checkov() -> str:
+    found = os.environ.get("CHECKOV")
+    assert found and Path(found).exists(), "set CHECKOV (make test-k8s builds checkov's venv)"
+    return found

@@ -1,0 +1,184 @@
+"""make k8s-validate's validators: the overlays pass every one, and each one catches the kind of
+mistake it is there for, on a fixture broken on purpose (deploy/tests/fixtures)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import FIXTURES, OVERLAYS
+from k8scheck import __main__ as cli
+from k8scheck import checkov_scan, render, rules, schemas
+from k8scheck.findings import Finding
+
+
+def load(name: str) -> list[dict]:
+    return render.load_documents((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+def by(validator: str, findings: list[Finding]) -> list[str]:
+    return [f"{f.resource}: {f.message}" for f in findings if f.validator == validator]
+
+
+def has(messages: list[str], *fragments: str) -> bool:
+    return any(all(fr in m for fr in fragments) for m in messages)
+
+
+@pytest.fixture(scope="module")
+def rendered(kubectl) -> dict[str, list[dict]]:
+    return {o.name: render.render(kubectl, o) for o in sorted(OVERLAYS.iterdir()) if o.is_dir()}
+
+
+def test_every_overlay_renders_what_its_autoscaler_needs(rendered):
+    kinds = {name: {(d["apiVersion"], d["kind"]) for d in docs} for name, docs in rendered.items()}
+    assert set(kinds) == {"hpa", "keda", "knative"}
+    assert ("autoscaling/v2", "HorizontalPodAutoscaler") in kinds["hpa"]
+    assert ("keda.sh/v1alpha1", "ScaledObject") in kinds["keda"]
+    assert ("serving.knative.dev/v1", "Service") in kinds["knative"]
+    # Knative makes its own Deployment and Service; the others keep the base's.
+    assert ("apps/v1", "Deployment") not in kinds["knative"]
+    assert ("v1", "Service") not in kinds["knative"]
+    for name in ("hpa", "keda"):
+        assert {("apps/v1", "Deployment"), ("v1", "Service")} <= kinds[name]
+        deployment = next(d for d in rendered[name] if d["kind"] == "Deployment")
+        assert "replicas" not in deployment["spec"], "the autoscaler owns the replica count"
+
+
+def test_knative_service_gets_the_base_container_settings(rendered):
+    ksvc = next(d for d in rendered["knative"] if d["kind"] == "Service")
+    container = ksvc["spec"]["template"]["spec"]["containers"][0]
+    configmap = next(d for d in rendered["knative"] if d["kind"] == "ConfigMap")
+    # the hashed name of the generated ConfigMap, not the name written in the base
+    assert container["envFrom"] == [{"configMapRef": {"name": configmap["metadata"]["name"]}}]
+    assert configmap["metadata"]["name"].startswith("delay-echo-env-")
+    deployment = next(d for d in rendered["hpa"] if d["kind"] == "Deployment")
+    base = deployment["spec"]["template"]["spec"]["containers"][0]
+    for key in ("image", "resources", "securityContext"):
+        assert container[key] == base[key], key
+
+
+def test_the_overlays_pass_every_validator_but_checkov(rendered):
+    # checkov on the overlays: make k8s-validate, and test_checkov_passes_the_overlays_in_a_real_scan
+    for name, docs in rendered.items():
+        findings = cli.check_documents(docs)
+        assert findings == [], f"{name}:\n" + "\n".join(map(str, findings))
+
+
+def test_the_cli_passes_the_overlays_and_fails_a_fixture(kubectl, capsys, monkeypatch):
+    monkeypatch.delenv("CHECKOV", raising=False)
+    assert cli.main(["--no-checkov", "--kubectl", kubectl]) == 0
+    assert cli.main(["--no-checkov", "--manifests", str(FIXTURES / "rules-keda.yaml")]) == 1
+    out = capsys.readouterr().out
+    assert "rules-keda.yaml: 3 resources: 5 finding(s)" in out
+    assert cli.main(["--kubectl", kubectl]) == 2  # checkov neither given nor left out
+
+
+def test_render_catches_a_kustomization_kustomize_refuses(kubectl):
+    docs, findings = render.render_findings(kubectl, FIXTURES / "render-broken")
+    assert docs == []
+    assert len(findings) == 1 and findings[0].validator == "render"
+    assert "scaled-object.yaml" in findings[0].message and "no such file" in findings[0].message
+
+
+def test_the_vendored_crds_are_the_ones_the_readme_names():
+    crds = schemas.load_crds()
+    assert set(crds) == {
+        ("keda.sh/v1alpha1", "ScaledObject"),
+        ("serving.knative.dev/v1", "Service"),
+    }
+    readme = (schemas.SCHEMA_DIR / "README.md").read_text(encoding="utf-8")
+    for path in sorted(schemas.SCHEMA_DIR.glob("*.yaml")):
+        assert path.name in readme
+
+
+# What each validator must catch on its fixture: (fixture, validator, one tuple of fragments per
+# finding, all of which one finding's text contains). Exactly these findings, no more.
+CAUGHT = [
+    ("kubernetes-schema.yaml", "kubernetes-schema", [
+        ("Deployment/delay-echo", "spec.replicas", "'two' is not of type 'integer'"),
+        ("readinessProbe.httpGet", "'paht' was unexpected"),
+        ("Service/delay-echo", "spec.ports.0", "'port' is a required property"),
+        ("HorizontalPodAutoscaler/delay-echo", "no schema for HorizontalPodAutoscaler in autoscaling/v3"),
+    ]),
+    ("crd-schema.yaml", "crd-schema", [
+        ("ScaledObject.keda.sh/delay-echo", "'pollingIntervall' was unexpected"),
+        ("ScaledObject.keda.sh/delay-echo", "spec.minReplicaCount", "'one' is not of type 'integer'"),
+        ("Service.serving.knative.dev/delay-echo", "containers.0", "'lifecycle' was unexpected"),
+        ("Service.serving.knative.dev/delay-echo", "containerConcurrency", "'ten' is not of type 'integer'"),
+    ]),
+    ("rules-deployment.yaml", "rules", [
+        ("Deployment/delay-echo", "SHUTDOWN_TIMEOUT 20s is shorter than the longest allowed request", "31s"),
+        ("terminationGracePeriodSeconds 25 is shorter than preStop sleep 5s + DRAIN_DELAY 5s + SHUTDOWN_TIMEOUT 20s = 30s",),
+        ("livenessProbe must be an httpGet on /healthz, not '/readyz'",),
+        ("readOnlyRootFilesystem must be true",),
+        ("resources.limits.cpu is missing",),
+        ("HorizontalPodAutoscaler/delay-echo", "scaleTargetRef Deployment/delay-echo-v2"),
+    ]),
+    ("rules-knative.yaml", "rules", [
+        ("autoscaling.knative.dev/window '5s' must be whole seconds from 6s to 1h",),
+        ("panic-threshold-percentage '100' must be a number from 110 to 1000",),
+        ("max-scale 2 is less than min-scale 5",),
+        ("autoscaling.knative.dev/targt is not an annotation Knative knows",),
+        ("timeoutSeconds 60 is shorter than queue-proxy drain 30s + DRAIN_DELAY 5s + SHUTDOWN_TIMEOUT 31s = 66s",),
+    ]),
+    ("rules-keda.yaml", "rules", [
+        ("metadata.serverAdress is not a key the prometheus scaler reads",),
+        ("metadata.serverAddress is required",),
+        ("metadata.threshold 'ten' must be a number",),
+        ("delay_echo_inflight_requests, which delay-echo does not export",),
+        ("scaleTargetRef Deployment/delay-echo-api",),
+    ]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("fixture", "validator", "expected"), CAUGHT, ids=[c[0] for c in CAUGHT])
+def test_each_validator_catches_its_kind_of_mistake(fixture, validator, expected):
+    found = by(validator, cli.check_documents(load(fixture)))
+    for fragments in expected:
+        assert has(found, *fragments), (fragments, found)
+    assert len(found) == len(expected), found
+
+
+def test_the_keda_query_reads_the_in_flight_gauge_the_service_exports():
+    assert "delay_echo_in_flight_requests" in rules.exported_metrics()
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("0", 0.0), ("80ms", 0.08), ("31s", 31.0), ("1.5s", 1.5), ("500us", 0.0005)],
+)
+def test_service_durations_parse_as_the_service_parses_them(text, seconds):
+    assert rules.service_seconds(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["5", "1m", "-5s", "soon"])
+def test_durations_the_service_refuses_are_refused(text):
+    with pytest.raises(ValueError, match="not a delay-echo duration"):
+        rules.service_seconds(text)
+
+
+@pytest.fixture(scope="module")
+def checkov_reports(rendered, checkov) -> dict[str, dict]:
+    """One checkov run over the overlays and the broken fixture (its start-up is most of its time)."""
+    return checkov_scan.run(checkov, {**rendered, "fixture": load("checkov.yaml")})
+
+
+def test_checkov_catches_a_privileged_container_and_a_skip_without_reason(checkov_reports):
+    found = by("checkov", checkov_scan.evaluate(checkov_reports["fixture"], load("checkov.yaml")))
+    assert has(found, "CKV_K8S_16", "privileged")
+    assert has(found, "CKV_K8S_20", "allowPrivilegeEscalation")
+    assert has(found, "skip of CKV_K8S_43 needs a reason")
+
+
+def test_checkov_passes_the_overlays_in_a_real_scan(rendered, checkov_reports):
+    for name in rendered:
+        report = checkov_reports[name]
+        assert checkov_scan.evaluate(report, rendered[name]) == [], name
+        assert report["summary"]["failed"] == 0 and report["summary"]["parsing_errors"] == 0
+    deployment_checks = [
+        c
+        for c in checkov_reports["hpa"]["results"]["passed_checks"]
+        if c["resource"].startswith("Deployment.")
+    ]
+    assert len(deployment_checks) >= 30
+    skipped = checkov_reports["hpa"]["results"].get("skipped_checks", [])
+    assert [s["check_id"] for s in skipped] == ["CKV_K8S_43"]
+    assert len(skipped[0]["check_result"]["suppress_comment"].split()) >= 3
