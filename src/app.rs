@@ -11,6 +11,7 @@ use hyper::header::HeaderValue;
 use crate::admission::Admission;
 use crate::config::{Config, Defaults};
 use crate::metrics::Metrics;
+use crate::relay::Relay;
 use crate::timer::Timer;
 
 pub struct App {
@@ -25,6 +26,8 @@ pub struct App {
     pub seq: AtomicU64,
     /// The requests' delays, to the microsecond.
     pub timer: Timer,
+    /// Forwarding to peers (the `hop` knob).
+    pub relay: Relay,
 }
 
 /// Who answered: precomputed header values, cloned (a reference-count bump) per answer.
@@ -33,16 +36,20 @@ pub struct Instance {
     pub id_header: HeaderValue,
     pub started_rfc3339: String,
     pub start_header: HeaderValue,
+    pub region: Option<String>,
+    pub region_header: Option<HeaderValue>,
 }
 
 impl Instance {
-    fn new(id: &str) -> Instance {
+    fn new(id: &str, region: Option<&str>) -> Instance {
         let started_rfc3339 = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
         Instance {
             id: id.to_owned(),
             id_header: HeaderValue::from_str(id).expect("instance id is validated as visible ASCII"),
             start_header: HeaderValue::from_str(&started_rfc3339).expect("RFC 3339 is ASCII"),
             started_rfc3339,
+            region: region.map(str::to_owned),
+            region_header: region.map(|r| HeaderValue::from_str(r).expect("the region is validated as a name")),
         }
     }
 }
@@ -79,7 +86,8 @@ impl App {
         let admission = Admission::new(config.admission, metrics.clone());
         Arc::new(App {
             defaults: ArcSwap::from_pointee(config.defaults.clone()),
-            instance: Instance::new(&config.instance_id),
+            instance: Instance::new(&config.instance_id, config.relay.region.as_deref()),
+            relay: Relay::new(&config.relay, &config.instance_id, metrics.registry()),
             readiness: Readiness {
                 started: AtomicBool::new(false),
                 stopping: AtomicBool::new(false),

@@ -28,6 +28,9 @@ pub enum Command {
     /// Probe a running instance's /readyz: exit 0 when it answers 200, 1 otherwise.
     /// Meant for a Docker HEALTHCHECK in an image without a shell or curl.
     Healthcheck(HealthcheckArgs),
+    /// A user-space network link for the lab's emulated networks: forwards TCP connections and
+    /// holds every chunk for the link's one-way delay in each direction (see src/link.rs).
+    Link(crate::link::LinkArgs),
 }
 
 #[derive(Debug, Args)]
@@ -153,6 +156,27 @@ pub struct ServeArgs {
     /// Largest request head (request line and headers) accepted.
     #[arg(long, env = "DELAY_ECHO_MAX_HEADER_SIZE", default_value = "64KiB")]
     pub max_header_size: String,
+
+    /// A peer this instance may forward to with the `hop` knob, as NAME=URL (repeatable;
+    /// the env twin is a comma list, name=url,name=url). Only these names are reachable.
+    #[arg(long = "peer", env = "DELAY_ECHO_PEERS", value_delimiter = ',', value_name = "NAME=URL")]
+    pub peers: Vec<String>,
+
+    /// Where this instance runs, in X-Instance-Region and the JSON answers [default: AWS_REGION]
+    #[arg(long, env = "DELAY_ECHO_REGION")]
+    pub region: Option<String>,
+
+    /// The region AWS sets in tasks and functions: --region when that is not given.
+    #[arg(long, env = "AWS_REGION", hide = true)]
+    pub aws_region: Option<String>,
+
+    /// Most hops a relayed request may take from the first instance to the last (508 past it).
+    #[arg(long, env = "DELAY_ECHO_MAX_HOPS", default_value_t = 8)]
+    pub max_hops: u32,
+
+    /// How long to wait for a peer's answer before answering 504.
+    #[arg(long, env = "DELAY_ECHO_PEER_TIMEOUT", default_value = "10s")]
+    pub peer_timeout: String,
 
     /// Runtime worker threads; 0 means one per available core.
     #[arg(long, env = "DELAY_ECHO_WORKERS", default_value_t = 0)]

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::cli::{LogFormat, ServeArgs};
 use crate::knobs::{Bytes, Dist, KnobError, Status, Value};
+use crate::relay::{self, RelayConfig};
 
 /// Server defaults for the per-request knobs; replaceable at run time through PUT /config.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,6 +65,7 @@ pub struct Config {
     pub max_connections: usize,
     pub max_header_size: usize,
     pub workers: usize,
+    pub relay: RelayConfig,
 }
 
 /// A configuration error, naming the flag (and its environment twin) and what is allowed.
@@ -174,6 +176,19 @@ impl Config {
             }
             _ => generated_instance_id(host),
         };
+        let relay = RelayConfig {
+            peers: relay::parse_peers(&a.peers).map_err(|message| ConfigError {
+                flag: "peer",
+                env: "DELAY_ECHO_PEERS".into(),
+                message,
+            })?,
+            region: relay::parse_region(a.region.as_deref(), a.aws_region.as_deref()).map_err(|e| bad("region", e))?,
+            max_hops: a.max_hops,
+            peer_timeout: duration("peer-timeout", &a.peer_timeout)?,
+        };
+        if relay.peer_timeout.is_zero() {
+            return Err(bad("peer-timeout", "0 would time out every hop; allowed: a positive duration"));
+        }
         Ok(Config {
             listen: listen_addr(a.listen.as_deref(), port)?,
             metrics_listen: a.metrics_listen.as_deref().map(|m| addr("metrics-listen", m)).transpose()?,
@@ -198,6 +213,7 @@ impl Config {
             max_connections: a.max_connections,
             max_header_size: max_header_size as usize,
             workers: a.workers,
+            relay,
         })
     }
 }
@@ -260,5 +276,19 @@ mod tests {
         assert!(parse(&["--control-token", "short"], None).is_err());
         assert!(parse(&["--size", "12"], None).is_err());
         assert!(parse(&["--status", "503:5"], None).is_ok());
+    }
+
+    #[test]
+    fn peers_and_region_come_from_flags_or_their_env_twins() {
+        let c = parse(&["--peer", "ap=http://10.0.0.2:8080", "--peer", "us=http://10.0.0.3:8080"], None).unwrap();
+        let names: Vec<&str> = c.relay.peers.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["ap", "us"]);
+        assert_eq!((c.relay.max_hops, c.relay.peer_timeout), (8, Duration::from_secs(10)));
+        let c = parse(&["--peer", "ap=http://a:1,us=http://u:1", "--aws-region", "eu-west-1"], None).unwrap();
+        assert_eq!(c.relay.peers.len(), 2, "the env twin's comma list");
+        assert_eq!(c.relay.region.as_deref(), Some("eu-west-1"));
+        let e = parse(&["--peer", "ap=https://a"], None).unwrap_err().to_string();
+        assert!(e.contains("--peer") && e.contains("DELAY_ECHO_PEERS") && e.contains("http://"), "{e}");
+        assert!(parse(&["--peer-timeout", "0"], None).is_err());
     }
 }

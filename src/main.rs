@@ -10,6 +10,9 @@ use delay_echo::{Config, Server, healthcheck, shutdown, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Link(args)) = &cli.command {
+        return delay_echo::link::main(args);
+    }
     if let Some(Command::Healthcheck(h)) = cli.command {
         let url = h.url.unwrap_or_else(|| {
             healthcheck::default_url(

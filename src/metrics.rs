@@ -167,6 +167,11 @@ impl Metrics {
         }
     }
 
+    /// The registry, for components that declare their own metrics (the relay's per-peer ones).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// Starts sampling the runtime this is called on (at start-up, inside the runtime).
     pub fn watch_runtime(&self, handle: &tokio::runtime::Handle) {
         let r = &self.registry;

@@ -8,3 +8,4 @@ mod control;
 mod echo;
 mod metrics;
 mod protocols;
+mod relay;

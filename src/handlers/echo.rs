@@ -22,6 +22,7 @@ use crate::app::App;
 use crate::body::Body;
 use crate::config::Defaults;
 use crate::knobs::{self, Bytes as Size, Dist, KnobError, Status};
+use crate::relay::{self, Forward, Myself, X_ECHO_HOP, X_ECHO_HOPS, X_INSTANCE_REGION};
 use crate::work;
 
 pub static X_INSTANCE_ID: HeaderName = HeaderName::from_static("x-instance-id");
@@ -39,6 +40,8 @@ struct Asked {
     size: Option<Dist<Size>>,
     seed: Option<u64>,
     json: bool,
+    /// The `hop` list, and whether it came in the query (else in `X-Echo-Hop`).
+    hop: Option<(String, bool)>,
 }
 
 /// What was drawn for this request.
@@ -61,11 +64,14 @@ const KNOB_HEADERS: [&str; 5] = ["x-echo-delay", "x-echo-cpu", "x-echo-status", 
 
 fn read_knobs(app: &App, query: Option<&str>, headers: &HeaderMap) -> Result<Asked, BadKnob> {
     let mut raw: [Option<Cow<'_, str>>; 5] = Default::default();
+    let mut hop = None;
     let mut asked = Asked::default();
     if let Some(q) = query {
         for (k, v) in form_urlencoded::parse(q.as_bytes()) {
             if k == "format" {
                 asked.json = v.eq_ignore_ascii_case("json");
+            } else if k == "hop" {
+                hop = Some(v);
             } else if let Some(i) = KNOBS.iter().position(|n| *n == k) {
                 raw[i] = Some(v);
             }
@@ -78,6 +84,19 @@ fn read_knobs(app: &App, query: Option<&str>, headers: &HeaderMap) -> Result<Ask
     if app.config.no_overrides {
         return Ok(asked);
     }
+    asked.hop = match (hop, headers.get(&X_ECHO_HOP)) {
+        (Some(q), _) => Some((q.into_owned(), true)),
+        (None, Some(h)) => Some((
+            h.to_str()
+                .map_err(|_| BadKnob {
+                    param: "hop",
+                    err: KnobError { error: "the header is not visible ASCII".into(), allowed: "ASCII text".into() },
+                })?
+                .to_owned(),
+            false,
+        )),
+        (None, None) => None,
+    };
     for (i, name) in KNOB_HEADERS.iter().enumerate() {
         if raw[i].is_none()
             && let Some(v) = headers.get(*name)
@@ -229,6 +248,8 @@ pub struct Echo {
     described: Option<Box<serde_json::Map<String, serde_json::Value>>>,
     /// Method and path for the access log (only with --access-log).
     logged: Option<Box<(Method, Box<str>)>>,
+    /// Where to forward the request once its own work is done (the `hop` knob).
+    forward: Option<Box<Forward>>,
     body: Option<Incoming>,
 }
 
@@ -243,6 +264,15 @@ pub fn prepare(app: &Arc<App>, req: Request<Incoming>) -> Result<Echo, Box<Respo
     let arrived = Instant::now();
     let (parts, body) = req.into_parts();
     let asked = read_knobs(app, parts.uri.query(), &parts.headers).map_err(|bad| Box::new(bad_knob(app, bad)))?;
+    let forward = match &asked.hop {
+        None => None,
+        Some((list, in_query)) => {
+            let r = &app.config.relay;
+            relay::plan(list, *in_query, parts.headers.get(&X_ECHO_HOPS), &r.peers, r.max_hops)
+                .map_err(|e| Box::new(json_response(app, e.status(), e.doc())))?
+                .map(|hop| Box::new(Forward::new(hop, &parts.method, &parts.uri, &parts.headers)))
+        }
+    };
     let declared_len =
         parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared_len.is_some_and(|n| n > app.config.caps.max_body.0) {
@@ -265,6 +295,7 @@ pub fn prepare(app: &Arc<App>, req: Request<Incoming>) -> Result<Echo, Box<Respo
         content_type,
         described,
         logged,
+        forward,
         body: Some(body),
     })
 }
@@ -317,7 +348,8 @@ impl Echo {
 
         let drawn = &self.drawn;
         // 3. Sleep; a chunked body (length unknown) is read meanwhile, bounded by --max-body.
-        let echo_body = drawn.size.is_none() && !self.json;
+        // A relayed request forwards its body instead.
+        let echo_body = self.forward.is_some() || (drawn.size.is_none() && !self.json);
         // The delay runs from arrival, or from admission for a request that queued: the time
         // spent reading the knobs and taking the slot is inside it, not added to it.
         let slept_at = if queued.is_zero() { arrived } else { Instant::now() };
@@ -345,16 +377,44 @@ impl Echo {
         // 4. Burn CPU.
         let burnt = if drawn.cpu.is_zero() { Duration::ZERO } else { Box::pin(work::burn(drawn.cpu)).await };
 
-        // 5. Answer.
-        let total = arrived.elapsed();
-        let status = StatusCode::from_u16(drawn.status).unwrap_or(StatusCode::OK);
-        let dynamic = dynamic_headers(
+        // 5. Relay: forward to the next peer; its answer becomes this one.
+        let (status, total, body, legs_timing, relayed_type) = match self.forward.take() {
+            None => (StatusCode::from_u16(drawn.status).unwrap_or(StatusCode::OK), arrived.elapsed(), body, None, None),
+            Some(fwd) => {
+                let me =
+                    self.json.then(|| Myself { instance: &app.instance.id, region: app.instance.region.as_deref() });
+                // Boxed: a rare path whose state would otherwise enlarge every request's future.
+                match Box::pin(app.relay.relay(*fwd, body, arrived, me)).await {
+                    Ok(r) => (r.status, r.total, r.body, Some(r.legs_timing), Some(r.content_type)),
+                    Err(e) => {
+                        guard.finished = true;
+                        return json_response(app, e.status(), e.doc());
+                    }
+                }
+            }
+        };
+
+        // 6. Answer.
+        let mut dynamic = dynamic_headers(
             seq,
             in_flight_before,
             [("queue", queued), ("sleep", slept), ("cpu", burnt), ("total", total)],
         );
-        let (body, content_type) = if let Some(mut doc) = self.described.take() {
-            doc.insert("instance".into(), json!({ "id": app.instance.id, "started": app.instance.started_rfc3339 }));
+        if let Some(legs) = legs_timing {
+            let joined = format!("{}, {legs}", dynamic.timing.to_str().unwrap_or_default());
+            dynamic.timing = HeaderValue::from_str(&joined).unwrap_or(dynamic.timing);
+        }
+        let (body, content_type) = if let Some(ct) = relayed_type {
+            (body, ct)
+        } else if let Some(mut doc) = self.described.take() {
+            doc.insert(
+                "instance".into(),
+                json!({
+                    "id": app.instance.id,
+                    "started": app.instance.started_rfc3339,
+                    "region": app.instance.region,
+                }),
+            );
             doc.insert("seq".into(), seq.into());
             doc.insert("in_flight".into(), in_flight_before.into());
             doc.insert(
@@ -371,6 +431,9 @@ impl Echo {
                 "timings".into(),
                 json!({ "queue_ms": ms(queued), "sleep_ms": ms(slept), "cpu_ms": ms(burnt), "total_ms": ms(total) }),
             );
+            let arrival = std::time::SystemTime::now() - total;
+            let me = relay::chain_element(&app.instance.id, app.instance.region.as_deref(), arrival, total, None);
+            doc.insert("chain".into(), json!([me]));
             let bytes = serde_json::to_vec_pretty(&serde_json::Value::Object(*doc)).unwrap_or_default();
             (Body::full(bytes), Some(HeaderValue::from_static("application/json")))
         } else if let Some(n) = drawn.size {
@@ -382,13 +445,16 @@ impl Echo {
         *resp.status_mut() = status;
         *resp.headers_mut() = std::mem::take(&mut self.headers);
         let h = resp.headers_mut();
-        // Six at most: a map sized for more would stay that size, cached by hyper per connection.
-        h.reserve(6);
+        // Seven at most: a map sized for more would stay that size, cached by hyper per connection.
+        h.reserve(7);
         if let Some(ct) = content_type {
             h.insert(header::CONTENT_TYPE, ct);
         }
         h.insert(X_INSTANCE_ID.clone(), app.instance.id_header.clone());
         h.insert(X_INSTANCE_START.clone(), app.instance.start_header.clone());
+        if let Some(region) = &app.instance.region_header {
+            h.insert(X_INSTANCE_REGION.clone(), region.clone());
+        }
         h.insert(X_REQUEST_SEQ.clone(), dynamic.seq);
         h.insert(X_IN_FLIGHT.clone(), dynamic.in_flight);
         h.insert(SERVER_TIMING.clone(), dynamic.timing);
@@ -398,7 +464,7 @@ impl Echo {
                 target: "delay_echo::access",
                 method = %l.0,
                 path = &*l.1,
-                status = drawn.status,
+                status = status.as_u16(),
                 seq,
                 queue_ms = ms(queued),
                 sleep_ms = ms(slept),
@@ -417,6 +483,9 @@ fn json_response(app: &App, status: StatusCode, doc: serde_json::Value) -> Respo
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert(X_INSTANCE_ID.clone(), app.instance.id_header.clone());
+    if let Some(region) = &app.instance.region_header {
+        h.insert(X_INSTANCE_REGION.clone(), region.clone());
+    }
     r
 }
 

@@ -1,0 +1,434 @@
+//! `delay-echo link`: a user-space network link, a TCP forwarder that holds every chunk for the
+//! link's one-way delay in each direction, in order.
+//!
+//! Why it exists: the lab's emulated networks (loadtests/netlab) give each link a delay with
+//! `tc netem`, but some kernels are built without netem (CONFIG_NET_SCH_NETEM unset) and no
+//! packaged emulator stands in. This forwarder runs inside the sending host's network namespace,
+//! listens where the peer is addressed there and connects onward to the peer over the namespaces'
+//! real veth links, so what runs on both ends still speaks through real kernel TCP stacks.
+//! ARCHITECTURE.md says when to delete it (when every machine that runs the lab has netem).
+//!
+//! What it emulates, per connection: each chunk read from one side is written to the other side
+//! no sooner than its arrival plus that direction's delay (plus a jitter draw, never reordering:
+//! a chunk never leaves before the one read before it); the first bytes wait one round trip after
+//! the connection was accepted as TCP's handshake would cost; a half-close is passed on after
+//! the data before it; a reset or error on either side closes both. Holding uses the service's
+//! timerfd timer (`crate::timer`), so a chunk leaves within a few microseconds of its time rather
+//! than tokio's millisecond wheel. Bandwidth and loss are not emulated.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use rand::{Rng, SeedableRng};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+use crate::timer::Timer;
+
+/// Largest chunk read at once; a chunk is the unit that is held and released.
+const CHUNK: usize = 64 * 1024;
+/// Chunks held per direction before reading stops (back-pressure instead of unbounded memory).
+const IN_FLIGHT: usize = 256;
+
+/// Flags of `delay-echo link`, each with a `DELAY_ECHO_LINK_…` environment twin.
+#[derive(Debug, Args)]
+pub struct LinkArgs {
+    /// Forward connections accepted on LISTEN to CONNECT, as LISTEN=CONNECT (IP:PORT=IP:PORT);
+    /// repeatable, every route gets the same delays.
+    #[arg(long = "route", env = "DELAY_ECHO_LINK_ROUTES", value_delimiter = ',', required = true)]
+    pub routes: Vec<String>,
+
+    /// One-way delay toward CONNECT (e.g. 5ms, 250us).
+    #[arg(long, env = "DELAY_ECHO_LINK_DELAY", default_value = "0")]
+    pub delay: String,
+
+    /// One-way delay back toward the connecting side [default: the same as --delay]
+    #[arg(long, env = "DELAY_ECHO_LINK_RETURN_DELAY")]
+    pub return_delay: Option<String>,
+
+    /// Each chunk's delay is drawn uniformly from delay ± jitter (at least 0); order is kept, so
+    /// a chunk drawn shorter than the one before it waits for it.
+    #[arg(long, env = "DELAY_ECHO_LINK_JITTER", default_value = "0")]
+    pub jitter: String,
+}
+
+/// A bad `link` flag: which one and what is allowed.
+#[derive(Debug, thiserror::Error)]
+#[error("--{flag}: {message}")]
+pub struct LinkError {
+    pub flag: &'static str,
+    pub message: String,
+}
+
+fn bad(flag: &'static str, message: impl Into<String>) -> LinkError {
+    LinkError { flag, message: message.into() }
+}
+
+/// How long one direction holds each chunk.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hold {
+    pub delay: Duration,
+    pub jitter: Duration,
+}
+
+impl Hold {
+    fn draw(&self, rng: &mut impl Rng) -> Duration {
+        if self.jitter.is_zero() {
+            return self.delay;
+        }
+        let j = self.jitter.as_nanos() as i128;
+        let d = self.delay.as_nanos() as i128 + rng.random_range(-j..=j);
+        Duration::from_nanos(d.max(0) as u64)
+    }
+}
+
+/// A validated link: where to listen, where to connect, and the hold each way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkConfig {
+    pub routes: Vec<(SocketAddr, SocketAddr)>,
+    pub forward: Hold,
+    pub back: Hold,
+}
+
+fn duration(flag: &'static str, s: &str) -> Result<Duration, LinkError> {
+    crate::config::duration(flag, s)
+        .map_err(|_| bad(flag, format!("{s:?} is not a duration; allowed: a duration with a unit, e.g. 5ms or 250us")))
+}
+
+impl LinkConfig {
+    pub fn from_args(a: &LinkArgs) -> Result<LinkConfig, LinkError> {
+        let mut routes = Vec::new();
+        for r in &a.routes {
+            let parsed = r.split_once('=').and_then(|(l, c)| Some((l.trim().parse().ok()?, c.trim().parse().ok()?)));
+            let Some((listen, connect)) = parsed else {
+                return Err(bad(
+                    "route",
+                    format!("{r:?} is not LISTEN=CONNECT; allowed: IP:PORT=IP:PORT, e.g. 10.0.0.2:8080=10.1.0.2:8080"),
+                ));
+            };
+            routes.push((listen, connect));
+        }
+        let delay = duration("delay", &a.delay)?;
+        let back = match &a.return_delay {
+            Some(s) => duration("return-delay", s)?,
+            None => delay,
+        };
+        let jitter = duration("jitter", &a.jitter)?;
+        Ok(LinkConfig { routes, forward: Hold { delay, jitter }, back: Hold { delay: back, jitter } })
+    }
+}
+
+/// A bound link, ready to accept (binding first lets a caller learn the ports of `:0` listeners
+/// and know the link is ready before any traffic).
+pub struct Link {
+    listeners: Vec<(TcpListener, SocketAddr)>,
+    forward: Hold,
+    back: Hold,
+    timer: Arc<Timer>,
+}
+
+impl Link {
+    pub async fn bind(config: &LinkConfig) -> std::io::Result<Link> {
+        let mut listeners = Vec::new();
+        for (listen, connect) in &config.routes {
+            let l = TcpListener::bind(listen)
+                .await
+                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {listen}: {e}")))?;
+            listeners.push((l, *connect));
+        }
+        Ok(Link { listeners, forward: config.forward, back: config.back, timer: Arc::new(Timer::new()) })
+    }
+
+    /// The bound addresses, in the order of the routes.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners.iter().filter_map(|(l, _)| l.local_addr().ok()).collect()
+    }
+
+    /// Accepts and forwards on every route until the future is dropped.
+    pub async fn run(self) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (listener, connect) in self.listeners {
+            let (forward, back, timer) = (self.forward, self.back, self.timer.clone());
+            tasks.spawn(accept_loop(listener, connect, forward, back, timer));
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn accept_loop(listener: TcpListener, connect: SocketAddr, forward: Hold, back: Hold, timer: Arc<Timer>) {
+    loop {
+        let (inbound, from) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // EMFILE and the like pass; back off a little so the loop does not spin.
+                tracing::warn!(error = %e, "link: accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let timer = timer.clone();
+        tokio::spawn(async move {
+            if let Err(e) = carry(inbound, connect, forward, back, timer).await {
+                tracing::debug!(%from, %connect, error = %e, "link: connection ended");
+            }
+        });
+    }
+}
+
+/// Carries one connection both ways until both sides have closed, or either fails.
+async fn carry(
+    inbound: TcpStream,
+    connect: SocketAddr,
+    forward: Hold,
+    back: Hold,
+    timer: Arc<Timer>,
+) -> std::io::Result<()> {
+    let accepted = Instant::now();
+    let outbound = TcpStream::connect(connect).await?;
+    // Chunks are released at their time; Nagle would hold small ones for an ACK on top.
+    inbound.set_nodelay(true)?;
+    outbound.set_nodelay(true)?;
+    // The first bytes could not have been sent before a handshake's round trip.
+    let handshake = accepted + forward.delay + back.delay;
+    let (in_r, in_w) = inbound.into_split();
+    let (out_r, out_w) = outbound.into_split();
+    tokio::try_join!(
+        direction(in_r, out_w, forward, handshake, &timer),
+        direction(out_r, in_w, back, accepted, &timer),
+    )?;
+    Ok(())
+}
+
+/// One direction: a reader stamps each chunk with its release time, a writer sends it then.
+async fn direction(
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
+    hold: Hold,
+    not_before: Instant,
+    timer: &Timer,
+) -> std::io::Result<()> {
+    let (tx, mut rx) = mpsc::channel::<(Instant, Vec<u8>)>(IN_FLIGHT);
+    let read = async move {
+        let mut rng = rand::rngs::SmallRng::from_os_rng();
+        let mut last = not_before;
+        loop {
+            let mut buf = vec![0u8; CHUNK];
+            let n = from.read(&mut buf).await?;
+            if n == 0 {
+                return Ok::<_, std::io::Error>(());
+            }
+            buf.truncate(n);
+            let arrived = Instant::now().max(not_before);
+            // Order is kept: a chunk drawn shorter than its predecessor leaves right after it.
+            let release = (arrived + hold.draw(&mut rng)).max(last);
+            last = release;
+            if tx.send((release, buf)).await.is_err() {
+                return Ok(());
+            }
+        }
+    };
+    let write = async move {
+        while let Some((release, buf)) = rx.recv().await {
+            timer.sleep_until(release).await;
+            to.write_all(&buf).await?;
+        }
+        // The sender is gone: the data before the half-close has been written, pass it on.
+        to.shutdown().await
+    };
+    tokio::try_join!(read, write)?;
+    Ok(())
+}
+
+/// The subcommand's doorway: validate, start a one-thread runtime, forward until killed.
+/// Exit codes: 2 bad flags, 1 cannot listen or runtime error.
+pub fn main(args: &LinkArgs) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let config = match LinkConfig::from_args(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("delay-echo link: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init(crate::cli::LogFormat::Text);
+    // One thread: a link moves few bytes, and its timerfd wakes the thread that waits on it.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+    match rt.and_then(|rt| rt.block_on(run(config))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("delay-echo link: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `delay-echo link`: binds every route, says so on stdout (one line per route, then `ready`),
+/// and forwards until killed.
+pub async fn run(config: LinkConfig) -> std::io::Result<()> {
+    use std::io::Write;
+    let link = Link::bind(&config).await?;
+    let mut out = std::io::stdout().lock();
+    for ((_, connect), addr) in config.routes.iter().zip(link.local_addrs()) {
+        writeln!(
+            out,
+            "link {addr} -> {connect}: delay {:?}, back {:?}, jitter {:?}",
+            config.forward.delay, config.back.delay, config.forward.jitter
+        )?;
+    }
+    writeln!(out, "ready")?;
+    out.flush()?;
+    drop(out);
+    link.run().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(routes: &[&str], delay: &str, back: Option<&str>, jitter: &str) -> LinkArgs {
+        LinkArgs {
+            routes: routes.iter().map(|s| s.to_string()).collect(),
+            delay: delay.into(),
+            return_delay: back.map(Into::into),
+            jitter: jitter.into(),
+        }
+    }
+
+    #[test]
+    fn flags_become_routes_and_holds() {
+        let c = LinkConfig::from_args(&args(&["127.0.0.1:0=10.0.0.2:8080"], "5ms", Some("7ms"), "1ms")).unwrap();
+        assert_eq!(c.routes, vec![("127.0.0.1:0".parse().unwrap(), "10.0.0.2:8080".parse().unwrap())]);
+        assert_eq!(c.forward, Hold { delay: Duration::from_millis(5), jitter: Duration::from_millis(1) });
+        assert_eq!(c.back, Hold { delay: Duration::from_millis(7), jitter: Duration::from_millis(1) });
+        let same = LinkConfig::from_args(&args(&["127.0.0.1:0=127.0.0.1:1"], "250us", None, "0")).unwrap();
+        assert_eq!(same.back.delay, Duration::from_micros(250));
+    }
+
+    #[test]
+    fn bad_flags_say_what_is_allowed() {
+        let e = LinkConfig::from_args(&args(&["127.0.0.1:80"], "5ms", None, "0")).unwrap_err();
+        assert_eq!(e.flag, "route");
+        assert!(e.to_string().contains("IP:PORT=IP:PORT"), "{e}");
+        let e = LinkConfig::from_args(&args(&["127.0.0.1:0=127.0.0.1:1"], "5", None, "0")).unwrap_err();
+        assert_eq!(e.flag, "delay");
+        assert!(e.to_string().contains("e.g. 5ms"), "{e}");
+        let e = LinkConfig::from_args(&args(&["127.0.0.1:0=127.0.0.1:1"], "5ms", Some("x"), "0")).unwrap_err();
+        assert_eq!(e.flag, "return-delay");
+    }
+
+    #[test]
+    fn jitter_draws_stay_within_the_band_and_never_below_zero() {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(1);
+        let h = Hold { delay: Duration::from_millis(5), jitter: Duration::from_millis(2) };
+        let draws: Vec<Duration> = (0..2000).map(|_| h.draw(&mut rng)).collect();
+        assert!(draws.iter().all(|d| *d >= Duration::from_millis(3) && *d <= Duration::from_millis(7)));
+        assert!(
+            draws.iter().any(|d| *d < Duration::from_micros(4500))
+                && draws.iter().any(|d| *d > Duration::from_micros(5500))
+        );
+        let wide = Hold { delay: Duration::from_millis(1), jitter: Duration::from_millis(5) };
+        assert!((0..2000).all(|_| wide.draw(&mut rng) <= Duration::from_millis(6)));
+    }
+
+    /// A TCP server on loopback that echoes what it reads and closes after the client's half-close.
+    async fn echo_server() -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (mut s, _) = l.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let (mut r, mut w) = s.split();
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                    let _ = w.shutdown().await;
+                });
+            }
+        });
+        addr
+    }
+
+    async fn link_to(target: SocketAddr, delay: &str, back: Option<&str>, jitter: &str) -> SocketAddr {
+        let route = format!("127.0.0.1:0={target}");
+        let link = Link::bind(&LinkConfig::from_args(&args(&[&route], delay, back, jitter)).unwrap()).await.unwrap();
+        let addr = link.local_addrs()[0];
+        tokio::spawn(link.run());
+        addr
+    }
+
+    async fn round_trip(s: &mut TcpStream, msg: &[u8]) -> Duration {
+        let t = Instant::now();
+        s.write_all(msg).await.unwrap();
+        let mut got = vec![0u8; msg.len()];
+        s.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, msg);
+        t.elapsed()
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_round_trip_takes_both_delays_never_less_and_within_a_millisecond() {
+        let link = link_to(echo_server().await, "4ms", Some("2ms"), "0").await;
+        let mut s = TcpStream::connect(link).await.unwrap();
+        s.set_nodelay(true).unwrap();
+        // The first exchange also pays the emulated handshake: one more round trip.
+        let first = round_trip(&mut s, b"hello").await;
+        assert!(first >= Duration::from_millis(12), "first round trip {first:?} < handshake + 6ms");
+        let mut rtts = Vec::new();
+        for i in 0..30u32 {
+            let took = round_trip(&mut s, &i.to_be_bytes()).await;
+            assert!(took >= Duration::from_millis(6), "round trip {took:?} shorter than 4ms + 2ms");
+            rtts.push(took);
+        }
+        // The ground truth we set is 6 ms; the stated tolerance for the link's own cost is 1 ms.
+        // The fastest exchange is judged: a busy shared machine only ever adds to the others.
+        let fastest = rtts.iter().min().copied().unwrap();
+        assert!(fastest < Duration::from_millis(7), "fastest round trip {fastest:?}, configured 6ms: {rtts:?}");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn jitter_keeps_every_byte_in_order() {
+        let link = link_to(echo_server().await, "3ms", None, "2ms").await;
+        let mut s = TcpStream::connect(link).await.unwrap();
+        s.set_nodelay(true).unwrap();
+        let (mut r, mut w) = s.split();
+        let sent: Vec<u8> = (0..4000u32).flat_map(|i| i.to_be_bytes()).collect();
+        let writer = async {
+            // Many small writes, each its own chunk with its own draw.
+            for c in sent.chunks(16) {
+                w.write_all(c).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+            w.shutdown().await.unwrap();
+        };
+        let mut got = Vec::new();
+        let reader = r.read_to_end(&mut got);
+        let (_, n) = tokio::join!(writer, reader);
+        n.unwrap();
+        assert_eq!(got, sent, "the bytes came back whole and in order");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_half_close_is_passed_on_after_the_data_before_it() {
+        let link = link_to(echo_server().await, "1ms", None, "0").await;
+        let mut s = TcpStream::connect(link).await.unwrap();
+        s.write_all(b"last words").await.unwrap();
+        s.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut got)).await.unwrap().unwrap();
+        assert_eq!(got, b"last words");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_unreachable_peer_closes_the_accepted_connection() {
+        // A port that was just free: nothing listens there.
+        let dead = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+        let link = link_to(dead, "1ms", None, "0").await;
+        let mut s = TcpStream::connect(link).await.unwrap();
+        let mut buf = [0u8; 1];
+        let r = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await.expect("closed, not hanging");
+        assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
+    }
+}
