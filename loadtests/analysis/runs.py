@@ -1,34 +1,53 @@
-"""Reading run folders written by loadtests/bin/loadtest into one table per kind of sample.
+"""Reading run folders written by loadtests/bin/loadtest into DuckDB tables, streaming.
 
 A run folder holds k6's raw CSV (every sample, millisecond timestamps), the resolved k6 options and
 run.json. Several folders can make one run: each load generator drives its execution segment and
-writes its own folder; their samples are concatenated on a common clock and their planned rates add
-up. Percentiles are computed afterwards from the merged samples, never averaged across generators.
+writes its own folder; their samples share one wall clock and their planned rates add up.
+Percentiles are computed afterwards from the merged samples, never averaged across generators.
+
+Why DuckDB: k6 writes about 20 CSV rows per request, of which the analysis keeps three (the latency
+with its tags, and the Server-Timing total and queue). DuckDB reads the gzip file in one streaming
+pass, keeps only those rows in a database file in a temporary folder, and answers every aggregate
+the report needs (per-second percentiles, per-instance first answers) with bounded memory: pandas
+held every row and needed about 1.9 GB per million requests (loadtests/README.md, "Analysis at
+scale", has the measurements that chose DuckDB over Polars).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
+import os
 import re
+import shutil
+import subprocess
+import tempfile
+import weakref
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 
-# The custom metrics written by loadtests/k6/lib/echo.js, plus k6's own dropped_iterations.
-SERVER_PARTS = ("queue", "sleep", "cpu", "total")
-WANTED = {
+from .platform import PlatformLog, PlatformLogError, read_platform_log
+
+# The k6 metrics the analysis reads (written by loadtests/k6/lib/echo.js), plus k6's own
+# dropped_iterations. The Server-Timing sleep and cpu parts and the in-flight count are not used.
+WANTED = (
     "echo_latency",
-    "echo_in_flight",
+    "echo_server_total",
+    "echo_server_queue",
     "echo_run_start",
     "dropped_iterations",
-    *(f"echo_server_{p}" for p in SERVER_PARTS),
-}
+)
 COLUMNS = ("metric_name", "timestamp", "metric_value", "status", "extra_tags")
 RAW_NAMES = ("raw.csv.gz", "raw.csv")
+# DuckDB's own memory ceiling: what does not fit goes to the temporary database file.
+MEMORY_LIMIT = "256MB"
 
 
 class RunError(Exception):
@@ -37,42 +56,58 @@ class RunError(Exception):
 
 @dataclass
 class Run:
-    """One run, possibly merged from several generators' folders. Times are seconds since `origin`."""
+    """One run, possibly merged from several generators' folders. Times are seconds since `origin`.
+
+    The samples live in `db` (a DuckDB database in a temporary folder, removed with the Run):
+    `requests(t_start, t_end, latency_ms, status, ok, instance, instance_start, cache)`,
+    `server(t_end, part, value_ms, ok, instance)` with part total or queue, and `dropped(t, count)`.
+    """
 
     dirs: list[Path]
-    meta: list[dict]
+    meta: list[dict[str, Any]]
     label: str
     origin: float  # epoch seconds of the earliest scenario start
-    requests: pd.DataFrame  # t_start, t_end, latency_ms, status, ok, instance, instance_start
-    server: pd.DataFrame  # t_end, part, value_ms, ok, instance
-    in_flight: pd.DataFrame  # t_end, value, instance
-    dropped: pd.DataFrame  # t, count
+    db: duckdb.DuckDBPyConnection
     planned: pd.Series  # planned arrivals per second (index: second), all generators together
-    events: list = field(default_factory=list)  # (second, rises?) where the plan jumps, sorted
-    parameters: dict = field(default_factory=dict)
-    service: dict = field(default_factory=dict)
+    events: list[tuple[int, bool]] = field(
+        default_factory=list
+    )  # (second, rises?) where the plan jumps
+    parameters: dict[str, Any] = field(default_factory=dict)
+    service: dict[str, Any] = field(default_factory=dict)
+    n_requests: int = 0
+    last_start: float = 0.0  # latest arrival, seconds
+    last_end: float = 0.0  # latest answer, seconds
+    platform: PlatformLog | None = None
 
     @property
     def profile(self) -> str:
-        return self.meta[0].get("profile", "?") if self.meta else "?"
+        return str(self.meta[0].get("profile", "?")) if self.meta else "?"
 
     @property
     def duration(self) -> float:
-        ends = [self.requests["t_end"].max() if len(self.requests) else 0.0]
+        ends = [self.last_end if self.n_requests else 0.0]
         if len(self.planned):
             ends.append(float(self.planned.index.max()) + 1)
         return float(max(ends))
+
+    def query(self, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+        """A query over the run's tables as a (small) pandas frame."""
+        return self.db.execute(sql, params or []).df()
+
+    def scalar(self, sql: str, params: list[Any] | None = None) -> Any:
+        row = self.db.execute(sql, params or []).fetchone()
+        return row[0] if row else None
 
 
 _GO_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
 _GO_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)")
 
 
-def parse_duration(text) -> float:
+def parse_duration(text: object) -> float:
     """Seconds from a Go/k6 duration ("1m0s", "250ms", "0s") or a number of milliseconds."""
     if text is None:
         return 0.0
-    if isinstance(text, (int, float)):
+    if isinstance(text, int | float):
         return float(text) / 1000.0
     s = str(text).strip()
     if s in ("", "0"):
@@ -88,18 +123,20 @@ def parse_duration(text) -> float:
     return total
 
 
-def segment_fraction(segment: dict | None) -> float:
+def segment_fraction(segment: dict[str, Any] | None) -> float:
     """The share of the planned rate one generator drives ("1/3:2/3" → 1/3); 1 when unsegmented."""
     if not segment:
         return 1.0
     try:
         a, b = (Fraction(x) if x else Fraction(0) for x in str(segment["segment"]).split(":"))
     except (KeyError, ValueError, ZeroDivisionError) as e:
-        raise RunError(f"run.json segment {segment!r} is not of the form from:to (e.g. 1/3:2/3)") from e
+        raise RunError(
+            f"run.json segment {segment!r} is not of the form from:to (e.g. 1/3:2/3)"
+        ) from e
     return float(b - a)
 
 
-def planned_rate(options: dict, fraction: float = 1.0, step: float = 0.01) -> pd.Series:
+def planned_rate(options: dict[str, Any], fraction: float = 1.0, step: float = 0.01) -> pd.Series:
     """Planned arrivals per second from the k6 scenarios (arrival-rate executors only)."""
     pieces = []  # (t0, t1, r0, r1): rate goes linearly from r0 to r1 over [t0, t1)
     for sc in (options.get("scenarios") or {}).values():
@@ -119,14 +156,16 @@ def planned_rate(options: dict, fraction: float = 1.0, step: float = 0.01) -> pd
                     pieces.append((t, t + d, r, target))
                 t, r = t + d, target
         elif ex is not None:
-            raise RunError(f"scenario executor {ex!r} is not an arrival-rate executor; the profiles are open-model only")
+            raise RunError(
+                f"scenario executor {ex!r} is not an arrival-rate executor; the profiles are open-model only"
+            )
     if not pieces:
         return pd.Series(dtype=float)
     end = max(p[1] for p in pieces)
-    n = int(math.ceil(end - 1e-9))
+    n = math.ceil(end - 1e-9)
     # Average the rate over each second by sampling at sub-second midpoints: exact for steps that
     # land on whole seconds, close enough (1 %) for ramps.
-    ts = (np.arange(int(round(n / step))) + 0.5) * step
+    ts = (np.arange(round(n / step)) + 0.5) * step
     rate = np.zeros_like(ts)
     for t0, t1, r0, r1 in pieces:
         m = (ts >= t0) & (ts < t1)
@@ -135,7 +174,7 @@ def planned_rate(options: dict, fraction: float = 1.0, step: float = 0.01) -> pd
     return pd.Series(per_second, index=pd.RangeIndex(n, name="second"), name="planned")
 
 
-def plan_events(options: dict) -> list[tuple[float, bool]]:
+def plan_events(options: dict[str, Any]) -> list[tuple[float, bool]]:
     """Instants where the planned rate jumps (a scenario's start, a zero-length stage) and whether
     it rises; the end of each scenario counts as a fall. These delimit the report's spike windows."""
     events = []
@@ -164,135 +203,241 @@ def _raw_path(d: Path) -> Path:
     for name in RAW_NAMES:
         if (d / name).exists():
             return d / name
-    raise RunError(f"{d}: no raw results ({' or '.join(RAW_NAMES)}); is this a folder written by make loadtest?")
+    raise RunError(
+        f"{d}: no raw results ({' or '.join(RAW_NAMES)}); is this a folder written by make loadtest?"
+    )
 
 
-def read_raw(path: Path) -> pd.DataFrame:
-    """The samples of the metrics the analysis uses, columns read by name, timestamps in epoch seconds."""
-    chunks = []
+def _header(path: Path) -> list[str]:
     try:
-        reader = pd.read_csv(
-            path,
-            usecols=lambda c: c in COLUMNS,
-            dtype={"metric_name": str, "status": str, "extra_tags": str},
-            chunksize=500_000,
-            keep_default_na=False,
-        )
-        for chunk in reader:
-            missing = [c for c in COLUMNS if c not in chunk.columns]
-            if missing:
-                raise RunError(f"{path}: missing columns {missing}; a k6 CSV result has {list(COLUMNS)} among its columns")
-            chunks.append(chunk[chunk["metric_name"].isin(WANTED)])
-    except (ValueError, pd.errors.ParserError, OSError, EOFError) as e:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rt", newline="") as f:
+                return f.readline().strip().split(",")
+        with path.open(newline="") as f:
+            return f.readline().strip().split(",")
+    except (OSError, EOFError, UnicodeDecodeError) as e:
         raise RunError(f"{path}: not a readable k6 CSV result file ({e})") from e
-    df = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame(columns=list(COLUMNS))
-    ts = pd.to_numeric(df["timestamp"], errors="coerce").astype(float)
-    # k6 writes whole seconds unless K6_CSV_TIME_FORMAT=unix_milli (what bin/loadtest sets).
-    df["ts"] = np.where(ts > 1e11, ts / 1000.0, ts)
-    df["value"] = pd.to_numeric(df["metric_value"], errors="coerce").astype(float)
-    tags = df["extra_tags"].fillna("")
-    df["instance"] = tags.str.extract(r"(?:^|&)instance=([^&]*)", expand=False).fillna("none")
-    df["instance_start"] = tags.str.extract(r"(?:^|&)instance_start=([^&]*)", expand=False).fillna("none")
-    return df
 
 
-def _load_one(d: Path) -> tuple[dict, dict, pd.DataFrame]:
-    if not d.is_dir():
-        raise RunError(f"{d}: not a directory; give a run folder such as loadtests/results/<time>-<profile>")
+def _tag(name: str) -> str:
+    # k6 writes extra tags as name=value pairs joined by '&', in no fixed order.
+    return f"nullif(regexp_extract(extra_tags, '(?:^|&){name}=([^&]*)', 1), '')"
+
+
+def _filter(path: Path, fifo: Path) -> list[subprocess.Popen[bytes]]:
+    """Start `gzip -dc | grep` writing the wanted rows of `path` into `fifo`.
+
+    Why: k6 writes ~20 rows per request and the analysis keeps 3. Decompressing and dropping the
+    other rows in two small processes lets DuckDB parse only what it keeps, on the other core, while
+    the file is still being decompressed: the whole read then costs about what `gzip -dc` does
+    (README, "Analysis at scale"). Only rows starting with a wanted metric name pass.
+    """
+    pattern = "^(" + "|".join(WANTED) + "),"
+    procs: list[subprocess.Popen[bytes]] = []
+    grep_in: Any = subprocess.DEVNULL
+    grep_args = [str(path)]
+    if path.suffix == ".gz":
+        gz = subprocess.Popen(
+            ["gzip", "-dc", "--", str(path)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE
+        )
+        procs.append(gz)
+        grep_in, grep_args = gz.stdout, []
+    # The shell opens the FIFO for grep, so this process never blocks on a FIFO whose reader
+    # does not come (a failed query); the caller kills the pipeline then.
+    procs.append(
+        subprocess.Popen(
+            [
+                "sh",
+                "-c",
+                'f="$1"; shift; exec grep -E "$@" > "$f"',
+                "filter",
+                str(fifo),
+                "--",
+                pattern,
+                *grep_args,
+            ],
+            stdin=grep_in,
+        )
+    )
+    if procs[0] is not procs[-1] and procs[0].stdout is not None:
+        procs[0].stdout.close()  # grep holds the read end now; gzip gets SIGPIPE if grep dies
+    return procs
+
+
+def _finish(procs: list[subprocess.Popen[bytes]], path: Path, failed: bool) -> None:
+    for p in procs:
+        if failed and p.poll() is None:
+            p.kill()
+        p.wait()
+    if failed:
+        return
+    # gzip must have read the whole file; grep exits 1 when nothing matched (the caller says so).
+    if len(procs) == 2 and procs[0].returncode != 0:
+        raise RunError(f"{path}: not a readable gzip file (gzip -dc exited {procs[0].returncode})")
+    if procs[-1].returncode not in (0, 1):
+        raise RunError(f"{path}: could not filter the samples (grep exited {procs[-1].returncode})")
+
+
+def _ingest(db: duckdb.DuckDBPyConnection, g: int, path: Path, tmp: Path) -> None:
+    """One streaming pass over one generator's CSV: keep the wanted rows, typed, tags split out."""
+    header = _header(path)
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise RunError(
+            f"{path}: missing columns {missing}; a k6 CSV result has {list(COLUMNS)} among its columns"
+        )
+    types = {c: "DOUBLE" if c in ("timestamp", "metric_value") else "VARCHAR" for c in header}
+    fifo = tmp / f"samples-{g}.csv"
+    os.mkfifo(fifo)
+    procs = _filter(path, fifo)
+    failed = True
     try:
-        meta = json.loads((d / "run.json").read_text())
+        db.execute(
+            f"""
+            INSERT INTO samples
+            SELECT {g}, metric_name,
+              -- k6 writes whole seconds unless K6_CSV_TIME_FORMAT=unix_milli (what bin/loadtest sets).
+              CASE WHEN "timestamp" > 1e11 THEN "timestamp" / 1000.0 ELSE "timestamp" END,
+              metric_value, coalesce(TRY_CAST(status AS INTEGER), 0),
+              CASE WHEN metric_name = 'echo_latency' THEN coalesce({_tag("instance")}, 'none') END,
+              CASE WHEN metric_name = 'echo_latency' THEN coalesce({_tag("instance_start")}, 'none') END,
+              CASE WHEN metric_name = 'echo_latency' THEN {_tag("cache")} END
+            FROM read_csv(?, header = false, auto_detect = false, columns = ?, quote = '"', escape = '"')
+            """,
+            [str(fifo), types],
+        )
+        failed = False
+    except duckdb.Error as e:
+        raise RunError(f"{path}: not a readable k6 CSV result file ({e})") from e
+    finally:
+        _finish(procs, path, failed)
+        fifo.unlink()
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text())
     except FileNotFoundError:
-        meta = {}
+        return {}
     except ValueError as e:
-        raise RunError(f"{d / 'run.json'}: not valid JSON ({e})") from e
-    try:
-        options = json.loads((d / "options.json").read_text())
-    except FileNotFoundError:
-        options = {}
-    return meta, options, read_raw(_raw_path(d))
+        raise RunError(f"{path}: not valid JSON ({e})") from e
+    if not isinstance(value, dict):
+        raise RunError(f"{path}: expected a JSON object")
+    return value
 
 
-def load_run(dirs, label: str | None = None) -> Run:
+def _open_db() -> tuple[duckdb.DuckDBPyConnection, Path]:
+    tmp = Path(tempfile.mkdtemp(prefix="delay-echo-analysis-"))
+    db = duckdb.connect(str(tmp / "run.duckdb"))
+    db.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    db.execute(f"SET temp_directory = '{tmp / 'spill'}'")
+    db.execute("SET preserve_insertion_order = false")
+    db.execute("SET enable_progress_bar = false")
+    db.execute(
+        """CREATE TABLE samples (g INTEGER, metric VARCHAR, ts DOUBLE, value DOUBLE, status INTEGER,
+                                 instance VARCHAR, instance_start VARCHAR, cache VARCHAR)"""
+    )
+    # The folder goes when the connection does (end of the Run or of the process).
+    weakref.finalize(db, shutil.rmtree, tmp, True)
+    return db, tmp
+
+
+def load_run(dirs: list[Path] | list[str], label: str | None = None) -> Run:
     """Load and merge one or more folders of the same run (one per load generator)."""
-    dirs = [Path(d) for d in dirs]
-    if not dirs:
+    paths = [Path(d) for d in dirs]
+    if not paths:
         raise RunError("no run folder given")
-    loaded = [_load_one(d) for d in dirs]
-    profiles = {m.get("profile") for m, _, _ in loaded if m.get("profile")}
+    for d in paths:
+        if not d.is_dir():
+            raise RunError(
+                f"{d}: not a directory; give a run folder such as loadtests/results/<time>-<profile>"
+            )
+    metas = [_read_json(d / "run.json") for d in paths]
+    options = [_read_json(d / "options.json") for d in paths]
+    raws = [_raw_path(d) for d in paths]
+    profiles = {str(m["profile"]) for m in metas if m.get("profile")}
     if len(profiles) > 1:
-        raise RunError(f"folders of different profiles {sorted(profiles)} cannot be merged; compare them instead")
+        raise RunError(
+            f"folders of different profiles {sorted(profiles)} cannot be merged; compare them instead"
+        )
+    db, tmp = _open_db()
+    for g, raw in enumerate(raws):
+        _ingest(db, g, raw, tmp)
 
     # Each generator's clock starts at its own scenario start (recorded in setup); the merged run
     # starts at the earliest one, and each generator's plan is shifted by its offset.
     starts = []
-    for meta, _, raw in loaded:
-        rs = raw.loc[raw["metric_name"] == "echo_run_start", "value"]
-        if len(rs):
-            starts.append(float(rs.min()) / 1000.0)
-        else:
-            lat = raw[raw["metric_name"] == "echo_latency"]
-            if not len(lat):
-                raise RunError("a run folder has no echo_latency samples: did any request complete?")
-            starts.append(float((lat["ts"] - lat["value"] / 1000.0).min()))
+    for g in range(len(paths)):
+        row = db.execute(
+            """SELECT min(value) FILTER (WHERE metric = 'echo_run_start') / 1000.0,
+                      min(ts - value / 1000.0) FILTER (WHERE metric = 'echo_latency')
+               FROM samples WHERE g = ?""",
+            [g],
+        ).fetchone()
+        run_start, first_arrival = row if row else (None, None)
+        if run_start is None and first_arrival is None:
+            raise RunError(f"{paths[g]}: no echo_latency samples: did any request complete?")
+        starts.append(float(run_start if run_start is not None else first_arrival))
     origin = min(starts)
 
-    req, srv, fl, drp, plans, events = [], [], [], [], [], set()
-    for (meta, options, raw), start in zip(loaded, starts):
-        lat = raw[raw["metric_name"] == "echo_latency"]
-        t_end = lat["ts"] - origin
-        status = pd.to_numeric(lat["status"], errors="coerce").fillna(0).astype(int)
-        req.append(pd.DataFrame({
-            "t_end": t_end,
-            "t_start": t_end - lat["value"] / 1000.0,
-            "latency_ms": lat["value"],
-            "status": status,
-            "ok": (status >= 200) & (status < 400),
-            "instance": lat["instance"],
-            "instance_start": lat["instance_start"],
-        }))
-        s = raw[raw["metric_name"].str.startswith("echo_server_")]
-        s_status = pd.to_numeric(s["status"], errors="coerce").fillna(0).astype(int)
-        srv.append(pd.DataFrame({
-            "t_end": s["ts"] - origin,
-            "part": s["metric_name"].str.removeprefix("echo_server_"),
-            "value_ms": s["value"],
-            "ok": (s_status >= 200) & (s_status < 400),
-            "instance": s["instance"],
-        }))
-        f = raw[raw["metric_name"] == "echo_in_flight"]
-        fl.append(pd.DataFrame({"t_end": f["ts"] - origin, "value": f["value"], "instance": f["instance"]}))
-        dr = raw[raw["metric_name"] == "dropped_iterations"]
-        drp.append(pd.DataFrame({"t": dr["ts"] - origin, "count": dr["value"]}))
-        plan = planned_rate(options, segment_fraction(meta.get("segment")))
-        shift = int(round(start - origin))
-        events.update((int(round(t)) + shift, up) for t, up in plan_events(options))
+    db.execute(
+        f"""
+        CREATE VIEW requests AS
+          SELECT ts - {origin!r} - value / 1000.0 AS t_start, ts - {origin!r} AS t_end,
+                 value AS latency_ms, status, status >= 200 AND status < 400 AS ok,
+                 instance, instance_start, cache
+          FROM samples WHERE metric = 'echo_latency';
+        CREATE VIEW server AS
+          SELECT ts - {origin!r} AS t_end, substr(metric, 13) AS part, value AS value_ms,
+                 status >= 200 AND status < 400 AS ok, instance
+          FROM samples WHERE metric IN ('echo_server_total', 'echo_server_queue');
+        CREATE VIEW dropped AS
+          SELECT ts - {origin!r} AS t, value AS count FROM samples WHERE metric = 'dropped_iterations';
+        """
+    )
+    events: set[tuple[int, bool]] = set()
+    plans = []
+    for meta, opts, start in zip(metas, options, starts, strict=True):
+        plan = planned_rate(opts, segment_fraction(meta.get("segment")))
+        shift = round(start - origin)
+        events.update((round(t) + shift, up) for t, up in plan_events(opts))
         if len(plan):
             plan.index = plan.index + shift
             plans.append(plan)
-
     planned = pd.Series(dtype=float)
     if plans:
         planned = pd.concat(plans, axis=1).fillna(0).sum(axis=1).sort_index()
         planned = planned.reindex(range(0, int(planned.index.max()) + 1), fill_value=0.0)
         planned.index.name = "second"
 
-    requests = pd.concat(req, ignore_index=True).sort_values("t_start", kind="stable").reset_index(drop=True)
-    meta0 = loaded[0][0]
-    params = dict(meta0.get("parameters") or {})
+    n, last_start, last_end = db.execute(
+        "SELECT count(*), coalesce(max(t_start), 0), coalesce(max(t_end), 0) FROM requests"
+    ).fetchone() or (0, 0.0, 0.0)
+    params = dict(metas[0].get("parameters") or {})
     if not params:
-        sc = next(iter((loaded[0][1].get("scenarios") or {}).values()), {})
+        sc: dict[str, Any] = next(iter((options[0].get("scenarios") or {}).values()), {})
         params = dict(sc.get("env") or {})
+    platform = None
+    for d in paths:
+        if (d / "platform.jsonl").exists():
+            try:
+                platform = read_platform_log(d / "platform.jsonl", origin)
+            except PlatformLogError as e:
+                raise RunError(str(e)) from e
+            break
     return Run(
-        dirs=dirs,
-        meta=[m for m, _, _ in loaded],
-        label=label or (dirs[0].name if len(dirs) == 1 else f"{dirs[0].name} (+{len(dirs) - 1} merged)"),
+        dirs=paths,
+        meta=metas,
+        label=label
+        or (paths[0].name if len(paths) == 1 else f"{paths[0].name} (+{len(paths) - 1} merged)"),
         origin=origin,
-        requests=requests,
-        server=pd.concat(srv, ignore_index=True),
-        in_flight=pd.concat(fl, ignore_index=True),
-        dropped=pd.concat(drp, ignore_index=True),
+        db=db,
         planned=planned,
         events=sorted(events),
         parameters=params,
-        service=dict(meta0.get("service") or {}),
+        service=dict(metas[0].get("service") or {}),
+        n_requests=int(n),
+        last_start=float(last_start),
+        last_end=float(last_end),
+        platform=platform,
     )

@@ -4,6 +4,7 @@ generators' folders gives the same report as the single run they were split from
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import subprocess
@@ -16,7 +17,8 @@ from synth import Req, arrivals, ramping, write_run
 
 from loadtests.analysis import metrics
 from loadtests.analysis.__main__ import main
-from loadtests.analysis.report import build_compare, build_report, criteria_for
+from loadtests.analysis.analyse import criteria_for
+from loadtests.analysis.report import build_compare, build_report
 from loadtests.analysis.runs import RunError, load_run, parse_duration, planned_rate
 
 RATE = 100
@@ -42,10 +44,12 @@ SPIKE_OPTIONS = ramping(RATE, [(RATE, "30s")])
 
 @pytest.fixture
 def spike(tmp_path):
-    return write_run(tmp_path / "spike", spike_requests(), SPIKE_OPTIONS, service={"MAX_CONCURRENCY": "10"})
+    return write_run(
+        tmp_path / "spike", spike_requests(), SPIKE_OPTIONS, service={"MAX_CONCURRENCY": "10"}
+    )
 
 
-def analyse(run, **kw):
+def judge(run, **kw):
     c = criteria_for(run, **kw)
     sec = metrics.per_second(run)
     return c, sec, metrics.headline(run, sec, c)
@@ -53,13 +57,13 @@ def analyse(run, **kw):
 
 def test_second_instance_is_reported_when_it_first_answered(spike):
     run = load_run([spike])
-    _, sec, rows = analyse(run)
+    _, sec, rows = judge(run)
     assert len(rows) == 1
     h = rows[0]
-    assert h["onset_s"] == 0 and h["rate_after"] == pytest.approx(RATE)
-    assert h["instances_before"] == 1
-    assert h["new_instances"] == 1
-    assert h["first_new_instance_s"] == pytest.approx(SECOND_INSTANCE_AT, abs=1.0)
+    assert h.onset_s == 0 and h.rate_after == pytest.approx(RATE)
+    assert h.instances_before == 1
+    assert h.new_instances == 1
+    assert h.first_new_instance_s == pytest.approx(SECOND_INSTANCE_AT, abs=1.0)
     assert sec.loc[3, "instances"] == 1 and sec.loc[20, "instances"] == 2
     inst = metrics.instances(run).set_index("instance")
     assert inst.loc["i-b", "first_answer"] == pytest.approx(SECOND_INSTANCE_AT, abs=1.0)
@@ -68,41 +72,64 @@ def test_second_instance_is_reported_when_it_first_answered(spike):
 
 def test_recovery_at_the_known_second_with_damage_until_then(spike):
     run = load_run([spike])
-    c, _, rows = analyse(run)
-    assert c.slo_p95_ms == 250 and c.error_rate == 0.01 and c.seconds == 5  # from the run's own knobs
+    c, _, rows = judge(run)
+    assert (
+        c.slo_p95_ms == 250 and c.error_rate == 0.01 and c.seconds == 5
+    )  # from the run's own knobs
     h = rows[0]
-    assert h["recovery_s"] == LATENCY_OK_FROM
+    assert h.recovery_s == LATENCY_OK_FROM
     # Every tenth arrival before ERRORS_UNTIL failed; all arrivals until the recovery are counted.
-    assert h["errors"] == ERRORS_UNTIL * RATE // 10
-    assert h["requests"] == LATENCY_OK_FROM * RATE
-    assert h["worst_p95_ms"] == pytest.approx(600.0)
-    assert h["max_latency_ms"] == pytest.approx(600.0)
+    assert h.errors == ERRORS_UNTIL * RATE // 10
+    assert h.requests == LATENCY_OK_FROM * RATE
+    assert h.worst_p95_ms == pytest.approx(600.0)
+    assert h.max_latency_ms == pytest.approx(600.0)
 
 
 def test_recovery_knobs_change_the_answer(spike):
     run = load_run([spike])
     # A looser latency objective leaves only the errors: recovery when they stop.
-    assert analyse(run, slo_ms=700)[2][0]["recovery_s"] == ERRORS_UNTIL
+    assert judge(run, slo_ms=700)[2][0].recovery_s == ERRORS_UNTIL
     # Loose on both: the objective never broke.
-    assert analyse(run, slo_ms=700, error_rate=0.2)[2][0]["recovery_s"] == 0
+    assert judge(run, slo_ms=700, error_rate=0.2)[2][0].recovery_s == 0
     # Demanding more good seconds than the window has remaining: no recovery.
-    rows = analyse(run, seconds=25)[2]
-    assert rows[0]["recovery_s"] is None and rows[0]["errors"] == ERRORS_UNTIL * RATE // 10
+    rows = judge(run, seconds=25)[2]
+    assert rows[0].recovery_s is None and rows[0].errors == ERRORS_UNTIL * RATE // 10
 
 
 def test_merge_of_two_generators_equals_the_single_run(tmp_path):
     reqs = spike_requests()
     single = load_run([write_run(tmp_path / "single", reqs, SPIKE_OPTIONS)])
     halves = [
-        write_run(tmp_path / "g1", reqs, SPIKE_OPTIONS, segment={"index": 1, "count": 2, "segment": "0:1/2"},
-                  rows_filter=lambda i: i % 2 == 0),
-        write_run(tmp_path / "g2", reqs, SPIKE_OPTIONS, segment={"index": 2, "count": 2, "segment": "1/2:1"},
-                  rows_filter=lambda i: i % 2 == 1),
+        write_run(
+            tmp_path / "g1",
+            reqs,
+            SPIKE_OPTIONS,
+            segment={"index": 1, "count": 2, "segment": "0:1/2"},
+            rows_filter=lambda i: i % 2 == 0,
+        ),
+        write_run(
+            tmp_path / "g2",
+            reqs,
+            SPIKE_OPTIONS,
+            segment={"index": 2, "count": 2, "segment": "1/2:1"},
+            rows_filter=lambda i: i % 2 == 1,
+        ),
     ]
     merged = load_run(halves)
-    assert len(merged.dirs) == 2 and len(merged.requests) == len(single.requests)
+    assert len(merged.dirs) == 2 and merged.n_requests == single.n_requests
     s1, m1 = metrics.per_second(single), metrics.per_second(merged)
-    cols = ["planned", "sent", "errors", "ok_done", "p50", "p95", "p99", "max", "instances", "server_total_p50"]
+    cols = [
+        "planned",
+        "sent",
+        "errors",
+        "ok_done",
+        "p50",
+        "p95",
+        "p99",
+        "max",
+        "instances",
+        "server_total_p50",
+    ]
     pd.testing.assert_frame_equal(s1[cols], m1[cols])
     c = criteria_for(single)
     assert metrics.headline(single, s1, c) == metrics.headline(merged, m1, c)
@@ -113,12 +140,24 @@ def test_merge_of_two_generators_equals_the_single_run(tmp_path):
 
 def test_generators_that_started_apart_share_one_clock(tmp_path):
     reqs = spike_requests()
-    a = write_run(tmp_path / "a", reqs, SPIKE_OPTIONS, segment={"segment": "0:1/2"}, rows_filter=lambda i: i % 2 == 0)
+    a = write_run(
+        tmp_path / "a",
+        reqs,
+        SPIKE_OPTIONS,
+        segment={"segment": "0:1/2"},
+        rows_filter=lambda i: i % 2 == 0,
+    )
     late = [Req(r.start, r.latency_ms, r.status, r.instance) for r in reqs]
-    b = write_run(tmp_path / "b", late, SPIKE_OPTIONS, segment={"segment": "1/2:1"}, rows_filter=lambda i: i % 2 == 1,
-                  origin=1_780_000_002.0)  # this generator started 2 s later
+    b = write_run(
+        tmp_path / "b",
+        late,
+        SPIKE_OPTIONS,
+        segment={"segment": "1/2:1"},
+        rows_filter=lambda i: i % 2 == 1,
+        origin=1_780_000_002.0,
+    )  # this generator started 2 s later
     merged = load_run([a, b])
-    assert merged.requests["t_start"].max() == pytest.approx(29.995 + 2.0, abs=0.01)
+    assert merged.last_start == pytest.approx(29.995 + 2.0, abs=0.01)
     assert merged.planned.iloc[1] == pytest.approx(RATE / 2)  # only generator a before 2 s
     assert merged.planned.iloc[10] == pytest.approx(RATE)
 
@@ -127,19 +166,25 @@ def test_littles_law_capacity_against_the_measured_break(tmp_path):
     # A ramp 0 → 300 req/s over 60 s on one instance with C = 10 and 80 ms of service:
     # capacity 125 req/s; latency breaks once arrivals exceed it.
     rate = lambda s: 5 * s  # noqa: E731  (the planned rate averaged over second s is 5 s + 2.5)
-    reqs = [Req(t, 1000.0 if rate(t) > 125 else 82.0, 200, "i-a", server_ms=80.0) for t in arrivals(rate, 0, 60)]
+    reqs = [
+        Req(t, 1000.0 if rate(t) > 125 else 82.0, 200, "i-a", server_ms=80.0)
+        for t in arrivals(rate, 0, 60)
+    ]
     d = write_run(tmp_path / "ramp", reqs, ramping(0, [(300, "60s")]), profile="ramp")
     run = load_run([d])
     c = criteria_for(run)
     sec = metrics.per_second(run)
     assert metrics.headline(run, sec, c) == []  # a ramp has no sudden rise
-    cap = metrics.capacity(run, sec, c, max_concurrency=10)
-    assert cap["service_ms"] == pytest.approx(80.0)
-    assert cap["capacity_per_instance"] == pytest.approx(125.0)
-    assert cap["instances_at_break"] == 1 and cap["capacity_at_break"] == pytest.approx(125.0)
-    assert cap["break_offered"] == pytest.approx(125, abs=10)
+    cap = metrics.capacity(run, sec, dataclasses.replace(c, max_concurrency=10))
+    assert cap.service_ms == pytest.approx(80.0)
+    assert cap.capacity_per_instance == pytest.approx(125.0)
+    assert cap.instances_at_break == 1 and cap.capacity_at_break == pytest.approx(125.0)
+    assert cap.break_offered == pytest.approx(125, abs=10)
     # Without the concurrency setting the capacity is left open rather than guessed.
-    assert metrics.capacity(run, sec, c, None)["capacity_at_break"] is None
+    assert (
+        metrics.capacity(run, sec, dataclasses.replace(c, max_concurrency=None)).capacity_at_break
+        is None
+    )
 
 
 def test_planned_rate_and_jumps_follow_the_stages(tmp_path):
@@ -152,22 +197,26 @@ def test_planned_rate_and_jumps_follow_the_stages(tmp_path):
     assert ramp.iloc[0] == pytest.approx(5, abs=0.1) and ramp.iloc[9] == pytest.approx(95, abs=0.1)
     reqs = [Req(t, 80.0) for t in arrivals(lambda s: 200 if s < 60 else 300, 0, 120)]
     run = load_run([write_run(tmp_path / "step", reqs, opts, profile="step")])
-    rows = analyse(run)[2]
-    assert [(r["onset_s"], r["rate_before"], r["rate_after"]) for r in rows] == [(0, 0, 200), (60, 200, 300)]
-    assert [r["recovery_s"] for r in rows] == [0, 0]
+    rows = judge(run)[2]
+    assert [(r.onset_s, r.rate_before, r.rate_after) for r in rows] == [(0, 0, 200), (60, 200, 300)]
+    assert [r.recovery_s for r in rows] == [0, 0]
 
 
 def test_dropped_iterations_and_network_errors_are_counted(tmp_path):
     reqs = [Req(t, 80.0) for t in arrivals(lambda s: 10, 0, 10)] + [Req(5.5, 30000.0, 0)]
-    run = load_run([write_run(tmp_path / "d", reqs, ramping(10, [(10, "10s")]), dropped=[(5.2, 3), (5.7, 1)])])
+    run = load_run(
+        [write_run(tmp_path / "d", reqs, ramping(10, [(10, "10s")]), dropped=[(5.2, 3), (5.7, 1)])]
+    )
     sec = metrics.per_second(run)
     assert sec.loc[5, "dropped"] == 4 and sec["dropped"].sum() == 4
     assert sec.loc[5, "errors"] == 1
-    assert metrics.summary(run, sec)["instances"] == 1  # the failed request names no instance
+    assert metrics.summary(run, sec).instances == 1  # the failed request names no instance
 
 
-@pytest.mark.parametrize("text,seconds", [("1m0s", 60), ("250ms", 0.25), ("0s", 0), ("1h2m3.5s", 3723.5),
-                                          ("500µs", 0.0005), ("0", 0)])
+@pytest.mark.parametrize(
+    "text,seconds",
+    [("1m0s", 60), ("250ms", 0.25), ("0s", 0), ("1h2m3.5s", 3723.5), ("500µs", 0.0005), ("0", 0)],
+)
 def test_go_durations(text, seconds):
     assert parse_duration(text) == pytest.approx(seconds)
 
@@ -191,7 +240,10 @@ def test_report_files_are_complete_and_self_contained(spike, tmp_path):
     res = build_report(run, out)
     md = (out / "report.md").read_text()
     html = (out / "report.html").read_text()
-    assert "| 1 | 0 s | 0 → 100 | 1 | 7.6 s (1 new) | 12 s | 100 of 1,200 (8.3%) | 600 ms | 600 ms |" in md
+    assert (
+        "| 1 | 0 s | 0 → 100 | 1 | 7.6 s (1 new) | 12 s | 100 of 1,200 (8.3%) | 600 ms | 600 ms |"
+        in md
+    )
     # Little's law with the recorded MAX_CONCURRENCY=10 and the mean server time of this run (272 ms).
     assert "| Little's-law capacity of one instance (C ÷ S) | 37 req/s |" in md
     for name in ("rate", "latency", "instances", "shares", "server_client"):
@@ -199,17 +251,19 @@ def test_report_files_are_complete_and_self_contained(spike, tmp_path):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"plots/{name}.png" in md
     assert html.count("data:image/png;base64,") == 5
-    assert "src=\"http" not in html and "<script" not in html
+    assert 'src="http' not in html and "<script" not in html
     assert (out / "per_second.csv").exists()
-    assert not math.isnan(res["summary"]["p95_ms"])
+    assert not math.isnan(res.summary.p95_ms)
 
 
 def test_compare_puts_the_difference_in_the_table(tmp_path):
     a = load_run([write_run(tmp_path / "a", spike_requests(), SPIKE_OPTIONS)], label="direct")
-    b = load_run([write_run(tmp_path / "b", spike_requests(extra_ms=50), SPIKE_OPTIONS)], label="via proxy")
+    b = load_run(
+        [write_run(tmp_path / "b", spike_requests(extra_ms=50), SPIKE_OPTIONS)], label="via proxy"
+    )
     out = tmp_path / "cmp"
     res = build_compare(a, b, out)
-    assert res[1]["summary"]["p50_ms"] - res[0]["summary"]["p50_ms"] == pytest.approx(50)
+    assert res[1].summary.p50_ms - res[0].summary.p50_ms == pytest.approx(50)
     md = (out / "report.md").read_text()
     assert "| latency p50 | 90.0 ms | 140.0 ms | 50.0 ms (+56%) |" in md
     assert (out / "report.html").read_text().count("data:image/png;base64,") == 4
@@ -226,7 +280,18 @@ def test_cli_report_and_errors(spike, tmp_path, capsys):
 
 def test_repeated_bursts_each_get_their_own_row(tmp_path):
     # spikes: 10 req/s, burst to 100 at 10 s for 20 s, back to 10 for 60 s, burst again at 90 s.
-    opts = ramping(10, [(10, "10s"), (100, "0s"), (100, "20s"), (10, "0s"), (10, "1m0s"), (100, "0s"), (100, "20s")])
+    opts = ramping(
+        10,
+        [
+            (10, "10s"),
+            (100, "0s"),
+            (100, "20s"),
+            (10, "0s"),
+            (10, "1m0s"),
+            (100, "0s"),
+            (100, "20s"),
+        ],
+    )
     rate = lambda s: 100 if 10 <= s < 30 or 90 <= s < 110 else 10  # noqa: E731
     reqs = []
     for i, t in enumerate(arrivals(rate, 0, 110)):
@@ -239,20 +304,28 @@ def test_repeated_bursts_each_get_their_own_row(tmp_path):
             instance = "i-a"
         reqs.append(Req(t, 80.0, 200, instance))
     run = load_run([write_run(tmp_path / "spikes", reqs, opts, profile="spikes")])
-    rows = analyse(run)[2]
-    assert [(r["onset_s"], r["rate_before"], r["rate_after"], r["window_s"]) for r in rows] == [
-        (0, 0, 10, 10), (10, 10, 100, 20), (90, 10, 100, 20)]
-    assert rows[1]["instances_before"] == 1 and rows[1]["first_new_instance_s"] == pytest.approx(5, abs=1)
+    rows = judge(run)[2]
+    assert [(r.onset_s, r.rate_before, r.rate_after, r.window_s) for r in rows] == [
+        (0, 0, 10, 10),
+        (10, 10, 100, 20),
+        (90, 10, 100, 20),
+    ]
+    assert rows[1].instances_before == 1 and rows[1].first_new_instance_s == pytest.approx(5, abs=1)
     # i-b left 50 s before the second burst: only i-a was there, and i-c is the new one.
-    assert rows[2]["instances_before"] == 1 and rows[2]["new_instances"] == 1
-    assert rows[2]["first_new_instance_s"] == pytest.approx(6, abs=1)
+    assert rows[2].instances_before == 1 and rows[2].new_instances == 1
+    assert rows[2].first_new_instance_s == pytest.approx(6, abs=1)
 
 
 def test_report_command_runs_from_any_directory(spike, tmp_path):
     tool = Path(__file__).resolve().parent.parent / "bin" / "report"
-    p = subprocess.run([str(tool), str(spike), "--out", str(tmp_path / "r"), "--recovery-seconds", "3"],
-                       cwd=tmp_path, env={**os.environ, "ANALYSIS_PYTHON": sys.executable},
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [str(tool), str(spike), "--out", str(tmp_path / "r"), "--recovery-seconds", "3"],
+        cwd=tmp_path,
+        env={**os.environ, "ANALYSIS_PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stderr
     assert "3 consecutive seconds" in (tmp_path / "r" / "report.md").read_text()
 
@@ -261,5 +334,5 @@ def test_a_run_stopped_early_ends_its_windows_at_the_last_arrival(tmp_path):
     # Planned for 30 s, stopped (MAX_RUN_TIME, abort) after 20 s: no window may claim the missing 10 s.
     reqs = [r for r in spike_requests() if r.start < 20]
     run = load_run([write_run(tmp_path / "cut", reqs, SPIKE_OPTIONS)])
-    (row,) = analyse(run)[2]
-    assert row["window_s"] == 20 and row["recovery_s"] == LATENCY_OK_FROM
+    (row,) = judge(run)[2]
+    assert row.window_s == 20 and row.recovery_s == LATENCY_OK_FROM

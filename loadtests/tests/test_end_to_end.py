@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from loadtests.analysis import metrics
-from loadtests.analysis.report import build_report, criteria_for
+from loadtests.analysis.analyse import criteria_for
+from loadtests.analysis.report import build_report
 from loadtests.analysis.runs import load_run
 
 HERE = Path(__file__).resolve().parent.parent
@@ -83,16 +84,16 @@ def test_smoke_run_writes_a_complete_folder_and_a_true_report(server, tmp_path):
     run = load_run([run_dir])
     sec = metrics.per_second(run)
     summ = metrics.summary(run, sec)
-    assert summ["requests"] > 0 and summ["errors"] == 0
-    assert summ["instances"] == 1 and set(run.requests["instance"]) == {"e2e-1"}
-    assert summ["p50_ms"] >= ASKED_DELAY_MS  # the query knob reached the service; never shorter than asked
-    assert summ["server_p50_ms"] >= ASKED_DELAY_MS
+    assert summ.requests > 0 and summ.errors == 0
+    assert summ.instances == 1 and set(metrics.instances(run)["instance"]) == {"e2e-1"}
+    assert summ.p50_ms >= ASKED_DELAY_MS  # the query knob reached the service; never shorter than asked
+    assert summ.server_p50_ms >= ASKED_DELAY_MS
     assert run.planned.iloc[0] == pytest.approx(20)
 
     res = build_report(run, run_dir)
-    assert (run_dir / "report.html").exists() and len(res["headline"]) == 1
-    assert res["headline"][0]["instances_before"] == 1 and res["headline"][0]["new_instances"] == 0
-    assert res["capacity"]["max_concurrency"] == 10.0
+    assert (run_dir / "report.html").exists() and len(res.headline) == 1
+    assert res.headline[0].instances_before == 1 and res.headline[0].new_instances == 0
+    assert res.capacity.max_concurrency == 10.0
 
 
 def test_two_generators_split_one_run_and_merge(server, tmp_path):
@@ -114,12 +115,12 @@ def test_two_generators_split_one_run_and_merge(server, tmp_path):
     # Each generator drove its half; the merged run is the whole of it.
     assert [h.planned.iloc[0] for h in halves] == [pytest.approx(10), pytest.approx(10)]
     assert merged.planned.iloc[0] == pytest.approx(20)
-    assert len(merged.requests) == sum(len(h.requests) for h in halves)
-    assert all(len(h.requests) > 0 for h in halves)
+    assert merged.n_requests == sum(h.n_requests for h in halves)
+    assert all(h.n_requests > 0 for h in halves)
     c = criteria_for(merged)
     sec = metrics.per_second(merged)
-    assert metrics.summary(merged, sec)["instances"] == 1
-    assert metrics.headline(merged, sec, c)[0]["rate_after"] == pytest.approx(20)
+    assert metrics.summary(merged, sec).instances == 1
+    assert metrics.headline(merged, sec, c)[0].rate_after == pytest.approx(20)
 
 
 def test_local_rehearsal_with_a_scale_out_reports_the_new_instance(tmp_path):
@@ -137,9 +138,9 @@ def test_local_rehearsal_with_a_scale_out_reports_the_new_instance(tmp_path):
     assert json.loads((run_dir / "run.json").read_text())["service"]["MAX_CONCURRENCY"] == "10"
     run = load_run([run_dir])
     rows = metrics.headline(run, metrics.per_second(run), criteria_for(run))
-    spike = [r for r in rows if r["rate_after"] == pytest.approx(40)]
+    spike = [r for r in rows if r.rate_after == pytest.approx(40)]
     assert len(spike) == 1
-    assert spike[0]["instances_before"] == 1 and spike[0]["new_instances"] == 1
-    assert spike[0]["first_new_instance_s"] > 0
-    assert set(run.requests["instance"]) == {"local-1", "local-2"}
+    assert spike[0].instances_before == 1 and spike[0].new_instances == 1
+    assert spike[0].first_new_instance_s > 0
+    assert set(metrics.instances(run)["instance"]) == {"local-1", "local-2"}
     assert "local-balancer: 127.0.0.1:" in (run_dir / "service.log").read_text()

@@ -40,6 +40,17 @@ export function parseServerTiming(header) {
   return parts;
 }
 
+// The cache status the answer carries, as `<header>:<value>` from the first of X-Cache (CloudFront),
+// X-Cache-Status (nginx) or Age; null without any. The analysis (loadtests/analysis/cache.py)
+// classifies it as hit, miss or error; '&' would break k6's tag encoding, so it is dropped.
+export function cacheStatus(headers) {
+  for (const name of ['X-Cache', 'X-Cache-Status', 'Age']) {
+    const v = headers[name];
+    if (v !== undefined && v !== '') return `${name.toLowerCase()}:${String(v).replace(/&/g, '')}`;
+  }
+  return null;
+}
+
 export function makeEcho(k) {
   const base = k.string('BASE_URL');
   if (base !== null && !/^https?:\/\/[^/?#]+\/?$/.test(base)) {
@@ -70,6 +81,8 @@ export function makeEcho(k) {
       const t = res.timings;
       const id = res.headers['X-Instance-Id'] || 'none';
       const tags = { instance: id, instance_start: res.headers['X-Instance-Start'] || 'none', status: String(res.status) };
+      const cache = cacheStatus(res.headers);
+      if (cache !== null) tags.cache = cache;
       latency.add(t.blocked + t.connecting + t.tls_handshaking + t.duration, tags);
       const parts = parseServerTiming(res.headers['Server-Timing']);
       for (const [name, trend] of Object.entries(server)) {

@@ -1,0 +1,296 @@
+"""One analysis of one run, shared by `report` and `compare`: `analyse(run, criteria)` → `Analysis`.
+
+Everything the documents show comes from the Analysis (report.py only formats it), and
+`as_json` turns it into report.json / compare.json, so a script reads the same numbers a reader
+sees. The JSON layout is versioned (SCHEMA_VERSION) and described by report.schema.json beside this
+file; bump the version when a field changes meaning or goes away.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import cache, elasticity, metrics
+from .metrics import Capacity, Criteria, HeadlineRow, Summary
+from .runs import Run, parse_duration
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RiseElasticity:
+    onset_s: int
+    window_s: int
+    covered_after_s: int | None  # first second after the rise whose supply covers demand
+    metrics: elasticity.Elasticity
+
+
+@dataclass(frozen=True)
+class SupplyView:
+    """The metrics with one view of supply: `clients` (instances that answered in the second) or
+    `platform` (instances the platform held ready, from platform.jsonl)."""
+
+    supply: str
+    whole: elasticity.Elasticity
+    rises: list[RiseElasticity]
+
+
+@dataclass(frozen=True)
+class ElasticityReport:
+    service_ms: float
+    max_concurrency: float
+    utilisation: float
+    minimum: int
+    seconds: int
+    peak_demand: int
+    views: list[SupplyView]
+
+
+@dataclass(frozen=True)
+class PlatformRise:
+    """The platform's own times for one rise beside what the clients saw, seconds after the rise."""
+
+    onset_s: int
+    decision_s: float | None
+    desired: int | None
+    instance: str | None
+    requested_s: float | None
+    ready_s: float | None
+    first_request_s: float | None
+    client_first_answer_s: float | None
+
+
+@dataclass
+class Analysis:
+    label: str
+    criteria: Criteria
+    per_second: pd.DataFrame
+    headline: list[HeadlineRow]
+    instances: pd.DataFrame
+    capacity: Capacity
+    summary: Summary
+    elasticity: ElasticityReport | None
+    elasticity_missing: str | None  # why there is no elasticity section
+    cache: cache.CacheReport | None
+    platform_rises: list[PlatformRise] = field(default_factory=list)
+
+    def largest_rise(self) -> HeadlineRow | None:
+        """The spike a study is about (the run's start is a rise too, usually small)."""
+        return (
+            max(self.headline, key=lambda h: h.rate_after - h.rate_before)
+            if self.headline
+            else None
+        )
+
+
+def criteria_for(
+    run: Run,
+    slo_ms: float | None = None,
+    error_rate: float | None = None,
+    seconds: int | None = None,
+    max_concurrency: float | None = None,
+    utilisation: float | None = None,
+) -> Criteria:
+    """Command-line values first, then the run's own knobs (SLO_P95, SLO_ERROR_RATE,
+    MAX_CONCURRENCY), then the defaults."""
+    p, d = run.parameters, Criteria()
+    mc = run.service.get("MAX_CONCURRENCY")
+    return Criteria(
+        slo_p95_ms=float(slo_ms)
+        if slo_ms is not None
+        else parse_duration(p["SLO_P95"]) * 1000.0
+        if p.get("SLO_P95")
+        else d.slo_p95_ms,
+        error_rate=float(error_rate)
+        if error_rate is not None
+        else float(p["SLO_ERROR_RATE"])
+        if p.get("SLO_ERROR_RATE")
+        else d.error_rate,
+        seconds=int(seconds) if seconds is not None else d.seconds,
+        max_concurrency=float(max_concurrency)
+        if max_concurrency is not None
+        else float(mc)
+        if mc not in (None, "", "0")
+        else None,
+        utilisation=float(utilisation) if utilisation is not None else d.utilisation,
+    )
+
+
+def _load_end(run: Run, sec: pd.DataFrame) -> int:
+    # The elasticity window is the load itself: up to the last arrival (not the tail of answers).
+    return min(len(sec), int(np.floor(run.last_start)) + 1) if run.n_requests else len(sec)
+
+
+def _elasticity(
+    run: Run, sec: pd.DataFrame, rows: list[HeadlineRow], cap: Capacity, c: Criteria
+) -> tuple[ElasticityReport | None, str | None]:
+    if not c.max_concurrency:
+        return None, "no max concurrency per instance: give --max-concurrency (or MAX_CONCURRENCY)"
+    if not cap.service_ms or cap.service_ms <= 0:
+        return None, "no Server-Timing samples, so no measured service time"
+    end = _load_end(run, sec)
+    if end < 1:
+        return None, "no seconds with load"
+    off = metrics.offered(sec).iloc[:end].fillna(0).to_numpy()
+    d = elasticity.demand(off, cap.service_ms / 1000.0, c.max_concurrency, c.utilisation)
+    sec["demand"] = pd.Series(d, index=sec.index[:end])
+    supplies = {"clients": sec["instances"].iloc[:end].to_numpy()}
+    if run.platform is not None:
+        ready = run.platform.ready_count(len(sec))
+        sec["supply_platform"] = ready
+        supplies["platform"] = ready[:end]
+    views = []
+    for name, s in supplies.items():
+        rises = [
+            RiseElasticity(
+                onset_s=h.onset_s,
+                window_s=min(h.onset_s + h.window_s, end) - h.onset_s,
+                covered_after_s=elasticity.covered_after(
+                    d[h.onset_s : h.onset_s + h.window_s], s[h.onset_s : h.onset_s + h.window_s]
+                ),
+                metrics=elasticity.metrics(
+                    d[h.onset_s : h.onset_s + h.window_s], s[h.onset_s : h.onset_s + h.window_s]
+                ),
+            )
+            for h in rows
+            if h.onset_s < end
+        ]
+        views.append(SupplyView(name, elasticity.metrics(d, s), rises))
+    return (
+        ElasticityReport(
+            service_ms=cap.service_ms,
+            max_concurrency=c.max_concurrency,
+            utilisation=c.utilisation,
+            minimum=1,
+            seconds=end,
+            peak_demand=int(d.max()),
+            views=views,
+        ),
+        None,
+    )
+
+
+def _platform_rises(run: Run, rows: list[HeadlineRow], inst: pd.DataFrame) -> list[PlatformRise]:
+    log = run.platform
+    if log is None:
+        return []
+    first_answer = (
+        inst.set_index("instance")["first_answer"] if len(inst) else pd.Series(dtype=float)
+    )
+    out = []
+    for h in rows:
+        lo, hi = float(h.onset_s), float(h.onset_s + h.window_s)
+        prev = None
+        decision = None
+        for dcs in log.decisions:
+            before = dcs.current if dcs.current is not None else prev
+            if lo <= dcs.t < hi and before is not None and dcs.desired > before:
+                decision = dcs
+                break
+            prev = dcs.desired
+        since = decision.t if decision is not None else lo
+        fresh = [
+            i
+            for i in log.instances.values()
+            if i.ready is not None
+            and since <= i.ready < hi
+            and (i.requested is None or i.requested >= since - 1e-9)
+        ]
+        first = min(fresh, key=lambda i: i.ready or 0.0) if fresh else None
+
+        def rel(x: float | None, lo: float = lo) -> float | None:
+            return None if x is None else x - lo
+
+        out.append(
+            PlatformRise(
+                onset_s=h.onset_s,
+                decision_s=rel(decision.t) if decision else None,
+                desired=decision.desired if decision else None,
+                instance=first.instance if first else None,
+                requested_s=rel(first.requested) if first else None,
+                ready_s=rel(first.ready) if first else None,
+                first_request_s=rel(first.first_request) if first else None,
+                client_first_answer_s=rel(float(first_answer[first.instance]))
+                if first is not None and first.instance in first_answer.index
+                else None,
+            )
+        )
+    return out
+
+
+def analyse(run: Run, criteria: Criteria) -> Analysis:
+    """Every number the report (or one side of a compare) shows, computed once."""
+    sec = metrics.per_second(run)
+    cache_sec = cache.per_second(run, sec.index)
+    for col in cache_sec.columns:
+        sec[col] = cache_sec[col]
+    inst = metrics.instances(run)
+    rows = metrics.headline(run, sec, criteria, inst)
+    cap = metrics.capacity(run, sec, criteria, inst)
+    el, why = _elasticity(run, sec, rows, cap, criteria)
+    return Analysis(
+        label=run.label,
+        criteria=criteria,
+        per_second=sec,
+        headline=rows,
+        instances=inst,
+        capacity=cap,
+        summary=metrics.summary(run, sec),
+        elasticity=el,
+        elasticity_missing=why,
+        cache=cache.cache_report(run),
+        platform_rises=_platform_rises(run, rows, inst),
+    )
+
+
+def _clean(v: Any) -> Any:
+    """JSON-safe: NaN and infinities become null, numpy scalars plain numbers."""
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_clean(x) for x in v]
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def as_json(a: Analysis, run: Run) -> dict[str, Any]:
+    """The analysis as report.json's `run`-level object (see report.schema.json)."""
+    sec = a.per_second
+    return _clean(
+        {
+            "label": a.label,
+            "run": {
+                "folders": [str(d) for d in run.dirs],
+                "profile": run.profile,
+                "target": (run.meta[0] if run.meta else {}).get("target"),
+                "start_utc": min(
+                    (str(m.get("start_utc")) for m in run.meta if m.get("start_utc")), default=None
+                ),
+                "end_utc": max(
+                    (str(m.get("end_utc")) for m in run.meta if m.get("end_utc")), default=None
+                ),
+                "git_revision": (run.meta[0] if run.meta else {}).get("git_revision"),
+                "parameters": run.parameters,
+                "service": run.service,
+            },
+            "criteria": dataclasses.asdict(a.criteria),
+            "headline": [dataclasses.asdict(h) for h in a.headline],
+            "capacity": dataclasses.asdict(a.capacity),
+            "summary": dataclasses.asdict(a.summary),
+            "instances": a.instances.to_dict(orient="records"),
+            "elasticity": dataclasses.asdict(a.elasticity) if a.elasticity else None,
+            "elasticity_missing": a.elasticity_missing,
+            "cache": dataclasses.asdict(a.cache) if a.cache else None,
+            "platform_rises": [dataclasses.asdict(p) for p in a.platform_rises],
+            "per_second": {"second": list(sec.index)} | {c: sec[c].tolist() for c in sec.columns},
+        }
+    )
