@@ -62,6 +62,7 @@ class PlatformRise:
     instance: str | None
     requested_s: float | None
     ready_s: float | None
+    in_rotation_s: float | None
     first_request_s: float | None
     client_first_answer_s: float | None
 
@@ -215,6 +216,7 @@ def _platform_rises(run: Run, rows: list[HeadlineRow], inst: pd.DataFrame) -> li
                 instance=first.instance if first else None,
                 requested_s=rel(first.requested) if first else None,
                 ready_s=rel(first.ready) if first else None,
+                in_rotation_s=rel(first.in_rotation) if first else None,
                 first_request_s=rel(first.first_request) if first else None,
                 client_first_answer_s=rel(float(first_answer[first.instance]))
                 if first is not None and first.instance in first_answer.index

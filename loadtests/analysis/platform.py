@@ -3,9 +3,9 @@
 The autoscaler in loadtests/platform writes one JSON object per line. The analysis relies on this
 much of it (loadtests/README.md, "platform.jsonl"):
 
-- every line: `t` (epoch seconds, a number; `time` or `ts` are accepted too) and `event`;
-- instance events: `event` one of requested, started, ready, first_request, drain, exit, with
-  `instance` (the id the instance answers with in X-Instance-Id);
+- every line: `time` (epoch seconds, a number; `t` or `ts` are accepted too) and `event`;
+- instance events: `event` one of requested, started, ready, in_rotation, first_request, drain,
+  exit, removed, with `instance` (the id the instance answers with in X-Instance-Id);
 - decisions: `event` = decision, with `desired` (instances wanted) and, when known, `current`,
   `policy` and `inputs` (the policy's inputs, kept as they are).
 
@@ -21,7 +21,16 @@ from typing import Any
 
 import numpy as np
 
-INSTANCE_EVENTS = ("requested", "started", "ready", "first_request", "drain", "exit")
+INSTANCE_EVENTS = (
+    "requested",
+    "started",
+    "ready",
+    "in_rotation",
+    "first_request",
+    "drain",
+    "exit",
+    "removed",
+)
 
 
 class PlatformLogError(ValueError):
@@ -45,9 +54,11 @@ class InstanceEvents:
     requested: float | None = None
     started: float | None = None
     ready: float | None = None
+    in_rotation: float | None = None  # the balancer's health check passed
     first_request: float | None = None
     drain: float | None = None
     exit: float | None = None
+    removed: float | None = None
 
 
 @dataclass
@@ -68,10 +79,10 @@ class PlatformLog:
 
 
 def _time(obj: dict[str, Any], where: str) -> float:
-    for key in ("t", "time", "ts"):
+    for key in ("time", "t", "ts"):
         if isinstance(obj.get(key), int | float):
             return float(obj[key])
-    raise PlatformLogError(f'{where}: no time; each line needs "t" in epoch seconds')
+    raise PlatformLogError(f'{where}: no time; each line needs "time" in epoch seconds')
 
 
 def read_platform_log(path: Path, origin: float) -> PlatformLog:

@@ -40,7 +40,9 @@ def _finish(fig: Figure, ax: Axes, path: Path, title: str, ylabel: str) -> Path:
     handles, _ = ax.get_legend_handles_labels()
     if handles:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-    fig.tight_layout()
+    # Fixed margins (room on the right for the legend): tight_layout would lay every figure out
+    # twice and was a third of the report's plotting time.
+    fig.subplots_adjust(left=0.065, right=0.80, top=0.91, bottom=0.12)
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path

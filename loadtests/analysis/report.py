@@ -185,8 +185,8 @@ def _platform_section(doc: Doc, a: Analysis) -> None:
     doc.h2("Platform events per rise")
     doc.p(
         "From platform.jsonl: the first scale-up decision after each rise, when the first instance it "
-        "started was requested and became ready (first /readyz 200), when the platform saw it serve "
-        "its first request, beside the first answer the clients saw from it. Seconds after the rise."
+        "started was requested, became ready (first /readyz 200) and went into the balancer's "
+        "rotation (its health check passed), when it served its first request, beside the first answer the clients saw from it. Seconds after the rise."
     )
 
     def s(x: float | None) -> str:
@@ -201,6 +201,7 @@ def _platform_section(doc: Doc, a: Analysis) -> None:
             "instance",
             "requested",
             "ready",
+            "in rotation",
             "first request served",
             "first answer (clients)",
         ],
@@ -213,6 +214,7 @@ def _platform_section(doc: Doc, a: Analysis) -> None:
                 p.instance or "—",
                 s(p.requested_s),
                 s(p.ready_s),
+                s(p.in_rotation_s),
                 s(p.first_request_s),
                 s(p.client_first_answer_s),
             ]

@@ -60,7 +60,7 @@ class Run:
 
     The samples live in `db` (a DuckDB database in a temporary folder, removed with the Run):
     `requests(t_start, t_end, latency_ms, status, ok, instance, instance_start, cache)`,
-    `server(t_end, part, value_ms, ok, instance)` with part total or queue, and `dropped(t, count)`.
+    `server(t_end, part, value_ms, ok)` with part total or queue, and `dropped(t, count)`.
     """
 
     dirs: list[Path]
@@ -299,9 +299,7 @@ def _ingest(db: duckdb.DuckDBPyConnection, g: int, path: Path, tmp: Path) -> Non
               -- k6 writes whole seconds unless K6_CSV_TIME_FORMAT=unix_milli (what bin/loadtest sets).
               CASE WHEN "timestamp" > 1e11 THEN "timestamp" / 1000.0 ELSE "timestamp" END,
               metric_value, coalesce(TRY_CAST(status AS INTEGER), 0),
-              CASE WHEN metric_name = 'echo_latency' THEN coalesce({_tag("instance")}, 'none') END,
-              CASE WHEN metric_name = 'echo_latency' THEN coalesce({_tag("instance_start")}, 'none') END,
-              CASE WHEN metric_name = 'echo_latency' THEN {_tag("cache")} END
+              CASE WHEN metric_name = 'echo_latency' THEN extra_tags END
             FROM read_csv(?, header = false, auto_detect = false, columns = ?, quote = '"', escape = '"')
             """,
             [str(fifo), types],
@@ -335,7 +333,7 @@ def _open_db() -> tuple[duckdb.DuckDBPyConnection, Path]:
     db.execute("SET enable_progress_bar = false")
     db.execute(
         """CREATE TABLE samples (g INTEGER, metric VARCHAR, ts DOUBLE, value DOUBLE, status INTEGER,
-                                 instance VARCHAR, instance_start VARCHAR, cache VARCHAR)"""
+                                 tags VARCHAR)"""
     )
     # The folder goes when the connection does (end of the Run or of the process).
     weakref.finalize(db, shutil.rmtree, tmp, True)
@@ -380,16 +378,22 @@ def load_run(dirs: list[Path] | list[str], label: str | None = None) -> Run:
         starts.append(float(run_start if run_start is not None else first_arrival))
     origin = min(starts)
 
+    # Tags repeat (a few instances, a few orders): split each distinct string once, then join.
     db.execute(
         f"""
-        CREATE VIEW requests AS
-          SELECT ts - {origin!r} - value / 1000.0 AS t_start, ts - {origin!r} AS t_end,
-                 value AS latency_ms, status, status >= 200 AND status < 400 AS ok,
-                 instance, instance_start, cache
-          FROM samples WHERE metric = 'echo_latency';
+        CREATE TABLE tagmap AS
+          SELECT tags, coalesce({_tag("instance")}, 'none') AS instance,
+                 coalesce({_tag("instance_start")}, 'none') AS instance_start, {_tag("cache")} AS cache
+          FROM (SELECT DISTINCT tags AS extra_tags, tags FROM samples WHERE tags IS NOT NULL);
+        CREATE TABLE requests AS
+          SELECT s.ts - {origin!r} - s.value / 1000.0 AS t_start, s.ts - {origin!r} AS t_end,
+                 s.value AS latency_ms, s.status, s.status >= 200 AND s.status < 400 AS ok,
+                 coalesce(m.instance, 'none') AS instance, coalesce(m.instance_start, 'none') AS instance_start,
+                 m.cache
+          FROM samples s LEFT JOIN tagmap m USING (tags) WHERE s.metric = 'echo_latency';
         CREATE VIEW server AS
           SELECT ts - {origin!r} AS t_end, substr(metric, 13) AS part, value AS value_ms,
-                 status >= 200 AND status < 400 AS ok, instance
+                 status >= 200 AND status < 400 AS ok
           FROM samples WHERE metric IN ('echo_server_total', 'echo_server_queue');
         CREATE VIEW dropped AS
           SELECT ts - {origin!r} AS t, value AS count FROM samples WHERE metric = 'dropped_iterations';

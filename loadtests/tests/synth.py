@@ -88,7 +88,8 @@ def write_run(
     if platform is not None:
         with (d / "platform.jsonl").open("w") as f:
             for ev in platform:
-                f.write(json.dumps({**ev, "t": origin + ev["t"]}) + "\n")
+                rec = {k: v for k, v in ev.items() if k != "t"} | {"time": origin + ev["t"]}
+                f.write(json.dumps(rec) + "\n")
     ms = lambda t: round((origin + t) * 1000)  # noqa: E731
     with gzip.open(d / "raw.csv.gz", "wt", newline="") as f:
         w = csv.writer(f)

@@ -111,6 +111,7 @@ PLATFORM = [
     {"t": 10.5, "event": "requested", "instance": "i-b"},
     {"t": 10.6, "event": "started", "instance": "i-b"},
     {"t": 13.2, "event": "ready", "instance": "i-b"},
+    {"t": 13.22, "event": "in_rotation", "instance": "i-b"},
     {"t": 13.25, "event": "first_request", "instance": "i-b"},
     {"t": 10.5, "event": "requested", "instance": "i-c"},
     {"t": 18.7, "event": "ready", "instance": "i-c"},
@@ -169,12 +170,12 @@ def test_platform_log_gives_a_second_supply_view_and_a_table_per_rise(tmp_path):
     assert rise.decision_s == pytest.approx(0.4) and rise.desired == 3
     assert rise.instance == "i-b"
     assert rise.requested_s == pytest.approx(0.5)
-    assert rise.ready_s == pytest.approx(3.2)
+    assert rise.ready_s == pytest.approx(3.2) and rise.in_rotation_s == pytest.approx(0.0 + 3.22)
     assert rise.first_request_s == pytest.approx(3.25)
     assert rise.client_first_answer_s == pytest.approx(5.0, abs=0.01)
     md = (tmp_path / "out" / "report.md").read_text()
     assert "## Platform events per rise" in md
-    assert "| 2 | 10 s | 0.40 s | 3 | i-b | 0.50 s | 3.20 s | 3.25 s | 5.0" in md
+    assert "| 2 | 10 s | 0.40 s | 3 | i-b | 0.50 s | 3.20 s | 3.22 s | 3.25 s | 5.0" in md
     jsonschema.validate(json.loads((tmp_path / "out" / "report.json").read_text()), SCHEMA)
 
 

@@ -167,7 +167,7 @@ def write_run(folder: Path, shape: Shape) -> Path:
                 "target": "http://127.0.0.1:1",
                 "segment": None,
                 "parameters": {"SLO_P95": "250ms", "SLO_ERROR_RATE": "0.01"},
-                "service": {"MAX_CONCURRENCY": "100"},
+                "service": {"MAX_CONCURRENCY": "20"},
                 "start_utc": "2026-01-01T00:00:00.000Z",
                 "end_utc": "2026-01-01T01:00:00.000Z",
                 "git_revision": "0" * 40,
