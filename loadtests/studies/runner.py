@@ -28,12 +28,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from loadtests.locust.__main__ import request_path
 from loadtests.locust.plan import seconds
 
 from . import edge
 from .study import Service, Study, Variant
+
+if TYPE_CHECKING:
+    from loadtests.netlab import Lab
 
 REPO = Path(__file__).resolve().parents[2]
 LOADTEST = REPO / "loadtests" / "bin" / "loadtest"
@@ -146,7 +150,9 @@ def service_argv(svc: Service, url_of: Callable[[str], str], tools: Tools, work:
     return [tools.nginx, "-c", str(conf), "-e", str(conf.parent / "error.log")]
 
 
-def start_service(lab, svc: Service, argv: list[str], folder: Path, timeout: float = 20) -> None:
+def start_service(
+    lab: Lab, svc: Service, argv: list[str], folder: Path, timeout: float = 20
+) -> None:
     """Starts one service in its host and waits until it accepts connections; a service that
     exits first (a flag this build does not know, say) stops the study with its own words."""
     from loadtests.netlab import NetlabError
@@ -188,6 +194,8 @@ def generator_env(
     }
     if study.load.tool == "locust":
         env["LOCUST_WORKERS"] = str(study.load.workers)
+    # The generator's own hard bound (it still writes what it recorded), inside the study's.
+    env.setdefault("MAX_RUN_TIME", str(_plan_seconds(env)))
     return env
 
 
@@ -203,7 +211,7 @@ with urllib.request.urlopen(sys.argv[1], timeout=30) as r:
 
 
 def run_variant(
-    lab, study: Study, variant: Variant, folder: Path, tools: Tools, short: bool
+    lab: Lab, study: Study, variant: Variant, folder: Path, tools: Tools, short: bool
 ) -> Path:
     """One variant's load from the study's host into folder/<A|B>; then one answer, kept."""
     svc = study.services[variant.target]
@@ -213,7 +221,7 @@ def run_variant(
     _say(f"{variant.key} ({variant.label}): {study.load.tool} {study.load.profile} -> {target}")
     proc = lab.run(study.load.host, [str(LOADTEST)], name=f"loadtest-{variant.key}", env=env)
     try:
-        rc = proc.wait(timeout=_plan_seconds(env) + GENERATOR_SLACK)
+        rc = proc.wait(timeout=int(env["MAX_RUN_TIME"]) + GENERATOR_SLACK)
     except subprocess.TimeoutExpired as e:
         raise StudyFailed(
             f"{variant.key}: the load generator did not finish in time; see {folder}/logs"
