@@ -11,8 +11,8 @@ The sequence, bounded as a whole by the study's `limit_seconds`:
    SIGTERM or the time limit), then write the compare report (compare.md, compare.html,
    compare.json, plots/) and study.md (the question, the network as built, what to expect).
 
-A run folder: <results>/<UTC start>-<study>[-short]/ with A/, B/, logs/, work/ (the edge's
-configuration and cache), the study file as run, study.md and the compare report.
+A run folder: <results>/<UTC start>-<study>[-short]/ with A/, B/, logs/ (every process's output,
+the edge's nginx.conf), the study file as run, study.md and the compare report.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -318,21 +319,32 @@ def run(study: Study, results: Path, short: bool = False, tools: Tools | None = 
     shutil.copy(study.path, folder / "study.toml")
     _say(f"{study.name}: run folder {folder}")
     described = ""
-    with (
-        time_limit(study.limit_seconds),
-        Lab(study.topology(), log_dir=folder / "logs") as lab,
-    ):
-        described = lab.describe()
-        _say("network up:\n" + described)
+    # The edge's cache and temporary files: nginx's workers run as `nobody`, who must reach them,
+    # and a run folder may sit under a private directory (pytest's tmp_path is 0700).
+    work = Path(tempfile.mkdtemp(prefix=f"study-{study.name}-"))
+    work.chmod(0o755)
+    try:
+        with (
+            time_limit(study.limit_seconds),
+            Lab(study.topology(), log_dir=folder / "logs") as lab,
+        ):
+            described = lab.describe()
+            _say("network up:\n" + described)
 
-        def url_of(service: str) -> str:
-            s = study.services[service]
-            return lab.url(s.host, s.port)
+            def url_of(service: str) -> str:
+                s = study.services[service]
+                return lab.url(s.host, s.port)
 
-        for svc in start_order(study):
-            start_service(lab, svc, service_argv(svc, url_of, tools, folder / "work"), folder)
-        for variant in study.variants:
-            run_variant(lab, study, variant, folder, tools, short)
+            for svc in start_order(study):
+                start_service(lab, svc, service_argv(svc, url_of, tools, work), folder)
+            for variant in study.variants:
+                run_variant(lab, study, variant, folder, tools, short)
+    finally:
+        for conf in work.glob("edge-*/nginx.conf"):
+            shutil.copy(conf, folder / "logs" / f"{conf.parent.name}-nginx.conf")
+        for err in work.glob("edge-*/error.log"):
+            shutil.copy(err, folder / "logs" / f"{err.parent.name}-error.log")
+        shutil.rmtree(work, ignore_errors=True)
     (folder / "study.md").write_text(study_md(study, described, folder, short))
     compare(folder, tools)
     return folder
