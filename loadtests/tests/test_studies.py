@@ -3,6 +3,7 @@ and what is allowed, and the runner turns a study into the right commands. Pure:
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -274,3 +275,43 @@ def test_the_generator_gets_the_study_s_knobs_target_and_workers(tmp_path):
         runner.request_path(c.knobs(c.variants[1]))
         == "/page?format=json&delay=2ms%3A90%2Clognormal%2840ms%2C200ms%29%3A10"
     )
+
+
+def _run_cdn(tmp_path: Path, prefix: list[str], env: dict[str, str] | None = None):
+    return subprocess.run(
+        [
+            *prefix,
+            sys.executable,
+            "-m",
+            "loadtests.studies",
+            "run",
+            "cdn",
+            "--results",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+
+
+def test_a_study_stops_at_once_without_iproute2(tmp_path):
+    p = _run_cdn(tmp_path, [], env={"PATH": str(tmp_path)})
+    assert p.returncode == 2
+    assert "needs iproute2" in p.stderr and "apt-get install iproute2" in p.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(
+    shutil.which("setpriv") is None, reason="setpriv (util-linux) runs it as nobody"
+)
+def test_a_study_stops_at_once_without_root(tmp_path):
+    tmp_path.chmod(0o777)
+    p = _run_cdn(tmp_path, ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
+    if "Permission denied" in p.stderr:
+        pytest.skip("nobody cannot read this checkout or its venv")
+    assert p.returncode == 2, p.stderr
+    assert "needs root" in p.stderr
+    assert list(tmp_path.iterdir()) == []
