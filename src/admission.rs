@@ -132,8 +132,6 @@ impl Admission {
     pub async fn acquire(self: &Arc<Self>) -> Result<(Permit, Duration), Rejection> {
         match self.try_acquire() {
             Some(permit) => Ok((permit, Duration::ZERO)),
-            // The waiting future is large and rarely needed: boxed, so every request's
-            // future (which hyper keeps per connection) stays small.
             None => Box::pin(self.wait()).await,
         }
     }

@@ -1,16 +1,24 @@
-//! Command-line flags, each with a `DELAY_ECHO_…` environment twin.
+//! Command-line flags, each with a `DELAY_ECHO_…` environment twin (`PORT` as platforms set it).
 //!
-//! This is the raw, unvalidated form: strings stay strings here. `config::Config::from_cli`
-//! turns them into typed values once, at start-up, with errors that say what is allowed.
-//! A flag's doc comment is its `--help` text.
+//! The server's flags are the raw, unvalidated form: strings stay strings here, and
+//! `config::Config::from_args` turns them into typed values once, at start-up, with errors that
+//! say what is allowed (a knob default is checked against its cap, another flag). The
+//! healthcheck's few flags are typed by clap itself. A flag's doc comment is its `--help` text;
+//! the knob defaults take theirs from the knob table.
+
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::knobs::{KnobFlags, Value};
 
 /// An HTTP target that answers every request after a delay you control, and tells you which
 /// instance answered and where the time went.
 ///
 /// Every path except /healthz, /readyz, /metrics and /config echoes the request after the delay.
-/// Knobs per request (query parameter or X-Echo-<Name> header): delay, cpu, status, size, seed.
+/// Knobs per request (query parameter or X-Echo-<Name> header): delay, cpu, status, size, seed,
+/// hop (relay through configured peers: `hop=eu,ap`).
 /// Values: fixed `80ms`, uniform `50ms..150ms`, weighted `10ms:90,500ms:10`, long tail
 /// `lognormal(80ms,400ms)` (median, p99).
 #[derive(Debug, Parser)]
@@ -36,13 +44,35 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct HealthcheckArgs {
     /// URL to probe (an IP address or localhost: the static image has no name resolver)
-    /// [default: http://127.0.0.1:<port of DELAY_ECHO_LISTEN or PORT, else 8080>/readyz]
+    /// [default: http://127.0.0.1:<port of --listen, else --port, else 8080>/readyz]
     #[arg(long, env = "DELAY_ECHO_HEALTHCHECK_URL")]
     pub url: Option<String>,
 
     /// How long to wait for the answer.
-    #[arg(long, env = "DELAY_ECHO_HEALTHCHECK_TIMEOUT", default_value = "2s")]
-    pub timeout: String,
+    #[arg(long, env = "DELAY_ECHO_HEALTHCHECK_TIMEOUT", default_value = "2s", value_parser = duration)]
+    pub timeout: Duration,
+
+    /// The address the server listens on (its --listen), for the default URL's port.
+    #[arg(long, env = "DELAY_ECHO_LISTEN", value_parser = address)]
+    pub listen: Option<SocketAddr>,
+
+    /// The server's port (its --port), for the default URL when --listen is not given.
+    #[arg(long, env = "PORT", value_parser = port)]
+    pub port: Option<u16>,
+}
+
+fn address(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|_| format!("{s:?} is not an address; allowed: IP:PORT, e.g. 0.0.0.0:8080 or [::]:8080"))
+}
+
+fn port(s: &str) -> Result<u16, String> {
+    s.trim().parse().map_err(|_| format!("{s:?} is not a port number; allowed: 0 to 65535"))
+}
+
+/// A duration flag read by clap itself (the healthcheck's): a bad value exits 2 with what is
+/// allowed.
+fn duration(s: &str) -> Result<Duration, String> {
+    Duration::parse_one(s.trim()).map_err(|e| format!("{e}; allowed: a duration with a unit, e.g. 500ms or 2s"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -53,29 +83,21 @@ pub enum LogFormat {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on [default: 0.0.0.0:$PORT when PORT is set, else 0.0.0.0:8080]
+    /// Address to listen on [default: 0.0.0.0:<--port> when PORT is set, else 0.0.0.0:8080]
     #[arg(long, env = "DELAY_ECHO_LISTEN")]
     pub listen: Option<String>,
+
+    /// Port to listen on, on every address, when --listen is not given (platforms set PORT).
+    #[arg(long, env = "PORT")]
+    pub port: Option<String>,
 
     /// Serve /metrics on this address instead of the main listener.
     #[arg(long, env = "DELAY_ECHO_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
 
-    /// Default delay before each echo answer.
-    #[arg(long, env = "DELAY_ECHO_DELAY", default_value = "80ms")]
-    pub delay: String,
-
-    /// Default CPU time to burn per echo request.
-    #[arg(long, env = "DELAY_ECHO_CPU", default_value = "0")]
-    pub cpu: String,
-
-    /// Default status code, fixed (`200`) or weighted (`503:5` = 5 % 503, the rest 200).
-    #[arg(long, env = "DELAY_ECHO_STATUS", default_value = "200")]
-    pub status: String,
-
-    /// Default response body size (filler); unset echoes the request body.
-    #[arg(long, env = "DELAY_ECHO_SIZE")]
-    pub size: Option<String>,
+    /// The knobs' server defaults (--delay, --cpu, --status, --size), from the knob table.
+    #[command(flatten)]
+    pub knobs: KnobFlags,
 
     /// Largest delay a request may ask for.
     #[arg(long, env = "DELAY_ECHO_MAX_DELAY", default_value = "30s")]

@@ -9,31 +9,13 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::cli::{LogFormat, ServeArgs};
-use crate::knobs::{Bytes, Dist, KnobError, Status, Value};
+use crate::knobs::{Size, Value, Values, ser_duration};
 use crate::relay::{self, RelayConfig};
 
-/// Server defaults for the per-request knobs; replaceable at run time through PUT /config.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Defaults {
-    pub delay: Dist<Duration>,
-    pub cpu: Dist<Duration>,
-    pub status: Dist<Status>,
-    /// `None` echoes the request body.
-    pub size: Option<Dist<Bytes>>,
-}
+pub use crate::knobs::Caps;
 
-/// Upper bounds on what a request (or PUT /config) may ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Caps {
-    #[serde(serialize_with = "ser_duration")]
-    pub max_delay: Duration,
-    #[serde(serialize_with = "ser_duration")]
-    pub max_cpu: Duration,
-    #[serde(serialize_with = "ser_bytes")]
-    pub max_size: Bytes,
-    #[serde(serialize_with = "ser_bytes")]
-    pub max_body: Bytes,
-}
+/// Server defaults for the per-request knobs; replaceable at run time through PUT /config.
+pub type Defaults = Values;
 
 /// Admission settings; the limit and queue can change at run time.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -42,6 +24,23 @@ pub struct AdmissionLimits {
     pub max_queue: usize,
     #[serde(serialize_with = "ser_duration")]
     pub queue_timeout: Duration,
+}
+
+/// How connections are served (`server`, `conn`).
+#[derive(Debug, Clone, Copy)]
+pub struct Connections {
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+    pub max_header_size: usize,
+}
+
+/// Start-up and shutdown timing (`server`).
+#[derive(Debug, Clone, Copy)]
+pub struct Lifecycle {
+    pub startup_delay: Duration,
+    pub drain_delay: Duration,
+    pub shutdown_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -53,17 +52,12 @@ pub struct Config {
     pub no_overrides: bool,
     pub admission: AdmissionLimits,
     pub reject_status: u16,
-    pub startup_delay: Duration,
-    pub drain_delay: Duration,
-    pub shutdown_timeout: Duration,
+    pub lifecycle: Lifecycle,
+    pub connections: Connections,
     pub control_token: Option<String>,
     pub instance_id: String,
     pub log_format: LogFormat,
     pub access_log: bool,
-    pub header_read_timeout: Duration,
-    pub idle_timeout: Duration,
-    pub max_connections: usize,
-    pub max_header_size: usize,
     pub workers: usize,
     pub relay: RelayConfig,
 }
@@ -82,18 +76,14 @@ fn bad(flag: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError { flag, env, message: message.into() }
 }
 
-fn knob(flag: &'static str) -> impl Fn(KnobError) -> ConfigError {
-    move |e| bad(flag, e.to_string())
-}
-
 /// Parses a plain duration flag (`5s`, `500ms`, `0`).
-pub fn duration(flag: &'static str, s: &str) -> Result<Duration, ConfigError> {
+fn duration(flag: &'static str, s: &str) -> Result<Duration, ConfigError> {
     Duration::parse_one(s.trim())
         .map_err(|e| bad(flag, format!("{e}; allowed: a duration with a unit, e.g. 500ms or 10s")))
 }
 
-fn size(flag: &'static str, s: &str) -> Result<Bytes, ConfigError> {
-    Bytes::parse_one(s.trim()).map_err(|e| bad(flag, format!("{e}; allowed: a size with a unit, e.g. 64KiB or 10MiB")))
+fn size(flag: &'static str, s: &str) -> Result<Size, ConfigError> {
+    Size::parse_one(s.trim()).map_err(|e| bad(flag, format!("{e}; allowed: a size with a unit, e.g. 64KiB or 10MiB")))
 }
 
 fn addr(flag: &'static str, s: &str) -> Result<SocketAddr, ConfigError> {
@@ -114,38 +104,16 @@ fn listen_addr(listen: Option<&str>, port: Option<&str>) -> Result<SocketAddr, C
     }
 }
 
-impl Defaults {
-    /// Parses the four defaults against the caps (shared by the flags and PUT /config).
-    pub fn parse(
-        delay: &str,
-        cpu: &str,
-        status: &str,
-        size: Option<&str>,
-        caps: &Caps,
-    ) -> Result<Self, (&'static str, KnobError)> {
-        Ok(Defaults {
-            delay: Dist::parse(delay, caps.max_delay, "--max-delay", false).map_err(|e| ("delay", e))?,
-            cpu: Dist::parse(cpu, caps.max_cpu, "--max-cpu", false).map_err(|e| ("cpu", e))?,
-            status: Dist::parse(status, Status(599), "", true).map_err(|e| ("status", e))?,
-            size: size
-                .map(|s| Dist::parse(s, caps.max_size, "--max-size", false))
-                .transpose()
-                .map_err(|e| ("size", e))?,
-        })
-    }
-}
-
 impl Config {
-    /// Validates the flags. `port` is the `PORT` environment variable, `host` the host name.
-    pub fn from_args(a: &ServeArgs, port: Option<&str>, host: &str) -> Result<Config, ConfigError> {
+    /// Validates the flags; `host` is the host name (for the default instance id).
+    pub fn from_args(a: &ServeArgs, host: &str) -> Result<Config, ConfigError> {
         let caps = Caps {
             max_delay: duration("max-delay", &a.max_delay)?,
             max_cpu: duration("max-cpu", &a.max_cpu)?,
             max_size: size("max-size", &a.max_size)?,
             max_body: size("max-body", &a.max_body)?,
         };
-        let defaults = Defaults::parse(&a.delay, &a.cpu, &a.status, a.size.as_deref(), &caps)
-            .map_err(|(flag, e)| knob(flag)(e))?;
+        let defaults = Defaults::from_flags(&a.knobs, &caps).map_err(|b| bad(b.param, b.err.to_string()))?;
         if !matches!(a.reject_status, 429 | 503) {
             return Err(bad("reject-status", format!("{} is not allowed; allowed: 503 or 429", a.reject_status)));
         }
@@ -190,7 +158,7 @@ impl Config {
             return Err(bad("peer-timeout", "0 would time out every hop; allowed: a positive duration"));
         }
         Ok(Config {
-            listen: listen_addr(a.listen.as_deref(), port)?,
+            listen: listen_addr(a.listen.as_deref(), a.port.as_deref())?,
             metrics_listen: a.metrics_listen.as_deref().map(|m| addr("metrics-listen", m)).transpose()?,
             defaults,
             caps,
@@ -201,17 +169,21 @@ impl Config {
                 queue_timeout: duration("queue-timeout", &a.queue_timeout)?,
             },
             reject_status: a.reject_status,
-            startup_delay: duration("startup-delay", &a.startup_delay)?,
-            drain_delay: duration("drain-delay", &a.drain_delay)?,
-            shutdown_timeout: duration("shutdown-timeout", &a.shutdown_timeout)?,
+            lifecycle: Lifecycle {
+                startup_delay: duration("startup-delay", &a.startup_delay)?,
+                drain_delay: duration("drain-delay", &a.drain_delay)?,
+                shutdown_timeout: duration("shutdown-timeout", &a.shutdown_timeout)?,
+            },
             control_token,
             instance_id,
             log_format: a.log_format,
             access_log: a.access_log,
-            header_read_timeout,
-            idle_timeout,
-            max_connections: a.max_connections,
-            max_header_size: max_header_size as usize,
+            connections: Connections {
+                header_read_timeout,
+                idle_timeout,
+                max_connections: a.max_connections,
+                max_header_size: max_header_size as usize,
+            },
             workers: a.workers,
             relay,
         })
@@ -227,32 +199,35 @@ fn generated_instance_id(host: &str) -> String {
     format!("{host}-{:06x}", rand::random::<u32>() & 0xff_ffff)
 }
 
-fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::knobs::format_duration(*d))
-}
-
-fn ser_bytes<S: serde::Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&b.render())
+/// The host name (containers set it to the task or pod id), for the default instance id.
+pub fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_owned()))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::knobs::Dist;
     use clap::Parser;
 
     fn parse(args: &[&str], port: Option<&str>) -> Result<Config, ConfigError> {
-        let cli = crate::cli::Cli::try_parse_from(std::iter::once("delay-echo").chain(args.iter().copied()))
+        let mut cli = crate::cli::Cli::try_parse_from(std::iter::once("delay-echo").chain(args.iter().copied()))
             .expect("clap accepts the flags");
-        Config::from_args(&cli.serve, port, "host-1")
+        cli.serve.port = port.map(str::to_owned);
+        Config::from_args(&cli.serve, "host-1")
     }
 
     #[test]
     fn defaults_are_the_documented_ones() {
         let c = parse(&[], None).unwrap();
         assert_eq!(c.listen, "0.0.0.0:8080".parse().unwrap());
-        assert_eq!(c.defaults.delay, Dist::Fixed(Duration::from_millis(80)));
+        assert_eq!(c.defaults.delay, Some(Dist::Fixed(Duration::from_millis(80))));
         assert_eq!(c.caps.max_delay, Duration::from_secs(30));
-        assert_eq!(c.caps.max_size, Bytes(10 << 20));
+        assert_eq!(c.caps.max_size, Size(10 << 20));
         assert_eq!(c.admission.max_concurrency, 0);
         assert!(c.instance_id.starts_with("host-1-"));
     }

@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
-use crate::memory::{self, TrimAfterClosing};
+use crate::config::Connections;
 
 /// What the sweeper knows of one connection. Times are milliseconds since `epoch` (+1, so 0
 /// can mean "none").
@@ -148,8 +148,12 @@ pub struct Watchdog {
 }
 
 impl Watchdog {
-    pub fn new(header_read: Duration, idle: Duration) -> Arc<Watchdog> {
-        Arc::new(Watchdog { connections: Mutex::new(Vec::new()), header_read, idle })
+    pub fn new(c: &Connections) -> Arc<Watchdog> {
+        Arc::new(Watchdog {
+            connections: Mutex::new(Vec::new()),
+            header_read: c.header_read_timeout,
+            idle: c.idle_timeout,
+        })
     }
 
     pub fn watch(&self, activity: &Arc<Activity>) {
@@ -168,11 +172,9 @@ impl Watchdog {
         let (header_read, idle) = (self.header_read.as_millis() as u64, self.idle.as_millis() as u64);
         let mut tick = tokio::time::interval(self.period());
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut trim = TrimAfterClosing::default();
         loop {
             tick.tick().await;
             let mut connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
-            let before = connections.len();
             connections.retain(|c| {
                 let Some(a) = c.upgrade() else { return false };
                 match a.overdue(header_read, idle) {
@@ -184,13 +186,6 @@ impl Watchdog {
                     None => true,
                 }
             });
-            let open = connections.len();
-            drop(connections);
-            if trim.closed(before - open, open) {
-                let started = std::time::Instant::now();
-                memory::release_freed();
-                tracing::debug!(took = ?started.elapsed(), open, "returned freed memory after connections closed");
-            }
         }
     }
 }

@@ -3,15 +3,30 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::cli::HealthcheckArgs;
+
+/// Probes the URL the arguments name; the exit code says whether it answered 200.
+pub fn run(args: &HealthcheckArgs) -> ExitCode {
+    let url = args.url.clone().unwrap_or_else(|| default_url(args.listen, args.port));
+    match probe(&url, args.timeout) {
+        Ok(200) => ExitCode::SUCCESS,
+        Ok(code) => {
+            eprintln!("healthcheck: {url} answered {code}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("healthcheck: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// The default probe URL: the port this instance would listen on, on loopback.
-pub fn default_url(listen: Option<&str>, port: Option<&str>) -> String {
-    let port = listen
-        .and_then(|l| l.parse::<SocketAddr>().ok())
-        .map(|a| a.port())
-        .or_else(|| port.and_then(|p| p.trim().parse().ok()))
-        .unwrap_or(8080);
+fn default_url(listen: Option<SocketAddr>, port: Option<u16>) -> String {
+    let port = listen.map(|a| a.port()).or(port).unwrap_or(8080);
     format!("http://127.0.0.1:{port}/readyz")
 }
 
@@ -55,8 +70,8 @@ mod tests {
     #[test]
     fn default_url_follows_listen_then_port() {
         assert_eq!(default_url(None, None), "http://127.0.0.1:8080/readyz");
-        assert_eq!(default_url(None, Some("9000")), "http://127.0.0.1:9000/readyz");
-        assert_eq!(default_url(Some("0.0.0.0:7000"), Some("9000")), "http://127.0.0.1:7000/readyz");
+        assert_eq!(default_url(None, Some(9000)), "http://127.0.0.1:9000/readyz");
+        assert_eq!(default_url(Some("0.0.0.0:7000".parse().unwrap()), Some(9000)), "http://127.0.0.1:7000/readyz");
     }
 
     #[test]
@@ -65,8 +80,14 @@ mod tests {
         let port = l.local_addr().unwrap().port();
         let server = std::thread::spawn(move || {
             let (mut s, _) = l.accept().unwrap();
+            // Read the whole head: closing with unread bytes would reset the connection.
+            let mut head = Vec::new();
             let mut buf = [0u8; 256];
-            let _ = s.read(&mut buf);
+            while !head.ends_with(b"\r\n\r\n") {
+                let n = s.read(&mut buf).unwrap();
+                assert!(n > 0, "the probe closed before its head ended");
+                head.extend_from_slice(&buf[..n]);
+            }
             s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").unwrap();
         });
         assert_eq!(probe(&format!("http://localhost:{port}/readyz"), Duration::from_secs(2)), Ok(200));

@@ -1,397 +1,421 @@
-//! The knob grammar: values and distributions for delay, cpu, status and size.
+//! The per-request knobs, described once: the table below is what the query, the `X-Echo-*`
+//! headers, the server-default flags (with their env twins) and `PUT /config` all read.
 //!
-//! Pure code (no I/O), so the whole grammar is unit- and property-tested. A distribution is
-//! parsed once (server defaults at start-up, per-request values on arrival) and sampled with the
-//! request's RNG, so a `seed` makes every choice of a request reproducible.
-//!
-//! ```text
-//! fixed     80ms | 1.5s | 250us | 64KiB | 100B | 503 | 0
-//! uniform   50ms..150ms
-//! weighted  10ms:90,500ms:10        percent; the remainder takes the default
-//! long tail lognormal(80ms,400ms)   median, p99
-//! ```
+//! Adding a knob is one `Knob` entry in `ALL`, its field in `Values` and its arm in
+//! `Values::set`/`Values::show` (how it parses and shows), plus what the echo does with it.
+//! The value grammar (fixed, range, weighted, long tail) lives in `grammar`.
 
-use std::fmt;
+mod grammar;
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
 use std::time::Duration;
 
-use rand::Rng;
-use rand_distr::{Distribution, LogNormal};
+use clap::{Arg, ArgAction, ArgMatches};
+use hyper::header::HeaderMap;
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use serde::Serialize;
 
-/// What a knob value is made of: a duration, a byte size or a status code.
-pub trait Value: Copy + PartialOrd + fmt::Debug + Send + Sync + 'static {
-    /// What `allowed` says in errors about single values.
-    const UNIT_HINT: &'static str;
-    fn parse_one(s: &str) -> Result<Self, String>;
-    fn to_f64(self) -> f64;
-    fn from_f64(v: f64) -> Self;
-    fn render(self) -> String;
+pub use grammar::{Cap, Dist, Forms, KnobError, Size, Status, Value, format_duration, parse_seed};
+
+/// One knob: where a request gives it, what it accepts, what caps it, and its server default.
+#[derive(Debug)]
+pub struct Knob {
+    pub id: Id,
+    /// The query parameter; also the `PUT /config` field and the default's flag (`--delay`).
+    pub name: &'static str,
+    /// The request header, lower case (`x-echo-delay`).
+    pub header: &'static str,
+    pub grammar: Grammar,
+    /// The flag that caps it, named in "exceeds the maximum; raise it with --max-delay".
+    pub cap: Option<&'static str>,
+    /// The server default: a flag `--<name>` with this env twin, `--help` text and built-in
+    /// value; `None` for a knob that only a request can give (seed).
+    pub default: Option<ServerDefault>,
 }
 
-impl Value for Duration {
-    const UNIT_HINT: &'static str = "a duration with a unit (us, ms, s), e.g. 80ms or 1.5s; bare 0";
-
-    fn parse_one(s: &str) -> Result<Self, String> {
-        if s == "0" {
-            return Ok(Duration::ZERO);
-        }
-        if s.starts_with('-') {
-            return Err(format!("{s:?} is negative"));
-        }
-        if !s.ends_with(|c: char| c.is_ascii_alphabetic()) {
-            return Err(format!("{s:?} has no unit"));
-        }
-        humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration ({e})"))
-    }
-    fn to_f64(self) -> f64 {
-        self.as_secs_f64()
-    }
-    fn from_f64(v: f64) -> Self {
-        Duration::from_secs_f64(v.max(0.0))
-    }
-    fn render(self) -> String {
-        format_duration(self)
-    }
+#[derive(Debug)]
+pub struct ServerDefault {
+    pub env: &'static str,
+    pub help: &'static str,
+    /// What applies when neither the request nor the server default says (the remainder of a
+    /// weighted list falls through to it). `None`: nothing (size: echo the request body).
+    pub builtin: Option<&'static str>,
 }
 
-/// A response size in bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Bytes(pub u64);
-
-impl Value for Bytes {
-    const UNIT_HINT: &'static str = "a size with a unit (B, KiB, MiB, KB, MB), e.g. 64KiB; bare 0";
-
-    fn parse_one(s: &str) -> Result<Self, String> {
-        if s == "0" {
-            return Ok(Bytes(0));
-        }
-        if !s.ends_with(|c: char| c.is_ascii_alphabetic()) {
-            return Err(format!("{s:?} has no unit"));
-        }
-        if !s.starts_with(|c: char| c.is_ascii_digit()) {
-            return Err(format!("{s:?} is not a size"));
-        }
-        s.parse::<bytesize::ByteSize>().map(|b| Bytes(b.as_u64())).map_err(|e| format!("{s:?} is not a size ({e})"))
-    }
-    fn to_f64(self) -> f64 {
-        self.0 as f64
-    }
-    fn from_f64(v: f64) -> Self {
-        Bytes(v.max(0.0).round() as u64)
-    }
-    fn render(self) -> String {
-        format!("{}B", self.0)
-    }
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Id {
+    Delay,
+    Cpu,
+    Status,
+    Size,
+    Seed,
+    Hop,
 }
 
-/// An HTTP status code, 100 to 599.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Status(pub u16);
-
-impl Value for Status {
-    const UNIT_HINT: &'static str = "a status code from 100 to 599";
-
-    fn parse_one(s: &str) -> Result<Self, String> {
-        match s.parse::<u16>() {
-            Ok(code @ 100..=599) => Ok(Status(code)),
-            _ => Err(format!("{s:?} is not a status code")),
-        }
-    }
-    fn to_f64(self) -> f64 {
-        f64::from(self.0)
-    }
-    fn from_f64(v: f64) -> Self {
-        Status(v as u16)
-    }
-    fn render(self) -> String {
-        self.0.to_string()
-    }
+/// What a knob's text may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grammar {
+    /// A distribution of durations or sizes (fixed, range, weighted list, long tail).
+    Distribution,
+    /// A status code, fixed or as a weighted list.
+    WeightedStatus,
+    /// An unsigned 64-bit integer.
+    Seed,
+    /// A comma list of peer names; checked against `--peer` by `relay::plan`, which knows the
+    /// peers and names them in its 400.
+    PeerNames,
 }
 
-/// A distribution of values. `sample` returns `None` for the remainder of a weighted list,
-/// which the caller resolves to the next default (request → server default → built-in).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Dist<T> {
-    Fixed(T),
-    Uniform(T, T),
-    /// Entries with their weights in percent, summing to at most 100.
-    Weighted(Vec<(T, f64)>),
-    /// Log-normal given by its median and 99th percentile; samples above `cap` are cut to it.
-    LogNormal {
-        median: T,
-        p99: T,
-        cap: T,
+pub const ALL: [Knob; 6] = [
+    Knob {
+        id: Id::Delay,
+        name: "delay",
+        header: "x-echo-delay",
+        grammar: Grammar::Distribution,
+        cap: Some("max-delay"),
+        default: Some(ServerDefault {
+            env: "DELAY_ECHO_DELAY",
+            help: "Default delay before each echo answer",
+            builtin: Some("80ms"),
+        }),
     },
+    Knob {
+        id: Id::Cpu,
+        name: "cpu",
+        header: "x-echo-cpu",
+        grammar: Grammar::Distribution,
+        cap: Some("max-cpu"),
+        default: Some(ServerDefault {
+            env: "DELAY_ECHO_CPU",
+            help: "Default CPU time to burn per echo request",
+            builtin: Some("0"),
+        }),
+    },
+    Knob {
+        id: Id::Status,
+        name: "status",
+        header: "x-echo-status",
+        grammar: Grammar::WeightedStatus,
+        cap: None,
+        default: Some(ServerDefault {
+            env: "DELAY_ECHO_STATUS",
+            help: "Default status code, fixed (`200`) or weighted (`503:5` = 5 % 503, the rest 200)",
+            builtin: Some("200"),
+        }),
+    },
+    Knob {
+        id: Id::Size,
+        name: "size",
+        header: "x-echo-size",
+        grammar: Grammar::Distribution,
+        cap: Some("max-size"),
+        default: Some(ServerDefault {
+            env: "DELAY_ECHO_SIZE",
+            help: "Default response body size (filler); unset echoes the request body",
+            builtin: None,
+        }),
+    },
+    Knob { id: Id::Seed, name: "seed", header: "x-echo-seed", grammar: Grammar::Seed, cap: None, default: None },
+    Knob { id: Id::Hop, name: "hop", header: "x-echo-hop", grammar: Grammar::PeerNames, cap: None, default: None },
+];
+
+/// The knob called `name` (query parameter or `PUT /config` field).
+pub fn named(name: &str) -> Option<&'static Knob> {
+    ALL.iter().find(|k| k.name == name)
 }
 
-/// z for the 99th percentile of the standard normal distribution.
-const Z_P99: f64 = 2.326_347_874_040_840_8;
+/// Upper bounds on what a request (or PUT /config) may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Caps {
+    #[serde(serialize_with = "ser_duration")]
+    pub max_delay: Duration,
+    #[serde(serialize_with = "ser_duration")]
+    pub max_cpu: Duration,
+    #[serde(serialize_with = "ser_size")]
+    pub max_size: Size,
+    #[serde(serialize_with = "ser_size")]
+    pub max_body: Size,
+}
 
-/// A grammar error: what was wrong and what is allowed (the `400` body).
+impl Caps {
+    /// No bounds: what the built-in defaults are read with.
+    const NONE: Caps =
+        Caps { max_delay: Duration::MAX, max_cpu: Duration::MAX, max_size: Size(u64::MAX), max_body: Size(u64::MAX) };
+}
+
+pub(crate) fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_duration(*d))
+}
+
+fn ser_size<S: serde::Serializer>(b: &Size, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&b.render())
+}
+
+/// A value for every knob, parsed against the caps; `None` where it was not given. The server
+/// defaults are one (swapped whole by PUT /config), what a request asked for is another.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Values {
+    pub delay: Option<Dist<Duration>>,
+    pub cpu: Option<Dist<Duration>>,
+    pub status: Option<Dist<Status>>,
+    pub size: Option<Dist<Size>>,
+    pub seed: Option<u64>,
+    /// Peers to relay through, as given (only a request gives it).
+    pub hop: Option<String>,
+}
+
+/// A knob whose value was refused: the `400` body (`param`, `error`, `allowed`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KnobError {
-    pub error: String,
-    pub allowed: String,
+pub struct BadKnob {
+    pub param: &'static str,
+    pub err: KnobError,
 }
 
-impl fmt::Display for KnobError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}; allowed: {}", self.error, self.allowed)
-    }
-}
-
-impl<T: Value> Dist<T> {
-    /// Parses `s`, rejecting any value above `max` (named by `max_flag` in the message).
-    pub fn parse(s: &str, max: T, max_flag: &str, weighted_only: bool) -> Result<Self, KnobError> {
-        let s = s.trim();
-        let allowed = || {
-            let forms = if weighted_only {
-                "a fixed value or a weighted list (V:PCT,V:PCT, percent summing to at most 100)"
-            } else {
-                "a fixed value, a range A..B, a weighted list V:PCT,V:PCT (percent, at most 100 in all) or lognormal(MEDIAN,P99)"
-            };
-            format!("{forms}; each value {}, at most {}", T::UNIT_HINT, max.render())
-        };
-        let err = |error: String| KnobError { error, allowed: allowed() };
-        let value = |v: &str| -> Result<T, KnobError> {
-            let x = T::parse_one(v.trim()).map_err(err)?;
-            if x > max {
-                return Err(err(format!(
-                    "{} exceeds the maximum {}; raise it with {max_flag}",
-                    v.trim(),
-                    max.render()
-                )));
-            }
-            Ok(x)
-        };
-        if s.is_empty() {
-            return Err(err("the value is empty".into()));
+impl Values {
+    /// Parses `text` as `knob`'s value (`None` clears it), against the caps.
+    pub fn set(&mut self, knob: &Knob, text: Option<&str>, caps: &Caps) -> Result<(), BadKnob> {
+        fn dist<T: Value>(knob: &Knob, text: Option<&str>, max: Option<T>) -> Result<Option<Dist<T>>, KnobError> {
+            let forms = if knob.grammar == Grammar::WeightedStatus { Forms::FixedOrWeighted } else { Forms::Any };
+            let cap = max.zip(knob.cap).map(|(max, flag)| Cap { max, flag });
+            text.map(|t| Dist::parse(t, forms, cap)).transpose()
         }
-        if let Some(inner) = s.strip_prefix("lognormal(").and_then(|r| r.strip_suffix(')')) {
-            if weighted_only {
-                return Err(err(format!("{s:?}: a long tail does not apply here")));
-            }
-            let (m, p) =
-                inner.split_once(',').ok_or_else(|| err(format!("{s:?} needs two values: lognormal(MEDIAN,P99)")))?;
-            let (median, p99) = (value(m)?, value(p)?);
-            if median.to_f64() <= 0.0 || p99 < median {
-                return Err(err(format!("{s:?} needs 0 < median <= p99")));
-            }
-            return Ok(Dist::LogNormal { median, p99, cap: max });
-        }
-        if s.contains(':') || s.contains(',') {
-            let mut entries = Vec::new();
-            let mut total = 0.0;
-            for part in s.split(',') {
-                let (v, w) = part.split_once(':').ok_or_else(|| err(format!("{part:?} has no weight (V:PCT)")))?;
-                let w: f64 = w
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|w: &f64| w.is_finite() && *w >= 0.0)
-                    .ok_or_else(|| err(format!("{w:?} is not a percentage")))?;
-                total += w;
-                entries.push((value(v)?, w));
-            }
-            if total > 100.0 + 1e-9 {
-                return Err(err(format!("weights in {s:?} add up to {total} %, over 100")));
-            }
-            return Ok(Dist::Weighted(entries));
-        }
-        if let Some((a, b)) = s.split_once("..") {
-            if weighted_only {
-                return Err(err(format!("{s:?}: a range does not apply here")));
-            }
-            let (lo, hi) = (value(a)?, value(b)?);
-            if hi < lo {
-                return Err(err(format!("{s:?} is an empty range (upper bound below lower)")));
-            }
-            return Ok(Dist::Uniform(lo, hi));
-        }
-        Ok(Dist::Fixed(value(s)?))
-    }
-
-    /// Draws one value; `None` is the unassigned remainder of a weighted list.
-    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Option<T> {
-        match self {
-            Dist::Fixed(v) => Some(*v),
-            Dist::Uniform(lo, hi) => {
-                let (a, b) = (lo.to_f64(), hi.to_f64());
-                Some(if b > a { T::from_f64(rng.random_range(a..=b)) } else { *lo })
-            }
-            Dist::Weighted(entries) => {
-                let mut roll = rng.random_range(0.0..100.0);
-                for (v, w) in entries {
-                    if roll < *w {
-                        return Some(*v);
-                    }
-                    roll -= w;
-                }
-                None
-            }
-            Dist::LogNormal { median, p99, cap } => {
-                let mu = median.to_f64().ln();
-                let sigma = (p99.to_f64().ln() - mu) / Z_P99;
-                let x = LogNormal::new(mu, sigma).map_or(median.to_f64(), |d| d.sample(rng));
-                Some(T::from_f64(x.min(cap.to_f64())))
-            }
-        }
-    }
-}
-
-impl<T: Value> fmt::Display for Dist<T> {
-    /// Renders the distribution back in the grammar (what /config shows).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Dist::Fixed(v) => f.write_str(&v.render()),
-            Dist::Uniform(a, b) => write!(f, "{}..{}", a.render(), b.render()),
-            Dist::Weighted(e) => {
-                for (i, (v, w)) in e.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(",")?;
-                    }
-                    write!(f, "{}:{}", v.render(), w)?;
-                }
+        let parsed = match knob.id {
+            Id::Delay => dist(knob, text, Some(caps.max_delay)).map(|v| self.delay = v),
+            Id::Cpu => dist(knob, text, Some(caps.max_cpu)).map(|v| self.cpu = v),
+            Id::Status => dist(knob, text, None).map(|v| self.status = v),
+            Id::Size => dist(knob, text, Some(caps.max_size)).map(|v| self.size = v),
+            Id::Seed => text.map(parse_seed).transpose().map(|v| self.seed = v),
+            Id::Hop => {
+                self.hop = text.map(str::to_owned);
                 Ok(())
             }
-            Dist::LogNormal { median, p99, .. } => {
-                write!(f, "lognormal({},{})", median.render(), p99.render())
+        };
+        parsed.map_err(|err| BadKnob { param: knob.name, err })
+    }
+
+    /// `knob`'s value in the grammar (what GET /config shows), `None` when unset.
+    pub fn show(&self, knob: &Knob) -> Option<String> {
+        match knob.id {
+            Id::Delay => self.delay.as_ref().map(ToString::to_string),
+            Id::Cpu => self.cpu.as_ref().map(ToString::to_string),
+            Id::Status => self.status.as_ref().map(ToString::to_string),
+            Id::Size => self.size.as_ref().map(ToString::to_string),
+            Id::Seed => self.seed.map(|s| s.to_string()),
+            Id::Hop => self.hop.clone(),
+        }
+    }
+
+    /// The server defaults from the flags (`--delay`, …), in table order; the first bad one
+    /// is returned.
+    pub fn from_flags(flags: &KnobFlags, caps: &Caps) -> Result<Values, BadKnob> {
+        let mut v = Values::default();
+        for (knob, text) in &flags.0 {
+            v.set(knob, Some(text), caps)?;
+        }
+        Ok(v)
+    }
+
+    /// A copy with the given knobs changed (`None` = back to the built-in), or the first
+    /// refusal; `self` is left as it was either way, so an update is all-or-nothing.
+    pub fn apply(&self, update: &[(&'static Knob, Option<&str>)], caps: &Caps) -> Result<Values, BadKnob> {
+        let mut next = self.clone();
+        for (knob, text) in update {
+            let text = text.or_else(|| knob.default.as_ref().and_then(|d| d.builtin));
+            next.set(knob, text, caps)?;
+        }
+        Ok(next)
+    }
+}
+
+/// What the built-in defaults are, parsed once.
+static BUILTIN: LazyLock<Values> = LazyLock::new(|| {
+    let mut v = Values::default();
+    for knob in &ALL {
+        if let Some(text) = knob.default.as_ref().and_then(|d| d.builtin) {
+            v.set(knob, Some(text), &Caps::NONE).expect("built-in defaults parse");
+        }
+    }
+    v
+});
+
+/// What a request asked for, and whether it wants the JSON description.
+#[derive(Debug, Default)]
+pub struct Asked {
+    pub values: Values,
+    pub json: bool,
+}
+
+/// Reads the knobs of a request: the query first, then the `X-Echo-*` headers for the knobs the
+/// query did not give. With `overrides` off only `format`/`Accept` are read.
+pub fn read(query: Option<&str>, headers: &HeaderMap, caps: &Caps, overrides: bool) -> Result<Asked, BadKnob> {
+    let mut raw: [Option<Cow<'_, str>>; ALL.len()] = Default::default();
+    let mut asked = Asked::default();
+    if let Some(q) = query {
+        for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+            if k == "format" {
+                asked.json = v.eq_ignore_ascii_case("json");
+            } else if let Some(i) = ALL.iter().position(|knob| knob.name == k) {
+                raw[i] = Some(v);
             }
         }
     }
+    if !asked.json {
+        asked.json = headers
+            .get(hyper::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("application/json"));
+    }
+    if !overrides {
+        return Ok(asked);
+    }
+    for (knob, raw) in ALL.iter().zip(&mut raw) {
+        if raw.is_none()
+            && let Some(v) = headers.get(knob.header)
+        {
+            let v = v.to_str().map_err(|_| BadKnob {
+                param: knob.name,
+                err: KnobError { error: "the header is not visible ASCII".into(), allowed: "ASCII text".into() },
+            })?;
+            *raw = Some(Cow::Borrowed(v));
+        }
+        if let Some(text) = raw {
+            asked.values.set(knob, Some(text), caps)?;
+        }
+    }
+    Ok(asked)
 }
 
-/// Renders a duration compactly in the largest unit that keeps it exact (`80ms`, `1.5s`).
-pub fn format_duration(d: Duration) -> String {
-    let us = d.as_micros();
-    if us == 0 {
-        "0".into()
-    } else if us % 1_000_000 == 0 {
-        format!("{}s", us / 1_000_000)
-    } else if us % 1_000 == 0 {
-        format!("{}ms", us / 1_000)
-    } else {
-        format!("{us}us")
+/// The values drawn for one request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Drawn {
+    pub delay: Duration,
+    pub cpu: Duration,
+    pub status: u16,
+    /// `None` echoes the request body.
+    pub size: Option<u64>,
+}
+
+/// Draws every value in a fixed order (delay, cpu, status, size), so one seed gives one answer.
+/// Each falls through request → server default → built-in, also for the unassigned remainder
+/// of a weighted list.
+pub fn draw(asked: &Values, defaults: &Values) -> Drawn {
+    fn pick<T: Value>(rng: &mut Option<SmallRng>, seed: Option<u64>, chain: [Option<&Dist<T>>; 3]) -> Option<T> {
+        chain.into_iter().flatten().find_map(|d| match d {
+            // The RNG is made only when a distribution needs one: fixed values (the common case)
+            // cost nothing.
+            Dist::Fixed(v) => Some(*v),
+            _ => d.sample(rng.get_or_insert_with(|| match seed {
+                Some(s) => SmallRng::seed_from_u64(s),
+                None => SmallRng::from_rng(&mut rand::rng()),
+            })),
+        })
+    }
+    let b = &*BUILTIN;
+    let mut rng = None;
+    let seed = asked.seed;
+    Drawn {
+        delay: pick(&mut rng, seed, [asked.delay.as_ref(), defaults.delay.as_ref(), b.delay.as_ref()])
+            .unwrap_or_default(),
+        cpu: pick(&mut rng, seed, [asked.cpu.as_ref(), defaults.cpu.as_ref(), b.cpu.as_ref()]).unwrap_or_default(),
+        status: pick(&mut rng, seed, [asked.status.as_ref(), defaults.status.as_ref(), b.status.as_ref()])
+            .map_or(200, |s| s.0),
+        size: pick(&mut rng, seed, [asked.size.as_ref(), defaults.size.as_ref(), b.size.as_ref()]).map(|s| s.0),
     }
 }
 
-/// Parses a seed: any unsigned 64-bit integer.
-pub fn parse_seed(s: &str) -> Result<u64, KnobError> {
-    s.trim().parse().map_err(|_| KnobError {
-        error: format!("{s:?} is not a seed"),
-        allowed: "an unsigned integer from 0 to 18446744073709551615".into(),
-    })
+/// The server-default flags, one per knob that has a default, built from the table (so a new
+/// knob gets its flag, env twin and `--help` line from its entry): the raw text of each, in
+/// table order. `config` parses them against the caps.
+#[derive(Debug, Clone, Default)]
+pub struct KnobFlags(pub Vec<(&'static Knob, String)>);
+
+impl clap::FromArgMatches for KnobFlags {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut flags = KnobFlags::default();
+        flags.update_from_arg_matches(m)?;
+        Ok(flags)
+    }
+
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        for knob in ALL.iter().filter(|k| k.default.is_some()) {
+            if let Some(text) = m.get_one::<String>(knob.name) {
+                self.0.retain(|(k, _)| k.id != knob.id);
+                self.0.push((knob, text.clone()));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl clap::Args for KnobFlags {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        ALL.iter().fold(cmd, |cmd, knob| {
+            let Some(d) = &knob.default else { return cmd };
+            let arg = Arg::new(knob.name)
+                .long(knob.name)
+                .env(d.env)
+                .help(d.help)
+                .value_name("VALUE")
+                .action(ArgAction::Set)
+                .value_parser(clap::value_parser!(String));
+            cmd.arg(match d.builtin {
+                Some(b) => arg.default_value(b),
+                None => arg,
+            })
+        })
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
-    use rand::rngs::SmallRng;
 
-    const MAX: Duration = Duration::from_secs(30);
-
-    fn d(s: &str) -> Result<Dist<Duration>, KnobError> {
-        Dist::parse(s, MAX, "--max-delay", false)
-    }
-
-    #[test]
-    fn fixed_values_need_units() {
-        assert_eq!(d("80ms").unwrap(), Dist::Fixed(Duration::from_millis(80)));
-        assert_eq!(d("1.5s").unwrap(), Dist::Fixed(Duration::from_millis(1500)));
-        assert_eq!(d("250us").unwrap(), Dist::Fixed(Duration::from_micros(250)));
-        assert_eq!(d("0").unwrap(), Dist::Fixed(Duration::ZERO));
-        assert!(d("80").unwrap_err().error.contains("no unit"));
-        assert!(d("-5ms").is_err());
-        assert!(d("").is_err());
-        let size = Dist::<Bytes>::parse("64KiB", Bytes(1 << 30), "--max-size", false).unwrap();
-        assert_eq!(size, Dist::Fixed(Bytes(65536)));
-        assert!(Dist::<Bytes>::parse("100", Bytes(1 << 30), "--max-size", false).is_err());
-        assert_eq!(Dist::<Bytes>::parse("100B", Bytes(1 << 30), "--max-size", false).unwrap(), Dist::Fixed(Bytes(100)));
-    }
+    const CAPS: Caps = Caps {
+        max_delay: Duration::from_secs(30),
+        max_cpu: Duration::from_secs(1),
+        max_size: Size(1 << 20),
+        max_body: Size(1 << 20),
+    };
 
     #[test]
-    fn caps_are_enforced_not_clamped() {
-        let e = d("31s").unwrap_err();
-        assert!(e.error.contains("exceeds the maximum 30s"), "{e}");
-        assert!(e.error.contains("--max-delay"));
-        assert!(d("10ms..31s").is_err());
-        assert!(d("lognormal(10ms,40s)").is_err());
-    }
-
-    #[test]
-    fn weighted_lists_leave_the_remainder_to_the_default() {
-        let st = Dist::<Status>::parse("503:5", Status(599), "", true).unwrap();
-        let mut rng = SmallRng::seed_from_u64(1);
-        let n = 20_000;
-        let hits = (0..n).filter(|_| st.sample(&mut rng) == Some(Status(503))).count();
-        let share = hits as f64 / n as f64;
-        assert!((0.04..0.06).contains(&share), "503 share {share}");
-        assert!(Dist::<Status>::parse("503:60,500:50", Status(599), "", true).is_err());
-        assert!(Dist::<Status>::parse("200..300", Status(599), "", true).is_err());
-        let full = d("10ms:90,500ms:10").unwrap();
-        assert!((0..1000).all(|_| full.sample(&mut rng).is_some()));
-    }
-
-    #[test]
-    fn ranges_and_long_tails_stay_in_bounds() {
-        let mut rng = SmallRng::seed_from_u64(7);
-        let u = d("50ms..150ms").unwrap();
-        for _ in 0..1000 {
-            let v = u.sample(&mut rng).unwrap();
-            assert!(v >= Duration::from_millis(50) && v <= Duration::from_millis(150));
-        }
-        assert!(d("150ms..50ms").is_err());
-        let ln = d("lognormal(80ms,400ms)").unwrap();
-        let mut v: Vec<f64> = (0..20_000).map(|_| ln.sample(&mut rng).unwrap().as_secs_f64()).collect();
-        v.sort_by(f64::total_cmp);
-        let (p50, p99) = (v[10_000], v[19_800]);
-        assert!((0.07..0.09).contains(&p50), "p50 {p50}");
-        assert!((0.33..0.48).contains(&p99), "p99 {p99}");
-        assert!(v.iter().all(|x| *x <= 30.0));
-    }
-
-    #[test]
-    fn same_seed_same_samples() {
-        let dist = d("lognormal(80ms,400ms)").unwrap();
-        let a: Vec<_> = {
-            let mut r = SmallRng::seed_from_u64(42);
-            (0..10).map(|_| dist.sample(&mut r)).collect()
-        };
-        let mut r = SmallRng::seed_from_u64(42);
-        let b: Vec<_> = (0..10).map(|_| dist.sample(&mut r)).collect();
-        assert_eq!(a, b);
-    }
-
-    #[test]
-    fn display_round_trips() {
-        for s in ["80ms", "1500ms", "50ms..150ms", "10ms:90,500ms:10", "lognormal(80ms,400ms)", "0"] {
-            let parsed = d(s).unwrap();
-            assert_eq!(d(&parsed.to_string()).unwrap(), parsed, "{s}");
-        }
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn parsing_never_panics(s in "\\PC{0,40}") {
-            let _ = d(&s);
-            let _ = Dist::<Bytes>::parse(&s, Bytes(10 << 20), "--max-size", false);
-            let _ = Dist::<Status>::parse(&s, Status(599), "", true);
-            let _ = parse_seed(&s);
-        }
-
-        #[test]
-        fn grammar_shaped_input_never_panics(
-            s in "(lognormal\\()?[0-9]{0,4}(\\.[0-9]{1,3})?(us|ms|s|B|KiB|MiB|)((\\.\\.|:|,)[0-9]{0,4}(ms|s|KiB)?){0,4}\\)?"
-        ) {
-            let mut rng = SmallRng::seed_from_u64(3);
-            if let Ok(dist) = d(&s) {
-                let v = dist.sample(&mut rng);
-                proptest::prop_assert!(v.is_none_or(|v| v <= MAX));
-            }
-            if let Ok(dist) = Dist::<Bytes>::parse(&s, Bytes(10 << 20), "--max-size", false) {
-                let v = dist.sample(&mut rng);
-                proptest::prop_assert!(v.is_none_or(|v| v.0 <= 10 << 20));
+    fn every_knob_has_a_header_and_every_default_an_env_twin() {
+        for k in &ALL {
+            assert_eq!(k.header, format!("x-echo-{}", k.name));
+            if let Some(d) = &k.default {
+                assert_eq!(d.env, format!("DELAY_ECHO_{}", k.name.to_uppercase()));
             }
         }
+    }
+
+    #[test]
+    fn the_remainder_of_a_weighted_list_falls_through_to_the_builtin() {
+        let mut defaults = Values::default();
+        defaults.set(named("status").unwrap(), Some("503:0"), &CAPS).unwrap();
+        defaults.set(named("delay").unwrap(), Some("0:0"), &CAPS).unwrap();
+        let drawn = draw(&Values::default(), &defaults);
+        assert_eq!(
+            (drawn.status, drawn.delay, drawn.cpu, drawn.size),
+            (200, Duration::from_millis(80), Duration::ZERO, None)
+        );
+    }
+
+    #[test]
+    fn apply_changes_only_the_given_knobs_and_is_all_or_nothing() {
+        let mut current = Values::default();
+        current.set(named("delay").unwrap(), Some("10ms..20ms"), &CAPS).unwrap();
+        current.set(named("size").unwrap(), Some("1KiB"), &CAPS).unwrap();
+        let next =
+            current.apply(&[(named("cpu").unwrap(), Some("5ms")), (named("size").unwrap(), None)], &CAPS).unwrap();
+        assert_eq!(next.delay, current.delay, "untouched knobs keep their parsed value");
+        assert_eq!(next.cpu, Some(Dist::Fixed(Duration::from_millis(5))));
+        assert_eq!(next.size, None, "null goes back to the built-in (echo)");
+        let bad = current.apply(&[(named("cpu").unwrap(), Some("5ms")), (named("delay").unwrap(), Some("31s"))], &CAPS);
+        assert_eq!(bad.unwrap_err().param, "delay");
     }
 }

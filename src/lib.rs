@@ -4,8 +4,31 @@
 //! The request path: `server` accepts a connection (with `conn`'s header-read and idle
 //! timeouts) → `router` picks a handler → `handlers::echo` reads the knobs (`knobs`), takes an
 //! `admission` slot, sleeps (`timer`), burns CPU (`work`) and answers with a `body` and headers
-//! saying which instance answered and where the time went. `config` is built once from `cli`;
-//! `app` holds what handlers share; `metrics` is one registry passed in.
+//! saying which instance answered and where the time went; every other answer is built by
+//! `response`. `config` is built once from `cli`; `app` holds what handlers share; `metrics`
+//! is one registry passed in. ARCHITECTURE.md has the map and the parts written by hand.
+//!
+//! # Memory per connection
+//!
+//! A connection that waits in an 80 ms sleep is what this service holds by the ten thousand,
+//! so its cost is a budget: about 12 KB per open HTTP/1 connection, most of it hyper's 8 KiB
+//! read and write buffers (touched only at their start), the rest the connection task and the
+//! request future hyper keeps per connection; 10,000 connections each with a request in flight
+//! measured 119 MB (`make bench` S2 shape; bench/hyper_floor.rs is the floor a bare hyper
+//! server sets). What keeps it there, each measured when it was made:
+//! - the echo reads what it needs from the request head inside `Service::call` and lets the
+//!   head go (`router::route`, `echo::prepare`): a head held across the sleep made hyper
+//!   allocate a second 8 KiB read buffer per request (168 → 139 MB);
+//! - the echo future works on its state in place (`Echo::run(&mut self)`): moving the fields
+//!   out made the future hold them twice (1,600 → 880 bytes per request);
+//! - rare paths are boxed so their state does not enlarge every request's future (the chunked
+//!   body read, the CPU burn, the admission queue wait, `/config`, tokio's sleep where no
+//!   timerfd can be made, and an HTTP/2 connection inside the connection task);
+//! - knob values are drawn on arrival (48 bytes kept, not 240 of parsed distributions), a
+//!   delay is a 32-byte timerfd entry (`timer`), timeouts are one shared sweeper (`conn`),
+//!   HTTP/2 is told apart by peeking (no 4 KiB rewind buffer), and the three per-request header
+//!   values share one allocation (`handlers::echo`'s `headers`);
+//! - freed memory goes back to the system after many connections close (`memory`).
 
 pub mod admission;
 pub mod app;
@@ -20,6 +43,7 @@ pub mod link;
 pub mod memory;
 pub mod metrics;
 pub mod relay;
+pub mod response;
 pub mod router;
 pub mod server;
 pub mod shutdown;
@@ -27,6 +51,7 @@ pub mod telemetry;
 pub mod timer;
 pub mod work;
 
+use std::io;
 use std::sync::Arc;
 
 pub use app::App;
@@ -35,11 +60,35 @@ pub use server::{Server, ShutdownReport};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Builds the shared state for a validated configuration, with a fresh metrics registry.
-pub fn build_app(config: Config) -> Arc<App> {
-    let metrics = Arc::new(metrics::Metrics::new(VERSION));
-    if let Ok(handle) = tokio::runtime::Handle::try_current() {
-        metrics.watch_runtime(&handle);
+/// Runs the server until SIGTERM or SIGINT and the drain that follows: logs, a runtime sized by
+/// `--workers`, its metrics registered, the listeners bound.
+pub fn run(config: Config) -> io::Result<ShutdownReport> {
+    telemetry::init(config.log_format);
+    let workers =
+        if config.workers > 0 { config.workers } else { std::thread::available_parallelism().map_or(1, |n| n.get()) };
+    // On one core (a 0.25-vCPU task, or a pinned benchmark) the single-threaded scheduler does
+    // the same work with less bookkeeping than a one-worker multi-threaded one.
+    let mut builder = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers);
+        b
+    };
+    let rt =
+        builder.enable_all().build().map_err(|e| io::Error::new(e.kind(), format!("cannot start the runtime: {e}")))?;
+    let app = build_app(config, rt.handle());
+    let result = rt.block_on(async move { Server::bind(app)?.run(shutdown::signal_received()).await });
+    if let Err(e) = &result {
+        tracing::error!(error = %e, "delay-echo stopped");
     }
+    result
+}
+
+/// The shared state for a validated configuration, with a fresh metrics registry that samples
+/// `runtime` (the one the server runs on).
+pub fn build_app(config: Config, runtime: &tokio::runtime::Handle) -> Arc<App> {
+    let metrics = Arc::new(metrics::Metrics::new(VERSION));
+    metrics.watch_runtime(runtime);
     App::new(config, metrics)
 }

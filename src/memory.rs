@@ -7,7 +7,13 @@
 //! memory grows with every wave (measured: 127 → 168 → 184 → 197 MB over four waves of 10,000;
 //! hyper alone shows the same). `malloc_trim` returns the free pages, and each wave then costs
 //! what the first did. It holds the allocator's lock while it works (about 1 ms, 16 ms at most
-//! right after 10,000 connections closed), so it runs only after many connections have closed.
+//! right after 10,000 connections closed), so it runs only after many connections have closed:
+//! a task looks once a second at how many have closed (accepted minus open, from the metrics).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::metrics::Metrics;
 
 /// Returns free heap pages to the system (glibc); a no-op elsewhere.
 pub fn release_freed() {
@@ -15,6 +21,25 @@ pub fn release_freed() {
     // SAFETY: malloc_trim takes a padding argument and only releases memory no allocation uses.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+/// Trims after many connections have closed, until the task is aborted (at shutdown).
+pub async fn trim_after_closing(metrics: Arc<Metrics>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut trim = TrimAfterClosing::default();
+    let mut closed_before = 0;
+    loop {
+        tick.tick().await;
+        let open = metrics.open_connections.get().max(0) as usize;
+        let closed = (metrics.connections.get() as usize).saturating_sub(open);
+        if trim.closed(closed - closed_before.min(closed), open) {
+            let started = Instant::now();
+            release_freed();
+            tracing::debug!(took = ?started.elapsed(), open, "returned freed memory after connections closed");
+        }
+        closed_before = closed;
     }
 }
 

@@ -55,6 +55,7 @@ use std::time::{Duration, Instant, SystemTime};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -62,13 +63,13 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
 use serde_json::{Value, json};
 
+use crate::app::Instance;
 use crate::body::Body;
 
 /// The remaining chain, shortened at every hop.
 pub static X_ECHO_HOP: HeaderName = HeaderName::from_static("x-echo-hop");
 /// Hops a request has taken so far (absent = 0).
 pub static X_ECHO_HOPS: HeaderName = HeaderName::from_static("x-echo-hops");
-pub static X_INSTANCE_REGION: HeaderName = HeaderName::from_static("x-instance-region");
 
 /// A name for peers and regions: it appears in Server-Timing `desc` and in metric labels.
 const NAME_MAX: usize = 64;
@@ -161,9 +162,6 @@ pub struct Hop {
     pub rest: String,
     /// Hops this request had taken on arrival (`X-Echo-Hops`).
     pub hops_in: u32,
-    /// Whether `hop` came in the query (else in `X-Echo-Hop`): the shortened list goes back
-    /// where it came from.
-    pub in_query: bool,
 }
 
 /// Why a `hop` cannot be taken.
@@ -211,7 +209,6 @@ fn allowed_peers(peers: &[Peer]) -> String {
 /// empty list.
 pub fn plan(
     list: &str,
-    in_query: bool,
     hops_header: Option<&HeaderValue>,
     peers: &[Peer],
     max_hops: u32,
@@ -243,7 +240,7 @@ pub fn plan(
     if hops > u64::from(max_hops) {
         return Err(HopError::TooMany { hops, max: max_hops });
     }
-    Ok(Some(Hop { peer, rest: names[1..].join(","), hops_in, in_query }))
+    Ok(Some(Hop { peer, rest: names[1..].join(","), hops_in }))
 }
 
 /// The query with every `hop` pair replaced by one `hop=<rest>` (dropped when `rest` is empty)
@@ -252,9 +249,7 @@ pub fn shorten_query(query: &str, rest: &str) -> String {
     let mut out = String::with_capacity(query.len());
     let mut placed = false;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let key = pair.split_once('=').map_or(pair, |(k, _)| k);
-        let is_hop = form_urlencoded::parse(key.as_bytes()).next().is_some_and(|(k, _)| k == "hop");
-        let kept = if !is_hop {
+        let kept = if !is_hop_pair(pair) {
             Some(pair)
         } else if !placed && !rest.is_empty() {
             placed = true;
@@ -277,6 +272,11 @@ pub fn shorten_query(query: &str, rest: &str) -> String {
     out
 }
 
+fn is_hop_pair(pair: &str) -> bool {
+    let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+    form_urlencoded::parse(key.as_bytes()).next().is_some_and(|(k, _)| k == "hop")
+}
+
 /// What the forwarded request carries from the incoming one, taken while the head is at hand.
 #[derive(Debug)]
 pub struct Outgoing {
@@ -289,7 +289,10 @@ impl Outgoing {
     pub fn new(hop: &Hop, method: &Method, uri: &Uri, headers: &HeaderMap) -> Outgoing {
         let mut path_and_query = uri.path().to_owned();
         let query = uri.query().unwrap_or("");
-        let query = if hop.in_query { shorten_query(query, &hop.rest) } else { query.to_owned() };
+        // The shortened list goes back where it came from: the query (which wins over the
+        // header when both are given), else `X-Echo-Hop`.
+        let in_query = query.split('&').any(is_hop_pair);
+        let query = if in_query { shorten_query(query, &hop.rest) } else { query.to_owned() };
         if !query.is_empty() {
             path_and_query.push('?');
             path_and_query.push_str(&query);
@@ -303,7 +306,7 @@ impl Outgoing {
                 out.append(name.clone(), value.clone());
             }
         }
-        if !hop.in_query && !hop.rest.is_empty() {
+        if !in_query && !hop.rest.is_empty() {
             out.insert(X_ECHO_HOP.clone(), HeaderValue::from_str(&hop.rest).expect("names are ASCII"));
         }
         out.insert(X_ECHO_HOPS.clone(), HeaderValue::from(hop.hops_in + 1));
@@ -363,12 +366,6 @@ impl Forward {
     }
 }
 
-/// What the JSON chain says about this instance (only for `format=json`).
-pub struct Myself<'a> {
-    pub instance: &'a str,
-    pub region: Option<&'a str>,
-}
-
 /// The peer's answer, ready to be sent on.
 pub struct Relayed {
     pub status: StatusCode,
@@ -405,6 +402,7 @@ pub struct Relay {
     peers: Vec<Peer>,
     metrics: Vec<PeerMetrics>,
     timeout: Duration,
+    max_hops: u32,
     /// Left of `>` in Server-Timing's `desc`: the region, else the instance id.
     own_name: String,
 }
@@ -473,16 +471,16 @@ impl Relay {
             peers: config.peers.clone(),
             metrics,
             timeout: config.peer_timeout,
+            max_hops: config.max_hops,
             own_name: config.region.clone().unwrap_or_else(|| instance_id.to_owned()),
         }
     }
 
-    pub fn peers(&self) -> &[Peer] {
-        &self.peers
-    }
-
-    pub fn peer_name(&self, hop: &Hop) -> &str {
-        &self.peers[hop.peer].name
+    /// Checks a request's `hop` (if any) and takes what forwarding needs from its head.
+    pub fn plan(&self, list: Option<&str>, head: &Parts) -> Result<Option<Box<Forward>>, HopError> {
+        let Some(list) = list else { return Ok(None) };
+        let hop = plan(list, head.headers.get(&X_ECHO_HOPS), &self.peers, self.max_hops)?;
+        Ok(hop.map(|hop| Box::new(Forward::new(hop, &head.method, &head.uri, &head.headers))))
     }
 
     /// Forwards a request whose own work is done and turns the peer's answer into this
@@ -493,7 +491,7 @@ impl Relay {
         fwd: Forward,
         body: Body,
         arrived: Instant,
-        json: Option<Myself<'_>>,
+        json: Option<&Instance>,
     ) -> Result<Relayed, LegError> {
         let Forward { hop, out } = fwd;
         let leg = self.forward(&hop, out, body).await?;
@@ -521,8 +519,8 @@ impl Relay {
         };
         let total = arrived.elapsed();
         let element = chain_element(
-            me.instance,
-            me.region,
+            &me.id,
+            me.region.as_deref(),
             SystemTime::now() - total,
             total,
             Some(Next { peer, round_trip, peer_total }),
@@ -644,8 +642,20 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// The `chain` of an answer given here (the last instance's): this instance alone.
+pub fn own_chain(instance: &Instance, total: Duration) -> Value {
+    json!([chain_element(&instance.id, instance.region.as_deref(), SystemTime::now() - total, total, None)])
+}
+
+/// This instance's Server-Timing with the legs' entries after its own.
+pub fn with_legs(own: HeaderValue, legs: Option<String>) -> HeaderValue {
+    let Some(legs) = legs else { return own };
+    let joined = format!("{}, {legs}", own.to_str().unwrap_or_default());
+    HeaderValue::from_str(&joined).unwrap_or(own)
+}
+
 /// One element of the JSON `chain`.
-pub fn chain_element(
+fn chain_element(
     instance: &str,
     region: Option<&str>,
     arrival: SystemTime,
@@ -720,21 +730,21 @@ mod tests {
     #[test]
     fn a_hop_names_a_configured_peer_and_keeps_the_rest() {
         let p = peers(&["eu=http://e:1", "ap=http://a:1"]);
-        let hop = plan("ap, us,eu", true, None, &p, 8).unwrap().unwrap();
-        assert_eq!(hop, Hop { peer: 1, rest: "us,eu".into(), hops_in: 0, in_query: true });
-        assert_eq!(plan(" ", true, None, &p, 8).unwrap(), None);
+        let hop = plan("ap, us,eu", None, &p, 8).unwrap().unwrap();
+        assert_eq!(hop, Hop { peer: 1, rest: "us,eu".into(), hops_in: 0 });
+        assert_eq!(plan(" ", None, &p, 8).unwrap(), None);
     }
 
     #[test]
     fn urls_and_unknown_names_are_refused_naming_the_peers() {
         let p = peers(&["eu=http://e:1", "ap=http://a:1"]);
         for list in ["http://evil.example", "us", "eu,,ap", "ap,evil.example:80", "10.0.0.1:80"] {
-            match plan(list, true, None, &p, 8) {
+            match plan(list, None, &p, 8) {
                 Err(HopError::Bad { param: "hop", allowed, .. }) => assert!(allowed.contains("eu, ap"), "{allowed}"),
                 other => panic!("{list}: {other:?}"),
             }
         }
-        match plan("eu", true, None, &[], 8) {
+        match plan("eu", None, &[], 8) {
             Err(HopError::Bad { allowed, .. }) => assert!(allowed.contains("no --peer"), "{allowed}"),
             other => panic!("{other:?}"),
         }
@@ -744,11 +754,11 @@ mod tests {
     fn the_hop_cap_counts_hops_taken_and_hops_asked() {
         let p = peers(&["eu=http://e:1"]);
         let taken = |n: &str| HeaderValue::from_str(n).unwrap();
-        assert_eq!(plan("eu", true, Some(&taken("7")), &p, 8).unwrap().unwrap().hops_in, 7);
-        assert_eq!(plan("eu", true, Some(&taken("8")), &p, 8), Err(HopError::TooMany { hops: 9, max: 8 }));
-        assert_eq!(plan("eu,eu,eu", true, None, &p, 2), Err(HopError::TooMany { hops: 3, max: 2 }));
-        assert_eq!(plan("eu", true, None, &p, 0), Err(HopError::TooMany { hops: 1, max: 0 }));
-        assert!(matches!(plan("eu", true, Some(&taken("x")), &p, 8), Err(HopError::Bad { param: "x-echo-hops", .. })));
+        assert_eq!(plan("eu", Some(&taken("7")), &p, 8).unwrap().unwrap().hops_in, 7);
+        assert_eq!(plan("eu", Some(&taken("8")), &p, 8), Err(HopError::TooMany { hops: 9, max: 8 }));
+        assert_eq!(plan("eu,eu,eu", None, &p, 2), Err(HopError::TooMany { hops: 3, max: 2 }));
+        assert_eq!(plan("eu", None, &p, 0), Err(HopError::TooMany { hops: 1, max: 0 }));
+        assert!(matches!(plan("eu", Some(&taken("x")), &p, 8), Err(HopError::Bad { param: "x-echo-hops", .. })));
     }
 
     #[test]
@@ -762,7 +772,7 @@ mod tests {
 
     #[test]
     fn the_outgoing_request_carries_knobs_and_one_more_hop() {
-        let hop = Hop { peer: 0, rest: "c".into(), hops_in: 2, in_query: false };
+        let hop = Hop { peer: 0, rest: "c".into(), hops_in: 2 };
         let mut h = HeaderMap::new();
         h.insert("x-echo-delay", HeaderValue::from_static("5ms"));
         h.insert("x-echo-hop", HeaderValue::from_static("b,c"));
@@ -778,7 +788,7 @@ mod tests {
         assert_eq!(out.headers["x-echo-hops"], "3");
         assert_eq!(out.headers["content-type"], "text/plain");
         assert!(out.headers.get("authorization").is_none(), "only knob headers travel");
-        let last = Hop { rest: String::new(), in_query: true, ..hop };
+        let last = Hop { rest: String::new(), ..hop };
         let out = Outgoing::new(&last, &Method::GET, &"/?hop=b".parse().unwrap(), &h);
         assert_eq!(out.path_and_query, "/");
         assert!(out.headers.get("x-echo-hop").is_none());

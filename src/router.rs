@@ -11,6 +11,7 @@ use crate::app::App;
 use crate::body::Body;
 use crate::handlers::{control, echo, probes};
 use crate::metrics::Route;
+use crate::response;
 
 /// Which address a request came in on.
 #[derive(Clone, Copy)]
@@ -20,56 +21,56 @@ pub enum Listener {
     Metrics,
 }
 
-/// What is left to do for a request once its head has been looked at.
-/// Worked on in place by the future (`Option`s are taken once): moving a variant out would make
-/// the future hold it twice.
-enum Pending {
-    Answered(Option<Response<Body>>, Route),
-    Echo(echo::Echo),
-    Config(Option<Request<Incoming>>),
-    /// The metrics listener's answers are not counted in the HTTP metrics.
-    Uncounted(Option<Response<Body>>),
+/// Where a request goes, decided from its path.
+enum To {
+    Healthz,
+    Readyz,
+    /// `counted`: on the main address; the metrics address's answers are not counted.
+    Metrics {
+        counted: bool,
+    },
+    NotFound,
+    Config(Request<Incoming>),
+    /// Prepared already: the answer to bad input, or the echo to run.
+    Echo(Result<echo::Echo, Box<Response<Body>>>),
 }
 
-/// Routes a request. Called from hyper's `Service::call`: the echo path takes what it needs
-/// from the request head right here, so the future returned holds no part of the head
-/// (see `echo::prepare`).
+/// Routes a request. Runs inside hyper's `Service::call`, so an echo's head is read and let go
+/// here, before hyper reads on (the one split in the request path; the crate docs give its
+/// reason); the rest happens in `answer`.
 pub fn route(
     app: &Arc<App>,
     listener: Listener,
     req: Request<Incoming>,
 ) -> impl Future<Output = Response<Body>> + use<> {
     let started = Instant::now();
-    let mut pending = match (listener, req.uri().path()) {
-        (_, "/healthz") => Pending::Answered(Some(probes::healthz()), Route::Healthz),
-        (_, "/readyz") => Pending::Answered(Some(probes::readyz(app)), Route::Readyz),
-        (Listener::Metrics, "/metrics") => Pending::Uncounted(Some(probes::metrics(app))),
-        (Listener::Metrics, _) => {
-            let mut r = Response::new(Body::full("not found: this address serves /metrics\n"));
-            *r.status_mut() = StatusCode::NOT_FOUND;
-            Pending::Uncounted(Some(r))
-        }
+    let to = match (listener, req.uri().path()) {
+        (_, "/healthz") => To::Healthz,
+        (_, "/readyz") => To::Readyz,
+        (Listener::Metrics, "/metrics") => To::Metrics { counted: false },
+        (Listener::Metrics, _) => To::NotFound,
         // With --metrics-listen the exposition lives only on its own address.
-        (Listener::Main, "/metrics") if app.config.metrics_listen.is_none() => {
-            Pending::Answered(Some(probes::metrics(app)), Route::Metrics)
-        }
-        (Listener::Main, "/config") => Pending::Config(Some(req)),
-        (Listener::Main, _) => match echo::prepare(app, req) {
-            Ok(e) => Pending::Echo(e),
-            Err(answer) => Pending::Answered(Some(*answer), Route::Echo),
-        },
+        (Listener::Main, "/metrics") if app.config.metrics_listen.is_none() => To::Metrics { counted: true },
+        (Listener::Main, "/config") => To::Config(req),
+        (Listener::Main, _) => To::Echo(echo::prepare(app, req)),
     };
-    let app = app.clone();
-    async move {
-        const ONCE: &str = "a request is answered once";
-        let (resp, route) = match &mut pending {
-            Pending::Answered(resp, route) => (resp.take().expect(ONCE), *route),
-            Pending::Echo(e) => (e.run().await, Route::Echo),
-            // Boxed so its body-reading state does not enlarge the echo path's future.
-            Pending::Config(req) => (Box::pin(control::handle(&app, req.take().expect(ONCE))).await, Route::Config),
-            Pending::Uncounted(resp) => return resp.take().expect(ONCE),
-        };
-        app.metrics.observe(route, resp.status().as_u16(), started.elapsed());
-        resp
-    }
+    answer(app.clone(), to, started)
+}
+
+async fn answer(app: Arc<App>, mut to: To, started: Instant) -> Response<Body> {
+    let (route, resp) = match to {
+        To::Healthz => (Route::Healthz, probes::healthz(&app.instance)),
+        To::Readyz => (Route::Readyz, probes::readyz(&app.instance, &app.readiness)),
+        To::Metrics { counted: true } => (Route::Metrics, probes::metrics(&app.instance, &app.metrics)),
+        To::Metrics { counted: false } => return probes::metrics(&app.instance, &app.metrics),
+        To::NotFound => {
+            let allowed = "/metrics, /healthz, /readyz";
+            return response::error(&app.instance, StatusCode::NOT_FOUND, "not found", "path", allowed);
+        }
+        To::Config(req) => (Route::Config, Box::pin(control::handle(&app, req)).await),
+        To::Echo(Ok(ref mut echo)) => (Route::Echo, echo.run().await),
+        To::Echo(Err(bad)) => (Route::Echo, *bad),
+    };
+    app.metrics.observe(route, resp.status().as_u16(), started.elapsed());
+    resp
 }

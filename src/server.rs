@@ -22,7 +22,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::app::App;
+use crate::config::Connections;
 use crate::conn::{Activity, Watchdog, Watched};
+use crate::memory;
 use crate::router::{self, Listener};
 
 /// Requested listen backlog: room for a burst of 10,000 clients connecting at once. The kernel
@@ -105,9 +107,10 @@ impl Server {
         }
         let (stop_tx, stop_rx) = watch::channel(false);
         let graceful = Arc::new(GracefulShutdown::new());
-        let conn_slots = Arc::new(Semaphore::new(cfg.max_connections));
-        let watchdog = Watchdog::new(cfg.header_read_timeout, cfg.idle_timeout);
+        let conn_slots = Arc::new(Semaphore::new(cfg.connections.max_connections));
+        let watchdog = Watchdog::new(&cfg.connections);
         let sweeper = tokio::spawn(watchdog.clone().sweep());
+        let trimmer = tokio::spawn(memory::trim_after_closing(app.metrics.clone()));
         let mut loops = vec![tokio::spawn(accept_loop(
             main,
             app.clone(),
@@ -136,10 +139,10 @@ impl Server {
         let startup = {
             let app = app.clone();
             tokio::spawn(async move {
-                tokio::time::sleep(app.config.startup_delay).await;
+                tokio::time::sleep(app.config.lifecycle.startup_delay).await;
                 if !app.readiness.is_stopping() {
                     app.readiness.set_started();
-                    tracing::info!(startup_delay = ?app.config.startup_delay, "ready");
+                    tracing::info!(startup_delay = ?app.config.lifecycle.startup_delay, "ready");
                 }
             })
         };
@@ -147,8 +150,8 @@ impl Server {
         shutdown.await;
         startup.abort();
         app.readiness.set_stopping();
-        tracing::info!(drain_delay = ?cfg.drain_delay, "shutdown: unready; draining");
-        tokio::time::sleep(cfg.drain_delay).await;
+        tracing::info!(drain_delay = ?cfg.lifecycle.drain_delay, "shutdown: unready; draining");
+        tokio::time::sleep(cfg.lifecycle.drain_delay).await;
 
         let _ = stop_tx.send(true);
         for l in loops {
@@ -158,12 +161,13 @@ impl Server {
         tracing::info!(
             in_flight = in_flight_at_drain,
             connections = app.metrics.open_connections.get(),
-            timeout = ?cfg.shutdown_timeout,
+            timeout = ?cfg.lifecycle.shutdown_timeout,
             "shutdown: stopped accepting; finishing requests in flight"
         );
         let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| unreachable!("accept loops have ended"));
-        let finished = tokio::time::timeout(cfg.shutdown_timeout, graceful.shutdown()).await.is_ok();
+        let finished = tokio::time::timeout(cfg.lifecycle.shutdown_timeout, graceful.shutdown()).await.is_ok();
         sweeper.abort();
+        trimmer.abort();
         let cut = if finished { 0 } else { app.metrics.in_flight_now.load(Ordering::Relaxed) };
         let report = ShutdownReport { in_flight_at_drain, drained: in_flight_at_drain.saturating_sub(cut), cut };
         tracing::info!(drained = report.drained, cut = report.cut, "shutdown complete");
@@ -178,15 +182,15 @@ struct Protocols {
 }
 
 impl Protocols {
-    fn new(app: &App) -> Protocols {
+    fn new(c: &Connections) -> Protocols {
         let mut h1 = http1::Builder::new();
         h1.timer(TokioTimer::new())
             // Our watchdog (conn.rs) times heads; hyper's would also close idle keep-alives.
             .header_read_timeout(None)
-            .max_buf_size(app.config.max_header_size.max(8192))
+            .max_buf_size(c.max_header_size.max(8192))
             .keep_alive(true);
         let mut h2 = http2::Builder::new(TokioExecutor::new());
-        h2.timer(TokioTimer::new()).max_header_list_size(app.config.max_header_size as u32);
+        h2.timer(TokioTimer::new()).max_header_list_size(c.max_header_size as u32);
         Protocols { http1: h1, http2: h2 }
     }
 }
@@ -225,7 +229,7 @@ async fn accept_loop(
     slots: Arc<Semaphore>,
     watchdog: Arc<Watchdog>,
 ) {
-    let protocols = Arc::new(Protocols::new(&app));
+    let protocols = Arc::new(Protocols::new(&app.config.connections));
     loop {
         // Past --max-connections we stop accepting; new clients wait in the backlog.
         let permit = tokio::select! {
@@ -273,7 +277,7 @@ async fn serve_connection(
     _slot: OwnedSemaphorePermit,
 ) {
     let _open = OpenConnection::new(&app);
-    let Some(is_http2) = sniff_http2(&stream, app.config.header_read_timeout).await else { return };
+    let Some(is_http2) = sniff_http2(&stream, app.config.connections.header_read_timeout).await else { return };
     activity.set_http2(is_http2);
     let io = TokioIo::new(Watched::new(stream, activity.clone()));
     let watched = activity.clone();
@@ -288,8 +292,6 @@ async fn serve_connection(
     });
     let serve = async move {
         if is_http2 {
-            // Boxed: HTTP/2's connection state is large and rare here; inline, it would enlarge
-            // every HTTP/1 connection's task.
             Box::pin(watcher.watch(protocols.http2.serve_connection(io, svc))).await
         } else {
             watcher.watch(protocols.http1.serve_connection(io, svc)).await

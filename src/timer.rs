@@ -45,21 +45,14 @@ impl Timer {
             .as_ref()
     }
 
-    /// Sleeps for `d`: never less, and on a quiet machine a few microseconds more.
-    pub async fn sleep(&self, d: Duration) {
-        if !d.is_zero() {
-            self.sleep_until(Instant::now() + d).await;
-        }
-    }
-
-    /// Sleeps until `deadline`: never wakes before it.
+    /// Sleeps until `deadline`: never wakes before it, and on a quiet machine a few
+    /// microseconds after.
     pub async fn sleep_until(&self, deadline: Instant) {
         if Instant::now() >= deadline {
             return;
         }
         match self.shared() {
             Some(shared) => Sleep { shared, deadline, entry: None }.await,
-            // Boxed: rare, and tokio's sleep would enlarge every request's future.
             None => Box::pin(tokio::time::sleep_until(deadline.into())).await,
         }
     }
@@ -231,7 +224,7 @@ mod tests {
             tasks.push(tokio::spawn(async move {
                 let d = Duration::from_micros(100 + (i * 7919) % 5000);
                 let t = Instant::now();
-                timer.sleep(d).await;
+                timer.sleep_until(t + d).await;
                 (d, t.elapsed())
             }));
         }
@@ -257,9 +250,16 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_dropped_sleep_lets_go_of_its_waker_and_the_heap_empties() {
         let timer = Timer::new();
-        let short = timer.sleep(Duration::from_millis(20));
+        let short = timer.sleep_until(Instant::now() + Duration::from_millis(20));
         // Polled once (so it is in the heap), then dropped, like a request whose client left.
-        assert!(tokio::time::timeout(Duration::from_millis(1), timer.sleep(Duration::from_millis(50))).await.is_err());
+        assert!(
+            tokio::time::timeout(
+                Duration::from_millis(1),
+                timer.sleep_until(Instant::now() + Duration::from_millis(50))
+            )
+            .await
+            .is_err()
+        );
         let shared = timer.shared().unwrap();
         {
             let st = lock(&shared.state);

@@ -170,6 +170,24 @@ fn bad_configuration_exits_2_with_what_is_allowed() {
 }
 
 #[test]
+fn healthcheck_flags_are_checked_and_a_bad_one_exits_2_with_what_is_allowed() {
+    let hc = |args: &[&str], env: &[(&str, &str)]| {
+        Command::new(BIN).arg("healthcheck").args(args).env_clear().envs(env.iter().copied()).output().unwrap()
+    };
+    for (args, env, allowed) in [
+        (&["--timeout", "soon"][..], &[][..], "a duration with a unit"),
+        (&[], &[("DELAY_ECHO_HEALTHCHECK_TIMEOUT", "5")], "a duration with a unit"),
+        (&[], &[("PORT", "http")], "0 to 65535"),
+        (&[], &[("DELAY_ECHO_LISTEN", "localhost")], "IP:PORT"),
+    ] {
+        let out = hc(args, env);
+        let msg = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}: {msg}");
+        assert!(msg.contains(allowed), "{args:?} {env:?}: {msg}");
+    }
+}
+
+#[test]
 fn help_documents_every_flag_with_its_env_twin_and_default() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);

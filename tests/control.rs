@@ -86,3 +86,28 @@ async fn writes_need_the_token_and_valid_input() {
     // Nothing changed after the failed attempts.
     assert_eq!(get(&s.url("/config")).await.json()["defaults"]["delay"], "80ms");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_changes_only_the_fields_given_and_null_goes_back_to_the_builtin() {
+    let s = TestServer::start(&["--delay", "10ms..20ms", "--size", "1KiB", "--control-token", TOKEN]).await;
+    let c = http1();
+    let auth = format!("Bearer {TOKEN}");
+    let put = |body: &'static str| {
+        let (c, url, auth) = (c.clone(), s.url("/config"), auth.clone());
+        async move { send(&c, Method::PUT, &url, &[("authorization", &auth)], body).await }
+    };
+    let a = put(r#"{"cpu":"1ms"}"#).await;
+    assert_eq!(a.status, StatusCode::OK);
+    let d = &a.json()["defaults"];
+    assert_eq!(
+        (d["delay"].as_str(), d["cpu"].as_str(), d["size"].as_str()),
+        (Some("10ms..20ms"), Some("1ms"), Some("1024B"))
+    );
+    let d = put(r#"{"delay":null,"size":null}"#).await.json()["defaults"].clone();
+    assert_eq!((d["delay"].as_str(), d["size"].as_str()), (Some("80ms"), None));
+    for (body, param) in [(r#"{"delay":5}"#, "delay"), (r#"{"max_queue":-1}"#, "max_queue"), ("[1]", "body")] {
+        let a = put(body).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(a.json()["param"], param, "{body}");
+    }
+}

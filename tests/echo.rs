@@ -188,7 +188,7 @@ async fn json_format_describes_the_request_and_what_was_done() {
 async fn cpu_burns_real_cpu_time_and_probes_still_answer() {
     let s = TestServer::start(&["--delay", "0", "--max-cpu", "2s"]).await;
     let c = http1();
-    let before = delay_echo::work::process_cpu_time();
+    let before = process_cpu_time();
     // Four 300 ms burns at once on two cores: the cores are saturated for a while.
     let burns: Vec<_> = (0..4)
         .map(|_| {
@@ -206,8 +206,32 @@ async fn cpu_burns_real_cpu_time_and_probes_still_answer() {
         assert_eq!(a.status, StatusCode::OK);
         assert!(a.timing("cpu") >= 300.0, "cpu timing {}", a.timing("cpu"));
     }
-    let used = delay_echo::work::process_cpu_time() - before;
+    let used = process_cpu_time() - before;
     assert!(used >= Duration::from_millis(1200), "process used only {used:?} of CPU for 4 x 300 ms");
     let too_much = get(&s.url("/?cpu=3s")).await;
     assert_eq!(too_much.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_says_which_instance_answered_and_errors_share_one_shape() {
+    let s = TestServer::start(&["--delay", "0", "--instance-id", "i-all", "--metrics-listen", "127.0.0.1:0"]).await;
+    let own = s.metrics_addr.unwrap();
+    let c = http1();
+    for url in [s.url("/"), s.url("/healthz"), s.url("/readyz"), s.url("/config"), format!("http://{own}/metrics")] {
+        assert_eq!(get(&url).await.header("x-instance-id"), "i-all", "{url}");
+    }
+    let errors = [
+        send(&c, Method::GET, &s.url("/?delay=soon"), &[], "").await,
+        send(&c, Method::DELETE, &s.url("/config"), &[], "").await,
+        send(&c, Method::PUT, &s.url("/config"), &[], "{}").await,
+        get(&format!("http://{own}/elsewhere")).await,
+    ];
+    for e in errors {
+        assert_eq!(e.header("x-instance-id"), "i-all");
+        assert_eq!(e.header("content-type"), "application/json");
+        let j = e.json();
+        for field in ["error", "param", "allowed"] {
+            assert!(j[field].as_str().is_some_and(|v| !v.is_empty()), "{} without {field}: {j}", e.status);
+        }
+    }
 }

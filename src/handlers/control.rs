@@ -5,64 +5,107 @@
 //! write side does not exist (403), so a public deployment cannot be reconfigured by accident.
 //! A PUT is all-or-nothing: every field is validated before anything changes.
 
+use std::time::Duration;
+
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value as Json, json};
 use subtle::ConstantTimeEq;
 
 use crate::app::App;
 use crate::body::Body;
-use crate::config::{AdmissionLimits, Defaults, duration};
-
-/// The fields PUT /config accepts; absent ones keep their current value.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Update {
-    delay: Option<String>,
-    cpu: Option<String>,
-    status: Option<String>,
-    /// `null` (or an empty string) switches back to echoing the request body.
-    #[serde(default, deserialize_with = "some_nullable")]
-    size: Option<Option<String>>,
-    max_concurrency: Option<usize>,
-    max_queue: Option<usize>,
-    queue_timeout: Option<String>,
-}
-
-fn some_nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
-}
+use crate::knobs::{self, Knob, Value};
+use crate::response;
 
 const MAX_CONFIG_BODY: usize = 64 * 1024;
 
-fn json_answer(status: StatusCode, doc: serde_json::Value) -> Response<Body> {
-    let mut body = serde_json::to_vec_pretty(&doc).unwrap_or_default();
-    body.push(b'\n');
-    let mut r = Response::new(Body::full(body));
-    *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r
+/// The admission fields PUT /config accepts beside the knob defaults.
+const LIMITS: [&str; 3] = ["max_concurrency", "max_queue", "queue_timeout"];
+
+/// A PUT /config body, read field by field; absent fields keep their current value.
+#[derive(Default)]
+struct Update<'a> {
+    /// Knob defaults by their table name; `None` (JSON `null` or `""`) goes back to the
+    /// built-in (for size: echoing the request body).
+    knobs: Vec<(&'static Knob, Option<&'a str>)>,
+    max_concurrency: Option<usize>,
+    max_queue: Option<usize>,
+    queue_timeout: Option<Duration>,
 }
 
-fn error(status: StatusCode, error: &str, param: &str, allowed: &str) -> Response<Body> {
-    json_answer(status, json!({ "error": error, "param": param, "allowed": allowed }))
+/// A refused update: which field, what was wrong, what is allowed.
+struct Refused {
+    param: String,
+    error: String,
+    allowed: String,
+}
+
+impl Refused {
+    fn new(param: &str, error: impl Into<String>, allowed: impl Into<String>) -> Refused {
+        Refused { param: param.to_owned(), error: error.into(), allowed: allowed.into() }
+    }
+}
+
+fn fields() -> String {
+    let knobs = knobs::ALL.iter().filter(|k| k.default.is_some()).map(|k| k.name);
+    format!("a JSON object with any of: {}", knobs.chain(LIMITS).collect::<Vec<_>>().join(", "))
+}
+
+impl<'a> Update<'a> {
+    /// Types every field; parsing knob values against the caps is `Values::apply`'s.
+    fn read(doc: &'a Json) -> Result<Update<'a>, Refused> {
+        let Some(doc) = doc.as_object() else {
+            return Err(Refused::new("body", "the body is not a JSON object", fields()));
+        };
+        let mut update = Update::default();
+        let count = |name: &str, v: &Json| {
+            let n =
+                v.as_u64().ok_or_else(|| Refused::new(name, format!("{v} is not a count"), "an integer, 0 or more"))?;
+            Ok::<_, Refused>(Some(n as usize))
+        };
+        for (name, v) in doc {
+            match (name.as_str(), knobs::named(name).filter(|k| k.default.is_some())) {
+                (_, Some(knob)) => {
+                    let text = match v {
+                        Json::Null => None,
+                        Json::String(s) if s.is_empty() => None,
+                        Json::String(s) => Some(s.as_str()),
+                        _ => {
+                            return Err(Refused::new(
+                                name,
+                                format!("{v} is not a string"),
+                                "a string, or null for the built-in",
+                            ));
+                        }
+                    };
+                    update.knobs.push((knob, text));
+                }
+                ("max_concurrency", _) => update.max_concurrency = count(name, v)?,
+                ("max_queue", _) => update.max_queue = count(name, v)?,
+                ("queue_timeout", _) => {
+                    let allowed = "a duration with a unit, e.g. 5s";
+                    let t = v.as_str().ok_or_else(|| Refused::new(name, format!("{v} is not a string"), allowed))?;
+                    let t = Duration::parse_one(t.trim()).map_err(|e| Refused::new(name, e, allowed))?;
+                    update.queue_timeout = Some(t);
+                }
+                _ => return Err(Refused::new("body", format!("unknown field {name:?}"), fields())),
+            }
+        }
+        Ok(update)
+    }
 }
 
 /// The effective configuration as GET /config shows it.
-pub fn snapshot(app: &App) -> serde_json::Value {
+fn snapshot(app: &App) -> Json {
     let d = app.defaults.load();
+    let defaults: serde_json::Map<String, Json> =
+        knobs::ALL.iter().filter(|k| k.default.is_some()).map(|k| (k.name.to_owned(), d.show(k).into())).collect();
     json!({
         "instance_id": app.instance.id,
         "started": app.instance.started_rfc3339,
-        "defaults": {
-            "delay": d.delay.to_string(),
-            "cpu": d.cpu.to_string(),
-            "status": d.status.to_string(),
-            "size": d.size.as_ref().map(ToString::to_string),
-        },
+        "defaults": defaults,
         "limits": app.config.caps,
         "admission": app.admission.limits(),
         "reject_status": app.config.reject_status,
@@ -73,10 +116,16 @@ pub fn snapshot(app: &App) -> serde_json::Value {
 
 pub async fn handle(app: &App, req: Request<Incoming>) -> Response<Body> {
     match *req.method() {
-        Method::GET | Method::HEAD => json_answer(StatusCode::OK, snapshot(app)),
+        Method::GET | Method::HEAD => response::json(&app.instance, StatusCode::OK, &snapshot(app)),
         Method::PUT => put(app, req).await,
         _ => {
-            let mut r = error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed", "method", "GET, PUT");
+            let mut r = response::error(
+                &app.instance,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed",
+                "method",
+                "GET, PUT",
+            );
             r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, PUT"));
             r
         }
@@ -89,6 +138,8 @@ fn authorized(expected: &str, header: Option<&HeaderValue>) -> bool {
 }
 
 async fn put(app: &App, req: Request<Incoming>) -> Response<Body> {
+    let error =
+        |status, error: &str, param: &str, allowed: &str| response::error(&app.instance, status, error, param, allowed);
     let Some(token) = app.config.control_token.as_deref() else {
         return error(
             StatusCode::FORBIDDEN,
@@ -111,48 +162,28 @@ async fn put(app: &App, req: Request<Incoming>) -> Response<Body> {
         Ok(b) => b.to_bytes(),
         Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "body too large", "body", "at most 64 KiB of JSON"),
     };
-    let update: Update = match serde_json::from_slice(&body) {
-        Ok(u) => u,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                &format!("invalid JSON: {e}"),
-                "body",
-                "a JSON object with any of: delay, cpu, status, size, max_concurrency, max_queue, queue_timeout",
-            );
-        }
-    };
-    let current = app.defaults.load();
-    let caps = &app.config.caps;
-    let delay = update.delay.unwrap_or_else(|| current.delay.to_string());
-    let cpu = update.cpu.unwrap_or_else(|| current.cpu.to_string());
-    let status = update.status.unwrap_or_else(|| current.status.to_string());
-    let size = match update.size {
-        Some(s) => s.filter(|s| !s.is_empty()),
-        None => current.size.as_ref().map(ToString::to_string),
-    };
-    let defaults = match Defaults::parse(&delay, &cpu, &status, size.as_deref(), caps) {
+    let doc: Json = match serde_json::from_slice(&body) {
         Ok(d) => d,
-        Err((param, e)) => return error(StatusCode::BAD_REQUEST, &e.error, param, &e.allowed),
+        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid JSON: {e}"), "body", &fields()),
     };
-    let mut limits: AdmissionLimits = app.admission.limits();
-    if let Some(n) = update.max_concurrency {
-        limits.max_concurrency = n;
-    }
-    if let Some(n) = update.max_queue {
-        limits.max_queue = n;
-    }
-    if let Some(t) = update.queue_timeout {
-        match duration("queue-timeout", &t) {
-            Ok(t) => limits.queue_timeout = t,
-            Err(e) => return error(StatusCode::BAD_REQUEST, &e.message, "queue_timeout", "a duration, e.g. 5s"),
-        }
-    }
+    // All or nothing: every field is checked before anything changes.
+    let update = match Update::read(&doc) {
+        Ok(u) => u,
+        Err(r) => return error(StatusCode::BAD_REQUEST, &r.error, &r.param, &r.allowed),
+    };
+    let defaults = match app.defaults.load().apply(&update.knobs, &app.config.caps) {
+        Ok(d) => d,
+        Err(b) => return error(StatusCode::BAD_REQUEST, &b.err.error, b.param, &b.err.allowed),
+    };
+    let mut limits = app.admission.limits();
+    limits.max_concurrency = update.max_concurrency.unwrap_or(limits.max_concurrency);
+    limits.max_queue = update.max_queue.unwrap_or(limits.max_queue);
+    limits.queue_timeout = update.queue_timeout.unwrap_or(limits.queue_timeout);
     app.defaults.store(std::sync::Arc::new(defaults));
     app.admission.set_limits(limits);
     let snapshot = snapshot(app);
     tracing::info!(config = %snapshot["defaults"], admission = %snapshot["admission"], "configuration changed");
-    json_answer(StatusCode::OK, snapshot)
+    response::json(&app.instance, StatusCode::OK, &snapshot)
 }
 
 #[cfg(test)]

@@ -1,15 +1,13 @@
 //! Test fixtures: an in-process server on an ephemeral port, stopped on drop, and a real
 //! HTTP client (hyper's) for HTTP/1.1 and HTTP/2.
 
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use clap::Parser;
 use delay_echo::cli::Cli;
-use delay_echo::{App, Config, Server, ShutdownReport};
+use delay_echo::{App, Config, Server};
 use http_body_util::{BodyExt, Full};
 use hyper::header::HeaderMap;
 use hyper::{Method, Request, StatusCode};
@@ -17,19 +15,17 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 pub struct TestServer {
     pub addr: SocketAddr,
     pub metrics_addr: Option<SocketAddr>,
     pub app: Arc<App>,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<std::io::Result<ShutdownReport>>>,
 }
 
 pub fn config(args: &[&str]) -> Config {
     let cli = Cli::try_parse_from(std::iter::once("delay-echo").chain(args.iter().copied())).expect("valid flags");
-    Config::from_args(&cli.serve, None, "test-host").expect("valid config")
+    Config::from_args(&cli.serve, "test-host").expect("valid config")
 }
 
 impl TestServer {
@@ -39,18 +35,18 @@ impl TestServer {
         // Bind before spawning so the test owns the port; probing for a free port would race.
         let main = delay_echo::server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let metrics = config.metrics_listen.map(|_| delay_echo::server::bind("127.0.0.1:0".parse().unwrap()).unwrap());
-        let app = delay_echo::build_app(config);
+        let app = delay_echo::build_app(config, &tokio::runtime::Handle::current());
         let server = Server::from_listeners(app.clone(), main, metrics);
         let addr = server.local_addr().unwrap();
         let metrics_addr = server.metrics_addr();
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(server.run(async move {
+        tokio::spawn(server.run(async move {
             let _ = rx.await;
         }));
-        let s = TestServer { addr, metrics_addr, app, stop: Some(tx), task: Some(task) };
+        let s = TestServer { addr, metrics_addr, app, stop: Some(tx) };
         // Ready is set by a task right after start (no --startup-delay in most tests).
         for _ in 0..200 {
-            if s.app.readiness.is_ready() || s.app.config.startup_delay > std::time::Duration::ZERO {
+            if s.app.readiness.is_ready() || s.app.config.lifecycle.startup_delay > std::time::Duration::ZERO {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -60,12 +56,6 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
-    }
-
-    /// Sends the shutdown signal and waits for the drain to finish.
-    pub async fn shutdown(mut self) -> ShutdownReport {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.take().unwrap().await.unwrap().unwrap()
     }
 }
 
@@ -140,4 +130,12 @@ pub fn sample(exposition: &str, series: &str) -> f64 {
 pub async fn scrape(s: &TestServer) -> String {
     let addr = s.metrics_addr.unwrap_or(s.addr);
     String::from_utf8(get(&format!("http://{addr}/metrics")).await.body.to_vec()).unwrap()
+}
+
+/// CPU time used by this whole process (all threads), to check that a burn really burnt.
+pub fn process_cpu_time() -> std::time::Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec into the valid pointer we pass.
+    assert_eq!(unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) }, 0);
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
