@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import select
 import shutil
 import statistics
 import subprocess
@@ -39,7 +40,10 @@ def start(binary: str, args: list[str], cpu: int) -> tuple[subprocess.Popen[str]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 10
     assert proc.stdout is not None
-    while time.monotonic() < deadline:
+    # select before each line, so a server that never says where it listens cannot hang this.
+    while (left := deadline - time.monotonic()) > 0 and select.select([proc.stdout], [], [], left)[
+        0
+    ]:
         line = proc.stdout.readline()
         if not line:
             break
@@ -47,9 +51,8 @@ def start(binary: str, args: list[str], cpu: int) -> tuple[subprocess.Popen[str]
             event = json.loads(line)
         except json.JSONDecodeError:
             continue
-        address = event.get("fields", {}).get("address")
-        if address:
-            return proc, f"http://{address}"
+        if event.get("message") == "listening" and event.get("address"):
+            return proc, f"http://{event['address']}"
     proc.kill()
     raise SystemExit(f"relay_hop: {' '.join(cmd)} did not report its address within 10 s")
 

@@ -3,8 +3,9 @@
 //!
 //! The request path: `server` accepts a connection (with `conn`'s header-read and idle
 //! timeouts) → `router` picks a handler → `handlers::echo` reads the knobs (`knobs`), takes an
-//! `admission` slot, sleeps (`timer`), burns CPU (`work`) and answers with a `body` and headers
-//! saying which instance answered and where the time went; every other answer is built by
+//! `admission` slot, sleeps (`timer`), burns CPU (`work`), forwards to a peer when `hop` asks
+//! (`relay`) and answers with a `body` and headers saying which instance answered and where the
+//! time went; every other answer is built by
 //! `response`. `config` is built once from `cli`; `app` holds what handlers share; `metrics`
 //! is one registry passed in. ARCHITECTURE.md has the map and the parts written by hand.
 //!
@@ -22,8 +23,8 @@
 //! - the echo future works on its state in place (`Echo::run(&mut self)`): moving the fields
 //!   out made the future hold them twice (1,600 → 880 bytes per request);
 //! - rare paths are boxed so their state does not enlarge every request's future (the chunked
-//!   body read, the CPU burn, the admission queue wait, `/config`, tokio's sleep where no
-//!   timerfd can be made, and an HTTP/2 connection inside the connection task);
+//!   body read, the CPU burn, the relay hop, the admission queue wait, `/config`, tokio's sleep
+//!   where no timerfd can be made, and an HTTP/2 connection inside the connection task);
 //! - knob values are drawn on arrival (48 bytes kept, not 240 of parsed distributions), a
 //!   delay is a 32-byte timerfd entry (`timer`), timeouts are one shared sweeper (`conn`),
 //!   HTTP/2 is told apart by peeking (no 4 KiB rewind buffer), and the three per-request header

@@ -207,12 +207,7 @@ fn allowed_peers(peers: &[Peer]) -> String {
 /// Checks a `hop` value against the peers and the hop cap. Every entry must be a name (the later
 /// ones are checked by the instances they reach); the first must be one of ours. `None` for an
 /// empty list.
-pub fn plan(
-    list: &str,
-    hops_header: Option<&HeaderValue>,
-    peers: &[Peer],
-    max_hops: u32,
-) -> Result<Option<Hop>, HopError> {
+fn plan(list: &str, hops_header: Option<&HeaderValue>, peers: &[Peer], max_hops: u32) -> Result<Option<Hop>, HopError> {
     let bad = |error: String| HopError::Bad { param: "hop", error, allowed: allowed_peers(peers) };
     let list = list.trim();
     if list.is_empty() {
@@ -245,7 +240,7 @@ pub fn plan(
 
 /// The query with every `hop` pair replaced by one `hop=<rest>` (dropped when `rest` is empty)
 /// at the first one's place; the other pairs are kept byte for byte.
-pub fn shorten_query(query: &str, rest: &str) -> String {
+fn shorten_query(query: &str, rest: &str) -> String {
     let mut out = String::with_capacity(query.len());
     let mut placed = false;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -279,14 +274,14 @@ fn is_hop_pair(pair: &str) -> bool {
 
 /// What the forwarded request carries from the incoming one, taken while the head is at hand.
 #[derive(Debug)]
-pub struct Outgoing {
+struct Outgoing {
     method: Method,
     path_and_query: String,
     headers: HeaderMap,
 }
 
 impl Outgoing {
-    pub fn new(hop: &Hop, method: &Method, uri: &Uri, headers: &HeaderMap) -> Outgoing {
+    fn new(hop: &Hop, method: &Method, uri: &Uri, headers: &HeaderMap) -> Outgoing {
         let mut path_and_query = uri.path().to_owned();
         let query = uri.query().unwrap_or("");
         // The shortened list goes back where it came from: the query (which wins over the
@@ -315,7 +310,7 @@ impl Outgoing {
 }
 
 /// A leg that got an answer.
-pub struct Leg {
+struct Leg {
     pub response: Response<Incoming>,
     pub round_trip: Duration,
     /// The peer's own `total` from its Server-Timing.
@@ -345,7 +340,10 @@ impl LegError {
                 "peer": peer,
             }),
             LegError::Timeout { peer, after } => json!({
-                "error": format!("peer {peer:?} did not answer within {} (--peer-timeout)", crate::knobs::format_duration(*after)),
+                "error": format!(
+                    "peer {peer:?} did not answer within {} (--peer-timeout)",
+                    crate::knobs::format_duration(*after)
+                ),
                 "param": "hop",
                 "peer": peer,
             }),
@@ -360,7 +358,7 @@ pub struct Forward {
 }
 
 impl Forward {
-    pub fn new(hop: Hop, method: &Method, uri: &Uri, headers: &HeaderMap) -> Forward {
+    fn new(hop: Hop, method: &Method, uri: &Uri, headers: &HeaderMap) -> Forward {
         let out = Outgoing::new(&hop, method, uri, headers);
         Forward { hop, out }
     }
@@ -428,9 +426,10 @@ impl Relay {
         // Without it a small request body can wait for Nagle's delayed ACK (40 ms on Linux).
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new())
-            // Below delay-echo's default --idle-timeout (75 s), so the pool closes an idle
-            // connection before the peer does, not while a request is being written to it.
-            .pool_idle_timeout(Duration::from_secs(60))
+            // Below the idle timeouts in front of a peer (delay-echo's --idle-timeout 75 s, an AWS
+            // load balancer's 60 s), so the pool closes an idle connection before the peer side
+            // does, not while a request is being written to it.
+            .pool_idle_timeout(Duration::from_secs(30))
             .pool_timer(TokioTimer::new())
             .build(connector);
         let requests = IntCounterVec::new(
@@ -450,6 +449,10 @@ impl Relay {
             &["peer"],
         )
         .expect("valid metric");
+        if !config.peers.is_empty() {
+            let peers: Vec<String> = config.peers.iter().map(|p| format!("{}={}", p.name, p.url())).collect();
+            tracing::info!(peers = %peers.join(","), region = ?config.region, max_hops = config.max_hops, "relaying to peers");
+        }
         registry.register(Box::new(requests.clone())).expect("metric names are unique");
         registry.register(Box::new(round_trips.clone())).expect("metric names are unique");
         let metrics = config
@@ -472,7 +475,13 @@ impl Relay {
             metrics,
             timeout: config.peer_timeout,
             max_hops: config.max_hops,
-            own_name: config.region.clone().unwrap_or_else(|| instance_id.to_owned()),
+            // An instance id may hold any visible character; `desc` is a quoted string.
+            own_name: config.region.clone().unwrap_or_else(|| {
+                instance_id
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+                    .collect()
+            }),
         }
     }
 
@@ -611,7 +620,7 @@ fn ms3(d: Duration) -> String {
 }
 
 /// The `total` entry of a Server-Timing value (the instance's own, not a leg's).
-pub fn own_total(server_timing: &str) -> Option<Duration> {
+fn own_total(server_timing: &str) -> Option<Duration> {
     server_timing.split(',').map(str::trim).find_map(|e| {
         let (name, params) = e.split_once(';')?;
         if name.trim() != "total" {
@@ -624,7 +633,7 @@ pub fn own_total(server_timing: &str) -> Option<Duration> {
 }
 
 /// The leg entries (`hop`, `peer-total`) of a Server-Timing value, in order.
-pub fn leg_entries(server_timing: &str) -> impl Iterator<Item = &str> {
+fn leg_entries(server_timing: &str) -> impl Iterator<Item = &str> {
     server_timing.split(',').map(str::trim).filter(|e| {
         let name = e.split(';').next().unwrap_or("").trim();
         name == "hop" || name == "peer-total"
@@ -632,7 +641,7 @@ pub fn leg_entries(server_timing: &str) -> impl Iterator<Item = &str> {
 }
 
 /// The JSON answer's description of one leg.
-pub struct Next<'a> {
+struct Next<'a> {
     pub peer: &'a str,
     pub round_trip: Duration,
     pub peer_total: Option<Duration>,
@@ -682,7 +691,7 @@ fn chain_element(
 
 /// The peer's JSON answer with this instance's element put first in its `chain`; `None` when the
 /// body is not a delay-echo JSON answer (an error, or not JSON), which is then passed on as is.
-pub fn prepend_to_chain(peer_body: &[u8], element: Value) -> Option<Vec<u8>> {
+fn prepend_to_chain(peer_body: &[u8], element: Value) -> Option<Vec<u8>> {
     let mut doc: Value = serde_json::from_slice(peer_body).ok()?;
     doc.get_mut("chain")?.as_array_mut()?.insert(0, element);
     serde_json::to_vec_pretty(&doc).ok()

@@ -120,6 +120,10 @@ async fn unknown_peers_and_urls_get_400_naming_the_allowed_peers() {
     }
     let m = scrape(&b).await;
     assert_eq!(sample(&m, "delay_echo_requests_total{route=\"echo\",status=\"200\"}"), 0.0, "nothing was forwarded");
+    // A later name is checked by the instance it reaches; its refusal comes back as it is.
+    let r = get(&a.url("/?hop=b,zz")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.json()["allowed"].as_str().unwrap().contains("no --peer"), "b has no peers: {}", r.json());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
