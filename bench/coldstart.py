@@ -20,7 +20,7 @@ import socket
 import subprocess
 import time
 
-from procs import BenchError, parse_status_line, spawn_pinned
+from bench.procs import BenchError, parse_status_line, spawn_pinned
 
 REQUEST = b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
 
@@ -40,18 +40,27 @@ def try_readyz(port: int) -> int | None:
         s.close()
 
 
-def time_to_ready(argv: list[str], env: dict[str, str], port: int, cpu: int, limit_s: float = 10.0) -> float:
+def time_to_ready(
+    argv: list[str], env: dict[str, str], port: int, cpu: int, limit_s: float = 10.0
+) -> float:
     """Milliseconds from spawn to the first 200; the server is stopped before returning."""
     t0 = time.perf_counter_ns()
     proc = spawn_pinned(
-        argv, cpu, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
+        argv,
+        cpu,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
     )
     try:
         while True:
             if try_readyz(port) == 200:
                 return (time.perf_counter_ns() - t0) / 1e6
             if proc.poll() is not None:
-                raise BenchError(f"{argv[0]} exited with {proc.returncode} before answering 200 on /readyz")
+                raise BenchError(
+                    f"{argv[0]} exited with {proc.returncode} before answering 200 on /readyz"
+                )
             if (time.perf_counter_ns() - t0) / 1e9 > limit_s:
                 raise BenchError(f"{argv[0]} did not answer 200 on /readyz within {limit_s:.0f} s")
             time.sleep(0.0001)
@@ -72,7 +81,7 @@ def exec_command_of(pid: int) -> list[str]:
     # the original arguments follow the title (the anchors' paths hold no spaces).
     if len(argv) == 1 and argv[0].startswith("nginx: master process "):
         argv = argv[0].removeprefix("nginx: master process ").split()
-    return [os.readlink(f"/proc/{pid}/exe")] + argv[1:]
+    return [os.readlink(f"/proc/{pid}/exe"), *argv[1:]]
 
 
 def environ_of(pid: int) -> dict[str, str]:
@@ -89,4 +98,6 @@ def wait_port_closed(port: int, limit_s: float = 10.0) -> None:
             if s.connect_ex(("127.0.0.1", port)) != 0:
                 return
         time.sleep(0.01)
-    raise BenchError(f"something still listens on 127.0.0.1:{port} {limit_s:.0f} s after the server stopped")
+    raise BenchError(
+        f"something still listens on 127.0.0.1:{port} {limit_s:.0f} s after the server stopped"
+    )

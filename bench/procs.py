@@ -54,7 +54,9 @@ def http_get_status(port: int, path: str = "/readyz", timeout: float = 2.0) -> i
     """One HTTP/1.1 GET on a fresh connection; the status code, or None if nothing answered."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-            s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+            s.sendall(
+                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
+            )
             head = s.recv(64)
     except OSError:
         return None
@@ -209,7 +211,9 @@ class Server:
             self.proc.wait(5)
 
 
-def start_server(spec: ServerSpec, port: int, cpu: int, log_dir: Path, ready_timeout: float) -> Server:
+def start_server(
+    spec: ServerSpec, port: int, cpu: int, log_dir: Path, ready_timeout: float
+) -> Server:
     """Start a server pinned to `cpu` and return once GET /readyz answers 200.
 
     The reference servers answer every path, so /readyz works for all three.
@@ -220,7 +224,9 @@ def start_server(spec: ServerSpec, port: int, cpu: int, log_dir: Path, ready_tim
     log_path = log_dir / f"{spec.name}-{port}.log"
     env = dict(os.environ, **spec.env)
     with open(log_path, "wb") as log:
-        proc = spawn_pinned(spec.argv, cpu, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = spawn_pinned(
+            spec.argv, cpu, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
     server = Server(spec, port, proc, log_path)
     deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:
@@ -270,7 +276,16 @@ def perf_profile(pid: int, out: Path, cpu: int, enabled: bool):
             rec.wait()
     with open(out.with_suffix(".perf.txt"), "w") as report:
         subprocess.run(
-            ["perf", "report", "--stdio", "--no-children", "--percent-limit", "0.5", "-i", str(data)],
+            [
+                "perf",
+                "report",
+                "--stdio",
+                "--no-children",
+                "--percent-limit",
+                "0.5",
+                "-i",
+                str(data),
+            ],
             check=False,
             stdout=report,
             stderr=subprocess.STDOUT,

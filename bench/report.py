@@ -10,6 +10,18 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Iterable
+
+from bench.results import (
+    ClosedRun,
+    ClosedSeries,
+    ClosedSummary,
+    Meta,
+    OpenRun,
+    OpenSummary,
+    Results,
+    TargetRow,
+)
 
 SERVERS = ["delay-echo", "hyper-floor", "go-sleep", "nginx-echo"]
 SUBJECT = "delay-echo"
@@ -24,105 +36,107 @@ S1_FLOOR_MS = 80.0
 FLOOR = "client floor"
 
 
-def median(values):
-    values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    return statistics.median(values) if values else None
+def median(values: Iterable[float | None]) -> float | None:
+    kept = [v for v in values if v is not None and not math.isnan(v)]
+    return statistics.median(kept) if kept else None
 
 
-def kib_to_mb(kib):
+def kib_to_mb(kib: float | None) -> float | None:
     return None if kib is None else kib * 1024 / 1e6
 
 
-def fmt(value, spec=".1f", suffix=""):
+def fmt(value: float | None, spec: str = ".1f", suffix: str = "") -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     return f"{value:{spec}}{suffix}"
 
 
-def fmt_k(rps):
+def fmt_k(rps: float | None) -> str:
     return "—" if rps is None else f"{rps / 1000:.1f}k"
 
 
 # --- aggregation over rounds ---------------------------------------------------------------
 
 
-def summarize_closed(runs: list[dict]) -> dict:
+def summarize_closed(runs: list[ClosedRun]) -> ClosedSummary:
     """Median over rounds of a closed-loop (wrk) scenario's runs; errors are summed."""
-    return {
-        "rps": median([r["rps"] for r in runs]),
-        "cpu_us_per_req": median([r.get("cpu_us_per_req") for r in runs]),
-        "p50_ms": median([r["p50_ms"] for r in runs]),
-        "p99_ms": median([r["p99_ms"] for r in runs]),
-        "max_ms": max(r["max_ms"] for r in runs),
-        "peak_rss_kib": median([r.get("peak_rss_kib") for r in runs]),
-        "established": median([r.get("established") for r in runs]),
-        "backlog": runs[0].get("backlog"),
-        "errors": sum(r["errors"] for r in runs),
-        "rounds": len(runs),
-        "foreign_cpu_pct": median([r.get("foreign_cpu_pct") for r in runs]),
-    }
+    return ClosedSummary(
+        rps=median(r.rps for r in runs),
+        cpu_us_per_req=median(r.cpu_us_per_req for r in runs),
+        p50_ms=median(r.p50_ms for r in runs),
+        p99_ms=median(r.p99_ms for r in runs),
+        max_ms=max(r.max_ms for r in runs),
+        peak_rss_kib=median(r.peak_rss_kib for r in runs),
+        established=median(r.established for r in runs),
+        backlog=runs[0].backlog,
+        errors=sum(r.errors for r in runs),
+        rounds=len(runs),
+        foreign_cpu_pct=median(r.foreign_cpu_pct for r in runs),
+    )
 
 
-def summarize_open(runs: list[dict]) -> dict:
+def summarize_open(runs: list[OpenRun]) -> OpenSummary:
     """Median over rounds of p50/p99 and the achieved rate; the minimum is the lowest seen."""
-    return {
-        "achieved_rps": median([r["achieved_rps"] for r in runs]),
-        "answers": sum(r["answers"] for r in runs),
-        "min_ms": min(r["min_ms"] for r in runs),
-        "p50_ms": median([r["p50_ms"] for r in runs]),
-        "p99_ms": median([r["p99_ms"] for r in runs]),
-        "max_ms": max(r["max_ms"] for r in runs),
-        "below_80ms": sum(r["below_80ms"] for r in runs),
-        "errors": sum(r["errors"] + r["non_200"] for r in runs),
-        "rounds": len(runs),
-        "foreign_cpu_pct": median([r.get("foreign_cpu_pct") for r in runs]),
-    }
+    return OpenSummary(
+        achieved_rps=median(r.achieved_rps for r in runs),
+        answers=sum(r.answers for r in runs),
+        min_ms=min(r.min_ms for r in runs),
+        p50_ms=median(r.p50_ms for r in runs),
+        p99_ms=median(r.p99_ms for r in runs),
+        max_ms=max(r.max_ms for r in runs),
+        below_80ms=sum(r.below_80ms for r in runs),
+        errors=sum(r.errors + r.non_200 for r in runs),
+        rounds=len(runs),
+        foreign_cpu_pct=median(r.foreign_cpu_pct for r in runs),
+    )
 
 
 # --- targets -------------------------------------------------------------------------------
 
 
-def _get(results, *path):
-    node = results
-    for key in path:
-        if not isinstance(node, dict) or key not in node:
-            return None
-        node = node[key]
-    return node
+def _closed(scenario: dict[str, ClosedSeries] | None, server: str) -> ClosedSummary | None:
+    series = (scenario or {}).get(server)
+    return series.summary if series else None
 
 
-def _verdict(ok):
+def _open(results: Results, rate: str, server: str) -> OpenSummary | None:
+    series = (results.s1 or {}).get(rate, {}).get(server)
+    return series.summary if series else None
+
+
+def _verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("PASS" if ok else "MISS")
 
 
-def evaluate(results: dict) -> list[dict]:
+def evaluate(results: Results) -> list[TargetRow]:
     """One row per target of the issue: what, the figures it compares, PASS/MISS/n/a; and the
     same target judged for hyper-floor (`floor`, `floor_verdict`; "—"/"n/a" when not run)."""
     rows = _evaluate_for(results, SUBJECT)
     for row, floor in zip(rows, _evaluate_for(results, STACK_FLOOR), strict=True):
-        row["floor"] = floor["subject"]
-        row["floor_verdict"] = floor["verdict"]
+        row.floor = floor.subject
+        row.floor_verdict = floor.verdict
     return rows
 
 
-def _evaluate_for(results: dict, subject: str) -> list[dict]:
+def _evaluate_for(results: Results, subject: str) -> list[TargetRow]:
     """The targets judged for one server (delay-echo, or the stack floor)."""
-    rows = []
+    rows: list[TargetRow] = []
 
-    def row(scenario, target, figure, reference, ok):
+    def row(scenario: str, target: str, figure: str, reference: str, ok: bool | None) -> None:
         rows.append(
-            {
-                "scenario": scenario,
-                "target": target,
-                "subject": figure,
-                "reference": reference,
-                "verdict": _verdict(ok),
-            }
+            TargetRow(
+                scenario=scenario,
+                target=target,
+                subject=figure,
+                reference=reference,
+                verdict=_verdict(ok),
+            )
         )
 
     # S0: CPU per request against nginx-echo.
-    de = _get(results, "s0", subject, "summary", "cpu_us_per_req")
-    ng = _get(results, "s0", REFERENCE, "summary", "cpu_us_per_req")
+    s0_de, s0_ng = _closed(results.s0, subject), _closed(results.s0, REFERENCE)
+    de = s0_de.cpu_us_per_req if s0_de else None
+    ng = s0_ng.cpu_us_per_req if s0_ng else None
     ratio = de / ng if de is not None and ng else None
     row(
         "S0",
@@ -133,34 +147,41 @@ def _evaluate_for(results: dict, subject: str) -> list[dict]:
     )
 
     # S1: never early at any rate; p50 and p99 bounds at 8,000 req/s.
-    s1 = results.get("s1") or {}
-    mins = [_get(s1, rate, subject, "summary", "min_ms") for rate in s1]
-    mins = [m for m in mins if m is not None]
-    early = sum(_get(s1, rate, subject, "summary", "below_80ms") or 0 for rate in s1)
-    lowest = min(mins) if mins else None
-    ref_min = [_get(s1, rate, REFERENCE, "summary", "min_ms") for rate in s1]
-    ref_min = [m for m in ref_min if m is not None]
+    rates = list(results.s1 or {})
+    subject_s1 = [m for m in (_open(results, rate, subject) for rate in rates) if m]
+    ref_s1 = [m for m in (_open(results, rate, REFERENCE) for rate in rates) if m]
+    early = sum(m.below_80ms for m in subject_s1)
+    lowest = min((m.min_ms for m in subject_s1), default=None)
+    ref_lowest = min((m.min_ms for m in ref_s1), default=None)
     row(
         "S1",
         "no answer below 80 ms (every rate)",
         f"min {fmt(lowest, '.3f')} ms, {early} early",
-        f"min {fmt(min(ref_min) if ref_min else None, '.3f')} ms",
+        f"min {fmt(ref_lowest, '.3f')} ms",
         None if lowest is None else lowest >= S1_FLOOR_MS and early == 0,
     )
-    for key, bound in (("p50_ms", 80.3), ("p99_ms", 82.0)):
-        v = _get(s1, S1_TARGET_RATE, subject, "summary", key)
-        r = _get(s1, S1_TARGET_RATE, REFERENCE, "summary", key)
+    at_target, ref_at_target = (
+        _open(results, S1_TARGET_RATE, subject),
+        _open(results, S1_TARGET_RATE, REFERENCE),
+    )
+    for label, bound, pick in (
+        ("p50", 80.3, lambda m: m.p50_ms),
+        ("p99", 82.0, lambda m: m.p99_ms),
+    ):
+        v = pick(at_target) if at_target else None
+        r = pick(ref_at_target) if ref_at_target else None
         row(
             "S1",
-            f"{key[:3]} at 8,000 req/s ≤ {bound} ms",
+            f"{label} at 8,000 req/s ≤ {bound} ms",
             f"{fmt(v, '.2f')} ms",
             f"{fmt(r, '.2f')} ms",
             None if v is None else v <= bound,
         )
 
     # S2: throughput, tail and memory at 10,000 connections.
-    de_rps = _get(results, "s2", subject, "summary", "rps")
-    ng_rps = _get(results, "s2", REFERENCE, "summary", "rps")
+    s2_de, s2_ng = _closed(results.s2, subject), _closed(results.s2, REFERENCE)
+    de_rps = s2_de.rps if s2_de else None
+    ng_rps = s2_ng.rps if s2_ng else None
     ratio = de_rps / ng_rps if de_rps is not None and ng_rps else None
     row(
         "S2",
@@ -169,8 +190,8 @@ def _evaluate_for(results: dict, subject: str) -> list[dict]:
         f"{fmt_k(ng_rps)} req/s",
         None if ratio is None else ratio >= 1.1,
     )
-    de_p99 = _get(results, "s2", subject, "summary", "p99_ms")
-    ng_p99 = _get(results, "s2", REFERENCE, "summary", "p99_ms")
+    de_p99 = s2_de.p99_ms if s2_de else None
+    ng_p99 = s2_ng.p99_ms if s2_ng else None
     row(
         "S2",
         "p99 ≤ nginx-echo's",
@@ -178,13 +199,20 @@ def _evaluate_for(results: dict, subject: str) -> list[dict]:
         f"{fmt(ng_p99)} ms",
         None if de_p99 is None or ng_p99 is None else de_p99 <= ng_p99,
     )
-    de_rss = kib_to_mb(_get(results, "s2", subject, "summary", "peak_rss_kib"))
-    ng_rss = kib_to_mb(_get(results, "s2", REFERENCE, "summary", "peak_rss_kib"))
-    row("S2", "peak RSS ≤ 100 MB", f"{fmt(de_rss)} MB", f"{fmt(ng_rss)} MB", None if de_rss is None else de_rss <= 100)
+    de_rss = kib_to_mb(s2_de.peak_rss_kib if s2_de else None)
+    ng_rss = kib_to_mb(s2_ng.peak_rss_kib if s2_ng else None)
+    row(
+        "S2",
+        "peak RSS ≤ 100 MB",
+        f"{fmt(de_rss)} MB",
+        f"{fmt(ng_rss)} MB",
+        None if de_rss is None else de_rss <= 100,
+    )
 
     # S3, S4: absolute bounds.
-    cold = _get(results, "s3", subject, "median_ms")
-    ref_cold = _get(results, "s3", REFERENCE, "median_ms")
+    s3 = results.s3 or {}
+    cold = s3[subject].median_ms if subject in s3 else None
+    ref_cold = s3[REFERENCE].median_ms if REFERENCE in s3 else None
     row(
         "S3",
         "cold start (exec → 200 /readyz), median ≤ 20 ms",
@@ -192,8 +220,9 @@ def _evaluate_for(results: dict, subject: str) -> list[dict]:
         f"{fmt(ref_cold, '.2f')} ms",
         None if cold is None else cold <= 20,
     )
-    idle = kib_to_mb(_get(results, "s4", subject, "idle_rss_kib"))
-    ref_idle = kib_to_mb(_get(results, "s4", REFERENCE, "idle_rss_kib"))
+    s4 = results.s4 or {}
+    idle = kib_to_mb(s4[subject].idle_rss_kib) if subject in s4 else None
+    ref_idle = kib_to_mb(s4[REFERENCE].idle_rss_kib) if REFERENCE in s4 else None
     row(
         "S4",
         "idle RSS 1 s after ready ≤ 5 MB",
@@ -203,12 +232,7 @@ def _evaluate_for(results: dict, subject: str) -> list[dict]:
     )
 
     # Every figure above assumes delay-echo answered every request with 200.
-    errs = [
-        _get(results, "s0", subject, "summary", "errors"),
-        _get(results, "s2", subject, "summary", "errors"),
-        *[_get(s1, rate, subject, "summary", "errors") for rate in s1],
-    ]
-    errs = [e for e in errs if e is not None]
+    errs = [m.errors for m in (s0_de, s2_de, *subject_s1) if m is not None]
     row(
         "S0–S2",
         "every request answered 200 (no errors, no rejections)",
@@ -223,36 +247,48 @@ def _evaluate_for(results: dict, subject: str) -> list[dict]:
 
 
 def _table(header: list[str], rows: list[list[str]], align: str) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("--:" if a == "r" else "---" for a in align) + "|"]
+    out = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("--:" if a == "r" else "---" for a in align) + "|",
+    ]
     out += ["| " + " | ".join(r) + " |" for r in rows]
     return out
 
 
-def retry_note(meta: dict) -> str:
-    limit = meta.get("max_noise_pct")
+def client_note(meta: Meta) -> str:
+    if meta.open_client == "oha":
+        return "oha, latency correction, keep-alive"
+    return f"{meta.open_client}, keep-alive, timed from the actual send: these figures check the harness, not the targets"
+
+
+def retry_note(meta: Meta) -> str:
+    limit = meta.max_noise_pct
     if limit is None or limit >= 100:
         return ""
     return f" (a run above {limit:.0f} % was measured again, the quietest attempt kept)"
 
 
-def markdown(results: dict) -> str:
-    meta = results["meta"]
-    servers = [s for s in SERVERS if s in meta["servers"]]
+def markdown(results: Results) -> str:
+    meta = results.meta
+    servers = [s for s in SERVERS if s in meta.servers]
     lines = [
-        f"# delay-echo benchmark, {meta['started_utc']}",
+        f"# delay-echo benchmark, {meta.started_utc}",
         "",
         (
-            f"Mode **{meta['mode']}** · git `{meta['git']}` · {meta['machine']} · load average before "
-            f"{meta['load_before']}, after {meta['load_after']} · share of the server core used by other work "
-            f"during runs: median {fmt(meta.get('foreign_cpu_median_pct'), '.0f', ' %')}, "
-            f"max {fmt(meta.get('foreign_cpu_max_pct'), '.0f', ' %')}{retry_note(meta)} · server pinned to "
-            f"CPU {meta['server_cpu']}, load generator to CPU {meta['load_cpu']} · loopback only."
+            f"Mode **{meta.mode}** · git `{meta.git}` · {meta.machine} · load average before "
+            f"{meta.load_before}, after {meta.load_after} · share of the server core used by other work "
+            f"during runs: median {fmt(meta.foreign_cpu_median_pct, '.0f', ' %')}, "
+            f"max {fmt(meta.foreign_cpu_max_pct, '.0f', ' %')}{retry_note(meta)} · server pinned to "
+            f"CPU {meta.server_cpu}, load generator to CPU {meta.load_cpu} · loopback only."
         ),
         "",
-        f"Tools: {meta['tools']}. delay-echo runs with its defaults plus {meta.get('delay_echo_flags', '?')}.",
+        f"Tools: {meta.tools}. delay-echo runs with its defaults plus {meta.delay_echo_flags}.",
         *(
-            ["", "**Profiled run** (--perf): delay-echo's figures include perf's sampling overhead."]
-            if meta.get("perf")
+            [
+                "",
+                "**Profiled run** (--perf): delay-echo's figures include perf's sampling overhead.",
+            ]
+            if meta.perf
             else []
         ),
         "",
@@ -260,9 +296,25 @@ def markdown(results: dict) -> str:
         "",
     ]
     lines += _table(
-        ["scenario", "target", "delay-echo", "nginx-echo", "verdict", "hyper-floor", "floor's verdict"],
         [
-            [r["scenario"], r["target"], r["subject"], r["reference"], f"**{r['verdict']}**", r["floor"], r["floor_verdict"]]
+            "scenario",
+            "target",
+            "delay-echo",
+            "nginx-echo",
+            "verdict",
+            "hyper-floor",
+            "floor's verdict",
+        ],
+        [
+            [
+                r.scenario,
+                r.target,
+                r.subject,
+                r.reference,
+                f"**{r.verdict}**",
+                r.floor,
+                r.floor_verdict,
+            ]
             for r in evaluate(results)
         ],
         "lllllll",
@@ -274,9 +326,9 @@ def markdown(results: dict) -> str:
         "timeouts or precise timer. Where it misses a target too, the target is beyond what delay-echo's "
         "stack reaches on this machine, and the gap between the two columns is what delay-echo itself costs.",
     ]
-    p = meta["profile"]
+    p = meta.profile
 
-    if "s0" in results:
+    if results.s0 is not None:
         lines += [
             "",
             f"## S0: delay 0, {p['s0_conns']} keep-alive connections, wrk, {p['s0_seconds']} s × {p['rounds']} round(s)",
@@ -284,47 +336,49 @@ def markdown(results: dict) -> str:
         ]
         rows = []
         for s in servers:
-            m = _get(results, "s0", s, "summary")
+            m = _closed(results.s0, s)
             if m:
                 rows.append(
                     [
                         s,
-                        fmt_k(m["rps"]),
-                        fmt(m["cpu_us_per_req"], ".2f"),
-                        fmt(m["p50_ms"], ".2f"),
-                        fmt(m["p99_ms"], ".2f"),
-                        str(m["errors"]),
-                        fmt(m.get("foreign_cpu_pct"), ".0f"),
+                        fmt_k(m.rps),
+                        fmt(m.cpu_us_per_req, ".2f"),
+                        fmt(m.p50_ms, ".2f"),
+                        fmt(m.p99_ms, ".2f"),
+                        str(m.errors),
+                        fmt(m.foreign_cpu_pct, ".0f"),
                     ]
                 )
         lines += _table(
-            ["server", "req/s", "server CPU µs/req", "p50 ms", "p99 ms", "errors", "other work %"], rows, "lrrrrrr"
+            ["server", "req/s", "server CPU µs/req", "p50 ms", "p99 ms", "errors", "other work %"],
+            rows,
+            "lrrrrrr",
         )
 
-    if "s1" in results:
+    if results.s1 is not None:
         lines += [
             "",
-            f"## S1: 80 ms, open model (oha, latency correction, keep-alive), {p['s1_seconds']} s steady state after {p['s1_warm']} s warm-up × {p['rounds']} round(s)",
+            f"## S1: 80 ms, open model ({client_note(meta)}), {p['s1_seconds']} s steady state after {p['s1_warm']} s warm-up × {p['rounds']} round(s)",
             "",
         ]
         rows = []
-        for rate in sorted(results["s1"], key=int):
+        for rate in sorted(results.s1, key=int):
             for s in [*servers, FLOOR]:
-                m = _get(results, "s1", rate, s, "summary")
-                if m:
+                o = _open(results, rate, s)
+                if o:
                     floor = s == FLOOR
                     rows.append(
                         [
                             f"{int(rate):,}",
                             "*client floor (nginx-echo, delay 0)*" if floor else s,
-                            fmt(m["achieved_rps"], ".0f"),
-                            fmt(m["min_ms"], ".3f"),
-                            fmt(m["p50_ms"], ".2f"),
-                            fmt(m["p99_ms"], ".2f"),
-                            fmt(m["max_ms"], ".1f"),
-                            "" if floor else str(m["below_80ms"]),
-                            str(m["errors"]),
-                            fmt(m.get("foreign_cpu_pct"), ".0f"),
+                            fmt(o.achieved_rps, ".0f"),
+                            fmt(o.min_ms, ".3f"),
+                            fmt(o.p50_ms, ".2f"),
+                            fmt(o.p99_ms, ".2f"),
+                            fmt(o.max_ms, ".1f"),
+                            "" if floor else str(o.below_80ms),
+                            str(o.errors),
+                            fmt(o.foreign_cpu_pct, ".0f"),
                         ]
                     )
         lines += _table(
@@ -343,17 +397,17 @@ def markdown(results: dict) -> str:
             rows,
             "llrrrrrrrr",
         )
-        if any(FLOOR in results["s1"][rate] for rate in results["s1"]):
+        if any(FLOOR in per_server for per_server in results.s1.values()):
             lines += [
                 "",
                 (
-                    "*Client floor*: the same oha load on nginx-echo with no delay, one run per rate: what the load "
+                    f"*Client floor*: the same {meta.open_client} load on nginx-echo with no delay, one run per rate: what the load "
                     "generator, the kernel and a minimal server add to a request by themselves. A server whose "
                     "figures at 80 ms sit within this of 80 ms is at the floor of what this machine can measure."
                 ),
             ]
 
-    if "s2" in results:
+    if results.s2 is not None:
         lines += [
             "",
             (
@@ -364,20 +418,20 @@ def markdown(results: dict) -> str:
         ]
         rows = []
         for s in [*servers, FLOOR]:
-            m = _get(results, "s2", s, "summary")
+            m = _closed(results.s2, s)
             if m:
                 rows.append(
                     [
                         "*client ceiling (nginx-echo, delay 0)*" if s == FLOOR else s,
-                        fmt_k(m["rps"]),
-                        fmt(m["p50_ms"]),
-                        fmt(m["p99_ms"]),
-                        fmt(m["max_ms"], ".0f"),
-                        fmt(kib_to_mb(m["peak_rss_kib"])),
-                        fmt(m["established"], ".0f"),
-                        fmt(m["backlog"], "d"),
-                        str(m["errors"]),
-                        fmt(m.get("foreign_cpu_pct"), ".0f"),
+                        fmt_k(m.rps),
+                        fmt(m.p50_ms),
+                        fmt(m.p99_ms),
+                        fmt(m.max_ms, ".0f"),
+                        fmt(kib_to_mb(m.peak_rss_kib)),
+                        fmt(m.established, ".0f"),
+                        fmt(m.backlog, "d"),
+                        str(m.errors),
+                        fmt(m.foreign_cpu_pct, ".0f"),
                     ]
                 )
         lines += _table(
@@ -396,7 +450,7 @@ def markdown(results: dict) -> str:
             rows,
             "lrrrrrrrrr",
         )
-        if FLOOR in results["s2"]:
+        if FLOOR in results.s2:
             lines += [
                 "",
                 (
@@ -405,35 +459,45 @@ def markdown(results: dict) -> str:
                 ),
             ]
 
-    if "s3" in results:
-        lines += ["", f"## S3: cold start, exec → first 200 on /readyz, {p['s3_starts']} starts", ""]
+    if results.s3 is not None:
+        lines += [
+            "",
+            f"## S3: cold start, exec → first 200 on /readyz, {p['s3_starts']} starts",
+            "",
+        ]
         rows = []
         for s in servers:
-            m = _get(results, "s3", s)
-            if m:
-                rows.append([s, fmt(m["median_ms"], ".2f"), fmt(m["min_ms"], ".2f"), fmt(m["max_ms"], ".2f")])
+            c = results.s3.get(s)
+            if c:
+                rows.append(
+                    [s, fmt(c.median_ms, ".2f"), fmt(c.min_ms, ".2f"), fmt(c.max_ms, ".2f")]
+                )
         lines += _table(["server", "median ms", "min ms", "max ms"], rows, "lrrr")
 
-    if "s4" in results:
+    if results.s4 is not None:
         lines += ["", "## S4: idle footprint", ""]
         rows = []
         for s in servers:
-            m = _get(results, "s4", s)
-            if m:
+            i = results.s4.get(s)
+            if i:
                 rows.append(
                     [
                         s,
-                        fmt(kib_to_mb(m["idle_rss_kib"]), ".2f"),
-                        fmt(m["binary_bytes"] / 1e6, ".2f"),
-                        str(m["threads"]),
-                        m["binary"],
+                        fmt(kib_to_mb(i.idle_rss_kib), ".2f"),
+                        fmt(i.binary_bytes / 1e6, ".2f"),
+                        str(i.threads),
+                        i.binary,
                     ]
                 )
-        lines += _table(["server", "idle RSS MB", "executable MB", "threads", "executable"], rows, "lrrrl")
+        lines += _table(
+            ["server", "idle RSS MB", "executable MB", "threads", "executable"], rows, "lrrrl"
+        )
 
     lines += [
         "",
-        (f"How to read: bench/README.md. Raw numbers (every run, every round): `{meta['raw_dir']}/results.json`."),
+        (
+            f"How to read: bench/README.md. Raw numbers (every run, every round): `{meta.raw_dir}/results.json`."
+        ),
         "",
     ]
     return "\n".join(lines)

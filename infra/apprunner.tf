@@ -3,9 +3,14 @@
 # an HTTP health check on /readyz, and X-Ray is optional.
 
 resource "aws_apprunner_auto_scaling_configuration_version" "this" {
-  for_each = local.is_apprunner ? var.apprunner_autoscaling_configurations : {}
+  # Regional: one of each named configuration per service region, keyed "region/name".
+  for_each = local.is_apprunner ? {
+    for pair in setproduct(local.service_regions, keys(var.apprunner_autoscaling_configurations)) :
+    "${pair[0]}/${pair[1]}" => merge(var.apprunner_autoscaling_configurations[pair[1]], { region = pair[0], key = pair[1] })
+  } : {}
 
-  auto_scaling_configuration_name = "${var.name}-${each.key}"
+  region                          = each.value.region
+  auto_scaling_configuration_name = "${var.name}-${each.value.key}"
   max_concurrency                 = each.value.max_concurrency
   min_size                        = each.value.min_size
   max_size                        = each.value.max_size
@@ -16,15 +21,16 @@ resource "aws_apprunner_auto_scaling_configuration_version" "this" {
     create_before_destroy = true
 
     precondition {
-      condition     = length("${var.name}-${each.key}") <= 32
-      error_message = "App Runner autoscaling configuration names are limited to 32 characters; shorten name or the key \"${each.key}\"."
+      condition     = length("${var.name}-${each.value.key}") <= 32
+      error_message = "App Runner autoscaling configuration names are limited to 32 characters; shorten name or the key \"${each.value.key}\"."
     }
   }
 }
 
 resource "aws_apprunner_observability_configuration" "this" {
-  count = local.is_apprunner && var.apprunner_xray ? 1 : 0
+  for_each = local.is_apprunner && var.apprunner_xray ? toset(local.service_regions) : toset([])
 
+  region                           = each.key
   observability_configuration_name = "${var.name}-xray"
 
   trace_configuration {
@@ -33,10 +39,11 @@ resource "aws_apprunner_observability_configuration" "this" {
 }
 
 resource "aws_apprunner_service" "this" {
-  count = local.deploy_apprunner ? 1 : 0
+  for_each = local.deploy_apprunner ? toset(local.service_regions) : toset([])
 
+  region                         = each.key
   service_name                   = var.name
-  auto_scaling_configuration_arn = try(aws_apprunner_auto_scaling_configuration_version.this[var.apprunner_autoscaling_configuration].arn, null)
+  auto_scaling_configuration_arn = try(aws_apprunner_auto_scaling_configuration_version.this["${each.key}/${var.apprunner_autoscaling_configuration}"].arn, null)
 
   source_configuration {
     auto_deployments_enabled = var.apprunner_auto_deployments
@@ -46,12 +53,12 @@ resource "aws_apprunner_service" "this" {
     }
 
     image_repository {
-      image_identifier      = local.image_uri
+      image_identifier      = local.image_uris[each.key]
       image_repository_type = "ECR"
 
       image_configuration {
         port                          = tostring(local.container_port)
-        runtime_environment_variables = local.environment
+        runtime_environment_variables = merge(local.environment, local.region_environment[each.key])
       }
     }
   }
@@ -81,10 +88,10 @@ resource "aws_apprunner_service" "this" {
   }
 
   dynamic "observability_configuration" {
-    for_each = aws_apprunner_observability_configuration.this
+    for_each = var.apprunner_xray ? [aws_apprunner_observability_configuration.this[each.key].arn] : []
     content {
       observability_enabled           = true
-      observability_configuration_arn = observability_configuration.value.arn
+      observability_configuration_arn = observability_configuration.value
     }
   }
 
@@ -95,7 +102,7 @@ resource "aws_apprunner_service" "this" {
     }
 
     precondition {
-      condition     = data.aws_ecr_image.service[0].image_digest != ""
+      condition     = data.aws_ecr_image.service[each.key].image_digest != ""
       error_message = "The repository holds no image tagged ${var.image_tag}; push it first (make infra does)."
     }
   }

@@ -7,7 +7,7 @@ locals {
   period         = 60
 
   # ---- App Runner: AWS/AppRunner, dimensions ServiceName + ServiceID ----
-  apprunner_dims = local.deploy_apprunner ? ["ServiceName", var.name, "ServiceID", aws_apprunner_service.this[0].service_id] : []
+  apprunner_dims = local.deploy_apprunner ? ["ServiceName", var.name, "ServiceID", aws_apprunner_service.this[var.aws_region].service_id] : []
 
   apprunner_widgets = [
     {

@@ -24,6 +24,39 @@ resource "aws_ecr_repository" "this" {
     encryption_type = "KMS"
     kms_key         = var.ecr_kms_key_arn
   }
+
+  lifecycle {
+    precondition {
+      condition     = contains(local.service_regions, var.aws_region)
+      error_message = "regions (${join(", ", var.regions)}) must include aws_region (${var.aws_region}), the home region whose repository replicates to the others."
+    }
+  }
+}
+
+# Multi-region: every push to the home repository is copied to the same repository name in each
+# other service region, so each service pulls from its own region. ECR has one replication
+# configuration per registry (account and region): applying this replaces any other rule there.
+# Replication copies only images pushed after it exists; make infra waits for the copies before
+# creating the services.
+resource "aws_ecr_replication_configuration" "this" {
+  count = length(local.replica_regions) > 0 ? 1 : 0
+
+  replication_configuration {
+    rule {
+      dynamic "destination" {
+        for_each = local.replica_regions
+        content {
+          region      = destination.value
+          registry_id = local.account_id
+        }
+      }
+
+      repository_filter {
+        filter      = aws_ecr_repository.this.name
+        filter_type = "PREFIX_MATCH"
+      }
+    }
+  }
 }
 
 resource "aws_ecr_lifecycle_policy" "this" {

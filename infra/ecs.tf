@@ -4,9 +4,10 @@
 # with a retention, and the same image, port, environment and /readyz check as App Runner.
 
 resource "aws_ecs_cluster" "this" {
-  count = local.is_ecs ? 1 : 0
+  for_each = local.is_ecs ? toset(local.service_regions) : toset([])
 
-  name = local.ecs_cluster_name
+  region = each.key
+  name   = local.ecs_cluster_name
 
   # Container Insights publishes RunningTaskCount per service, which the dashboard plots.
   setting {
@@ -16,19 +17,21 @@ resource "aws_ecs_cluster" "this" {
 }
 
 resource "aws_cloudwatch_log_group" "ecs" {
-  count = local.is_ecs ? 1 : 0
+  for_each = local.is_ecs ? toset(local.service_regions) : toset([])
 
   #checkov:skip=CKV_AWS_338:Study logs are short-lived; retention is the ecs_log_retention_days variable (default 30 days), not a year.
   #checkov:skip=CKV_AWS_158:The logs hold request metadata of a synthetic echo service; CloudWatch's default encryption at rest suffices and a CMK would add cost and key policy for nothing.
+  region            = each.key
   name              = "/ecs/${var.name}"
   retention_in_days = var.ecs_log_retention_days
 }
 
 resource "aws_ecs_express_gateway_service" "this" {
-  count = local.deploy_ecs ? 1 : 0
+  for_each = local.deploy_ecs ? toset(local.service_regions) : toset([])
 
+  region                  = each.key
   service_name            = var.name
-  cluster                 = aws_ecs_cluster.this[0].name
+  cluster                 = aws_ecs_cluster.this[each.key].name
   execution_role_arn      = aws_iam_role.ecs_execution[0].arn
   infrastructure_role_arn = aws_iam_role.ecs_infrastructure[0].arn
   cpu                     = tostring(var.ecs_task_size.cpu)
@@ -37,16 +40,16 @@ resource "aws_ecs_express_gateway_service" "this" {
   wait_for_steady_state   = true
 
   primary_container {
-    image          = local.image_uri
+    image          = local.image_uris[each.key]
     container_port = local.container_port
 
     aws_logs_configuration {
-      log_group         = aws_cloudwatch_log_group.ecs[0].name
+      log_group         = aws_cloudwatch_log_group.ecs[each.key].name
       log_stream_prefix = var.name
     }
 
     dynamic "environment" {
-      for_each = local.environment
+      for_each = merge(local.environment, local.region_environment[each.key])
       content {
         name  = environment.key
         value = environment.value
@@ -81,7 +84,7 @@ resource "aws_ecs_express_gateway_service" "this" {
     }
 
     precondition {
-      condition     = data.aws_ecr_image.service[0].image_digest != ""
+      condition     = data.aws_ecr_image.service[each.key].image_digest != ""
       error_message = "The repository holds no image tagged ${var.image_tag}; push it first (make infra does)."
     }
   }

@@ -132,7 +132,7 @@ data "aws_iam_policy_document" "ecr_kms_decrypt" {
 resource "aws_iam_role_policy" "pull_kms" {
   count = var.ecr_kms_key_arn == null ? 0 : 1
 
-  name   = "ecr-kms-decrypt"
+  name = "ecr-kms-decrypt"
   # Exactly one of the two pull roles exists, depending on the platform.
   role   = one(concat(aws_iam_role.apprunner_ecr_access[*].id, aws_iam_role.ecs_execution[*].id))
   policy = data.aws_iam_policy_document.ecr_kms_decrypt[0].json
@@ -213,7 +213,7 @@ data "aws_iam_policy_document" "ci" {
         "apprunner:ListOperations",
         "apprunner:StartDeployment",
       ]
-      resources = [local.apprunner_service_arn]
+      resources = local.apprunner_service_arns
     }
   }
 
@@ -227,7 +227,7 @@ data "aws_iam_policy_document" "ci" {
         "ecs:DescribeServices",
         "ecs:UpdateService",
       ]
-      resources = [local.ecs_service_arn]
+      resources = local.ecs_service_arns
     }
   }
 }

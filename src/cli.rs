@@ -18,9 +18,9 @@ use crate::knobs::{KnobFlags, Value};
 ///
 /// Every path except /healthz, /readyz, /metrics and /config echoes the request after the delay.
 /// Knobs per request (query parameter or X-Echo-<Name> header): delay, cpu, status, size, seed,
-/// hop (relay through configured peers: `hop=eu,ap`).
-/// Values: fixed `80ms`, uniform `50ms..150ms`, weighted `10ms:90,500ms:10`, long tail
-/// `lognormal(80ms,400ms)` (median, p99).
+/// cache, hop (relay through configured peers: `hop=eu,ap`). Values: fixed `80ms`, uniform
+/// `50ms..150ms`, weighted `10ms:90,500ms:10`, long tail `lognormal(80ms,400ms)` (median, p99),
+/// mixture `2ms:90,lognormal(40ms,200ms):10`. Cache: `60s`, `private,60s` or `no-store`.
 #[derive(Debug, Parser)]
 #[command(name = "delay-echo", version, about, long_about)]
 pub struct Cli {
@@ -151,7 +151,11 @@ pub struct ServeArgs {
     #[arg(long, env = "DELAY_ECHO_CONTROL_TOKEN", hide_env_values = true)]
     pub control_token: Option<String>,
 
-    /// Instance id in X-Instance-Id [default: host name plus a random suffix]
+    /// Instance id in X-Instance-Id [default: what the platform says: Kubernetes the pod name
+    /// (POD_NAME from the downward API, else the host name plus a random suffix); Knative the pod
+    /// name (a HOSTNAME starting with K_REVISION); Cloud Run K_REVISION plus a random suffix (its
+    /// instance id is only on the metadata server, not asked: no network call at start-up);
+    /// elsewhere (ECS, App Runner, Docker) the host name plus a random suffix]
     #[arg(long, env = "DELAY_ECHO_INSTANCE_ID")]
     pub instance_id: Option<String>,
 

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::cli::{LogFormat, ServeArgs};
 use crate::knobs::{Size, Value, Values, ser_duration};
+use crate::platform::Platform;
 use crate::relay::{self, RelayConfig};
 
 pub use crate::knobs::Caps;
@@ -105,8 +106,8 @@ fn listen_addr(listen: Option<&str>, port: Option<&str>) -> Result<SocketAddr, C
 }
 
 impl Config {
-    /// Validates the flags; `host` is the host name (for the default instance id).
-    pub fn from_args(a: &ServeArgs, host: &str) -> Result<Config, ConfigError> {
+    /// Validates the flags; `platform` gives the instance id when `--instance-id` does not.
+    pub fn from_args(a: &ServeArgs, platform: &Platform) -> Result<Config, ConfigError> {
         let caps = Caps {
             max_delay: duration("max-delay", &a.max_delay)?,
             max_cpu: duration("max-cpu", &a.max_cpu)?,
@@ -142,7 +143,7 @@ impl Config {
                 }
                 id.to_owned()
             }
-            _ => generated_instance_id(host),
+            _ => platform.instance_id(),
         };
         let relay = RelayConfig {
             peers: relay::parse_peers(&a.peers).map_err(|message| ConfigError {
@@ -190,24 +191,6 @@ impl Config {
     }
 }
 
-/// Host name plus a short random suffix: unique per process even when containers share a host
-/// name pattern, and readable in a report.
-fn generated_instance_id(host: &str) -> String {
-    let host: String =
-        host.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')).take(64).collect();
-    let host = if host.is_empty() { "delay-echo".to_owned() } else { host };
-    format!("{host}-{:06x}", rand::random::<u32>() & 0xff_ffff)
-}
-
-/// The host name (containers set it to the task or pod id), for the default instance id.
-pub fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_owned()))
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,7 +201,7 @@ mod tests {
         let mut cli = crate::cli::Cli::try_parse_from(std::iter::once("delay-echo").chain(args.iter().copied()))
             .expect("clap accepts the flags");
         cli.serve.port = port.map(str::to_owned);
-        Config::from_args(&cli.serve, "host-1")
+        Config::from_args(&cli.serve, &Platform::host("host-1"))
     }
 
     #[test]

@@ -17,6 +17,8 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use serde::Serialize;
 
+use crate::cache::Policy;
+
 pub use grammar::{Cap, Dist, Forms, KnobError, Size, Status, Value, format_duration, parse_seed};
 
 /// One knob: where a request gives it, what it accepts, what caps it, and its server default.
@@ -52,6 +54,7 @@ pub enum Id {
     Size,
     Seed,
     Hop,
+    Cache,
 }
 
 /// What a knob's text may be.
@@ -66,9 +69,11 @@ pub enum Grammar {
     /// A comma list of peer names; checked against `--peer` by `relay::plan`, which knows the
     /// peers and names them in its 400.
     PeerNames,
+    /// A cache policy: a max-age, `private,<max-age>` or `no-store` (`cache`).
+    CachePolicy,
 }
 
-pub const ALL: [Knob; 6] = [
+pub const ALL: [Knob; 7] = [
     Knob {
         id: Id::Delay,
         name: "delay",
@@ -119,6 +124,19 @@ pub const ALL: [Knob; 6] = [
     },
     Knob { id: Id::Seed, name: "seed", header: "x-echo-seed", grammar: Grammar::Seed, cap: None, default: None },
     Knob { id: Id::Hop, name: "hop", header: "x-echo-hop", grammar: Grammar::PeerNames, cap: None, default: None },
+    Knob {
+        id: Id::Cache,
+        name: "cache",
+        header: "x-echo-cache",
+        grammar: Grammar::CachePolicy,
+        cap: None,
+        default: Some(ServerDefault {
+            env: "DELAY_ECHO_CACHE",
+            help: "Default cache policy: a max-age (`60s`: public), `private,60s` or `no-store`; unset sends no \
+                   Cache-Control and no validators",
+            builtin: None,
+        }),
+    },
 ];
 
 /// The knob called `name` (query parameter or `PUT /config` field).
@@ -164,6 +182,7 @@ pub struct Values {
     pub seed: Option<u64>,
     /// Peers to relay through, as given (only a request gives it).
     pub hop: Option<String>,
+    pub cache: Option<Policy>,
 }
 
 /// A knob whose value was refused: the `400` body (`param`, `error`, `allowed`).
@@ -191,6 +210,7 @@ impl Values {
                 self.hop = text.map(str::to_owned);
                 Ok(())
             }
+            Id::Cache => text.map(Policy::parse).transpose().map(|v| self.cache = v),
         };
         parsed.map_err(|err| BadKnob { param: knob.name, err })
     }
@@ -204,6 +224,7 @@ impl Values {
             Id::Size => self.size.as_ref().map(ToString::to_string),
             Id::Seed => self.seed.map(|s| s.to_string()),
             Id::Hop => self.hop.clone(),
+            Id::Cache => self.cache.map(|p| p.to_string()),
         }
     }
 
@@ -295,9 +316,12 @@ pub struct Drawn {
     pub status: u16,
     /// `None` echoes the request body.
     pub size: Option<u64>,
+    /// `None`: no Cache-Control, no validators.
+    pub cache: Option<Policy>,
 }
 
-/// Draws every value in a fixed order (delay, cpu, status, size), so one seed gives one answer.
+/// Draws every value in a fixed order (delay, cpu, status, size), so one seed gives one answer;
+/// the cache policy is not random.
 /// Each falls through request → server default → built-in, also for the unassigned remainder
 /// of a weighted list.
 pub fn draw(asked: &Values, defaults: &Values) -> Drawn {
@@ -322,6 +346,7 @@ pub fn draw(asked: &Values, defaults: &Values) -> Drawn {
         status: pick(&mut rng, seed, [asked.status.as_ref(), defaults.status.as_ref(), b.status.as_ref()])
             .map_or(200, |s| s.0),
         size: pick(&mut rng, seed, [asked.size.as_ref(), defaults.size.as_ref(), b.size.as_ref()]).map(|s| s.0),
+        cache: asked.cache.or(defaults.cache),
     }
 }
 

@@ -34,6 +34,7 @@
 pub mod admission;
 pub mod app;
 pub mod body;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod conn;
@@ -43,6 +44,7 @@ pub mod knobs;
 pub mod link;
 pub mod memory;
 pub mod metrics;
+pub mod platform;
 pub mod relay;
 pub mod response;
 pub mod router;

@@ -19,7 +19,11 @@
 //! Forwarding: the instance does its own work first (queue, delay, cpu), then sends the request to
 //! the first peer with the same method, path, body and query, `hop` shortened by that name (in the
 //! query, or in `X-Echo-Hop` when it came as a header), the knob headers (`X-Echo-*`), `Accept` and
-//! `Content-Type`, and `X-Echo-Hops` one higher. It answers with the peer's status and body.
+//! `Content-Type`, and `X-Echo-Hops` one higher. It answers with the peer's status, content
+//! type and body under its own headers (the peer's other headers, cache validators included,
+//! stay with the peer). Errors: 400 `{"error","param","allowed"}` (allowed names the peers),
+//! 508 the same plus `"reason": "max_hops"`, 502/504 `{"error","param": "hop","peer"}`; a
+//! later instance's refusal comes back as it is, with its status.
 //!
 //! Timing per leg. `round trip` is measured here, from sending the request to the peer's response
 //! head; the peer's `total` (its arrival to its answer, read from its `Server-Timing`) is inside

@@ -293,3 +293,14 @@ fn text_logs_carry_the_lifecycle_and_rust_log_sets_the_level() {
     let quiet = run(Some("error"));
     assert!(!quiet.contains("listening"), "RUST_LOG=error still logged info:\n{quiet}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_instance_id_the_platform_names_the_instance() {
+    let r = Running::start(&["--delay", "0"], &[("POD_NAME", "echo-5d8f-x2x9q"), ("HOSTNAME", "echo-5d8f-x2x9q")]);
+    assert_eq!(get(&r.url("/")).await.header("x-instance-id"), "echo-5d8f-x2x9q", "Kubernetes pod name");
+    let r = Running::start(&["--delay", "0"], &[("K_REVISION", "echo-00002-abc"), ("HOSTNAME", "localhost")]);
+    let id = get(&r.url("/")).await.header("x-instance-id").to_owned();
+    assert!(id.starts_with("echo-00002-abc-") && id.len() == "echo-00002-abc-".len() + 6, "Cloud Run: {id}");
+    let r = Running::start(&["--instance-id", "given"], &[("POD_NAME", "ignored")]);
+    assert_eq!(get(&r.url("/?delay=0")).await.header("x-instance-id"), "given", "the flag wins");
+}

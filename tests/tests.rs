@@ -4,6 +4,7 @@ mod support;
 
 mod admission;
 mod binary;
+mod cache;
 mod control;
 mod echo;
 mod metrics;

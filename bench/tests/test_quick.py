@@ -13,28 +13,28 @@ import subprocess
 import sys
 from pathlib import Path
 
-import procs
 import pytest
-import report
 
-import bench
+from bench import harness, procs, report
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 SERVERS = report.SERVERS
-RATES = [str(r) for r in bench.QUICK.s1_rates]
+RATES = [str(r) for r in harness.QUICK.s1_rates]
 
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    """Run `bench.py --quick` once as its own process (it changes its affinity and limits)."""
+    """Run `python -m bench --quick` once as its own process (it changes its affinity and
+    limits). S1's open-model client is then h2load (Debian), not oha (built from source)."""
     out = tmp_path_factory.mktemp("bench")
     # A port range of its own (below the ephemeral range), so a `make bench` running at the
     # same time on this machine cannot answer our readiness probes or take our ports.
     base_port = 20000 + (os.getpid() % 120) * 100
     cmd = [
         sys.executable,
-        str(REPO / "bench" / "bench.py"),
+        "-m",
+        "bench",
         "--quick",
         "--base-port",
         str(base_port),
@@ -42,11 +42,12 @@ def quick(tmp_path_factory):
         str(out),
         "--anchors",
         os.environ.get("BENCH_ANCHORS", str(REPO.parent / "shared" / "anchors")),
-        *(["--oha", os.environ["BENCH_OHA"]] if "BENCH_OHA" in os.environ else []),
     ]
     # Bounded: the quick mode takes about a minute; a hang must fail, not stall CI.
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600, cwd=REPO)
-    assert proc.returncode == 0, f"bench.py --quick failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
+    assert proc.returncode == 0, (
+        f"python -m bench --quick failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
+    )
     raw = sorted((out / "raw").iterdir())
     assert len(raw) == 1, raw
     results = json.loads((raw[0] / "results.json").read_text())
@@ -60,6 +61,7 @@ def finite_positive(x):
 def test_every_scenario_ran_for_every_server(quick):
     r = quick["results"]
     assert r["meta"]["mode"] == "quick"
+    assert r["meta"]["open_client"] == "h2load"
     assert r["meta"]["servers"] == SERVERS
     for scenario in ("s0", "s3", "s4"):
         assert sorted(r[scenario]) == sorted(SERVERS), scenario
@@ -84,7 +86,12 @@ def test_open_model_runs_report_consistent_percentiles(quick):
             (run,) = quick["results"]["s1"][rate][name]["runs"]
             assert run["answers"] > 0, (rate, name)
             assert run["connections"] >= 64
-            assert run["min_ms"] <= run["p50_ms"] <= run["p99_ms"] <= run["max_ms"], (rate, name, run)
+            assert run["client"] == "h2load"
+            assert run["min_ms"] <= run["p50_ms"] <= run["p99_ms"] <= run["max_ms"], (
+                rate,
+                name,
+                run,
+            )
             # Every server here waits 80 ms; an answer in under 70 ms would mean the harness
             # measured something else (wrong URL, a probe path, a cached error).
             assert run["p50_ms"] >= 70, (rate, name, run)
@@ -102,7 +109,7 @@ def test_open_model_has_a_client_floor_per_rate(quick):
 
 
 def test_many_connections_run_records_memory_backlog_and_connections(quick):
-    conns = bench.QUICK.s2_conns
+    conns = harness.QUICK.s2_conns
     for name, data in quick["results"]["s2"].items():  # every server and the client ceiling
         (run,) = data["runs"]
         assert run["requests"] > 0, name
@@ -116,11 +123,16 @@ def test_cold_starts_and_idle_footprint_are_recorded(quick):
     r = quick["results"]
     for name in SERVERS:
         starts = r["s3"][name]["starts_ms"]
-        assert len(starts) == bench.QUICK.s3_starts, name
+        assert len(starts) == harness.QUICK.s3_starts, name
         assert all(finite_positive(ms) for ms in starts), (name, starts)
         idle = r["s4"][name]
-        assert idle["idle_rss_kib"] > 0 and idle["binary_bytes"] > 0 and idle["threads"] >= 1, (name, idle)
-        assert (REPO / idle["binary"]).is_file(), idle["binary"]  # relative to the repo, or absolute
+        assert idle["idle_rss_kib"] > 0 and idle["binary_bytes"] > 0 and idle["threads"] >= 1, (
+            name,
+            idle,
+        )
+        assert (REPO / idle["binary"]).is_file(), idle[
+            "binary"
+        ]  # relative to the repo, or absolute
 
 
 def test_report_has_every_row_and_a_verdict_for_every_target(quick):
@@ -145,7 +157,9 @@ def test_report_has_every_row_and_a_verdict_for_every_target(quick):
 
 def test_spawn_pins_the_child_to_the_requested_cpu():
     cpu = max(os.sched_getaffinity(0))
-    out = procs.spawn_pinned(["grep", "Cpus_allowed_list", "/proc/self/status"], cpu, stdout=subprocess.PIPE, text=True)
+    out = procs.spawn_pinned(
+        ["grep", "Cpus_allowed_list", "/proc/self/status"], cpu, stdout=subprocess.PIPE, text=True
+    )
     text, _ = out.communicate(timeout=10)
     assert text.split()[-1] == str(cpu)
     assert len(os.sched_getaffinity(0)) >= 1  # our own affinity is restored, not left pinned

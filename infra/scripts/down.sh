@@ -42,3 +42,5 @@ fi
 
 echo "==> stage 3: destroy the rest"
 tf destroy -input=false "${approve[@]}" "${extra[@]}" -var create_service=false "${force[@]}"
+# The peers of a mesh that no longer exists (written by make infra's stage 4).
+rm -f "${MESH_VARS:-$infra/mesh.auto.tfvars.json}"

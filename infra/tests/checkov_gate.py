@@ -36,15 +36,23 @@ def find_checkov(explicit: str | None = None) -> str:
     return candidate
 
 
-def run_checkov(directory: str | Path, checkov: str | None = None, skip_paths: tuple[str, ...] = ()) -> dict:
+def run_checkov(
+    directory: str | Path, checkov: str | None = None, skip_paths: tuple[str, ...] = ()
+) -> dict:
     """Run checkov offline (--skip-download) and return the terraform report as a dict.
 
     checkov scans sub-directories too; `skip_paths` keeps the broken test fixtures under
     infra/tests out of the scan of infra/ (terraform itself never loads sub-directories).
     """
     cmd = [
-        find_checkov(checkov), "-d", str(directory), "--framework", "terraform",
-        "--skip-download", "-o", "json",
+        find_checkov(checkov),
+        "-d",
+        str(directory),
+        "--framework",
+        "terraform",
+        "--skip-download",
+        "-o",
+        "json",
     ]
     for p in skip_paths:
         cmd += ["--skip-path", p]
@@ -52,7 +60,9 @@ def run_checkov(directory: str | Path, checkov: str | None = None, skip_paths: t
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     out = proc.stdout.strip()
     if not out:
-        raise RuntimeError(f"checkov printed no report (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
+        raise RuntimeError(
+            f"checkov printed no report (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}"
+        )
     report = json.loads(out)
     if isinstance(report, list):  # one entry per framework; we asked for terraform only
         report = next((r for r in report if r.get("check_type") == "terraform"), report[0])
@@ -82,7 +92,9 @@ def evaluate(report: dict, directory: str | Path) -> list[str]:
     problems = []
     summary = report.get("summary", {})
     if summary.get("parsing_errors", 0) != 0:
-        problems.append(f"checkov could not parse {summary['parsing_errors']} file(s); parsing_errors must be 0")
+        problems.append(
+            f"checkov could not parse {summary['parsing_errors']} file(s); parsing_errors must be 0"
+        )
     for c in report["results"].get("failed_checks", []):
         problems.append(
             f"{c['check_id']} failed on {c['resource']} ({c['file_path'].lstrip('/')}:"
@@ -95,23 +107,31 @@ def evaluate(report: dict, directory: str | Path) -> list[str]:
     problems += skip_comment_problems(directory)
     for cfg in (".checkov.yaml", ".checkov.yml"):
         if (Path(directory) / cfg).exists():
-            problems.append(f"{cfg} in {directory}: skips must be inline #checkov:skip comments with a reason")
+            problems.append(
+                f"{cfg} in {directory}: skips must be inline #checkov:skip comments with a reason"
+            )
     return problems
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkov", help="checkov executable (default: $CHECKOV or PATH)")
-    parser.add_argument("--skip-path", action="append", default=[],
-                        help="path regex to leave out of the scan (repeatable), e.g. tests/")
+    parser.add_argument(
+        "--skip-path",
+        action="append",
+        default=[],
+        help="path regex to leave out of the scan (repeatable), e.g. tests/",
+    )
     parser.add_argument("directory")
     args = parser.parse_args(argv)
     report = run_checkov(args.directory, args.checkov, tuple(args.skip_path))
     problems = evaluate(report, args.directory)
     s = report.get("summary", {})
-    print(f"checkov {s.get('checkov_version', '?')}: passed {s.get('passed', 0)}, failed {s.get('failed', 0)}, "
-          f"skipped {s.get('skipped', 0)}, parsing errors {s.get('parsing_errors', 0)}, "
-          f"resources {s.get('resource_count', 0)}")
+    print(
+        f"checkov {s.get('checkov_version', '?')}: passed {s.get('passed', 0)}, failed {s.get('failed', 0)}, "
+        f"skipped {s.get('skipped', 0)}, parsing errors {s.get('parsing_errors', 0)}, "
+        f"resources {s.get('resource_count', 0)}"
+    )
     for p in problems:
         print(f"  {p}")
     return 1 if problems else 0

@@ -3,16 +3,16 @@ Each rule of the gate is shown to fail on a fixture that breaks it."""
 
 from __future__ import annotations
 
-import pytest
-
 import checkov_gate
-from conftest import FIXTURES, INFRA
+import pytest
+from conftest import CLOUDRUN, FIXTURES, INFRA
 
 
 @pytest.fixture(scope="module")
 def infra_report() -> dict:
     # tests/ holds the broken fixtures; terraform never loads sub-directories, checkov would.
-    return checkov_gate.run_checkov(INFRA, skip_paths=("tests/",))
+    # cloudrun/ is a root module of its own, scanned on its own below.
+    return checkov_gate.run_checkov(INFRA, skip_paths=("tests/", "cloudrun/"))
 
 
 def test_infra_passes_the_gate(infra_report):
@@ -46,13 +46,19 @@ def test_failed_checks_fail_the_gate():
     problems = checkov_gate.evaluate(report, FIXTURES / "checkov-failed")
     failed = {p.split()[0] for p in problems}
     assert {"CKV_AWS_51", "CKV_AWS_163", "CKV_AWS_136"} <= failed
-    assert checkov_gate.main(["--checkov", checkov_gate.find_checkov(), str(FIXTURES / "checkov-failed")]) == 1
+    assert (
+        checkov_gate.main(
+            ["--checkov", checkov_gate.find_checkov(), str(FIXTURES / "checkov-failed")]
+        )
+        == 1
+    )
 
 
-def test_parsing_errors_fail_the_gate():
-    report = checkov_gate.run_checkov(FIXTURES / "parse-error")
+def test_parsing_errors_fail_the_gate(broken_fixture):
+    directory = broken_fixture("parse-error")
+    report = checkov_gate.run_checkov(directory)
     assert report["summary"]["parsing_errors"] == 1
-    problems = checkov_gate.evaluate(report, FIXTURES / "parse-error")
+    problems = checkov_gate.evaluate(report, directory)
     assert any("parsing_errors must be 0" in p for p in problems)
 
 
@@ -68,6 +74,22 @@ def test_skips_without_reason_fail_the_gate():
 def test_config_file_skips_fail_the_gate(tmp_path):
     (tmp_path / "main.tf").write_text('variable "x" {\n  type = string\n}\n')
     (tmp_path / ".checkov.yaml").write_text("skip-check:\n  - CKV_AWS_51\n")
-    clean = {"summary": {"parsing_errors": 0}, "results": {"failed_checks": [], "skipped_checks": []}}
+    clean = {
+        "summary": {"parsing_errors": 0},
+        "results": {"failed_checks": [], "skipped_checks": []},
+    }
     problems = checkov_gate.evaluate(clean, tmp_path)
-    assert problems == [f".checkov.yaml in {tmp_path}: skips must be inline #checkov:skip comments with a reason"]
+    assert problems == [
+        f".checkov.yaml in {tmp_path}: skips must be inline #checkov:skip comments with a reason"
+    ]
+
+
+def test_cloudrun_passes_the_gate_with_reasoned_skips():
+    report = checkov_gate.run_checkov(CLOUDRUN)
+    assert checkov_gate.evaluate(report, CLOUDRUN) == []
+    assert report["summary"]["parsing_errors"] == 0 and report["summary"]["resource_count"] >= 4
+    source = "".join(p.read_text() for p in CLOUDRUN.glob("*.tf"))
+    skipped = report["results"]["skipped_checks"]
+    assert source.count("#checkov:skip=") == len(skipped)
+    for c in skipped:
+        assert f"#checkov:skip={c['check_id']}:{c['check_result']['suppress_comment']}" in source

@@ -3,12 +3,12 @@ failing. terraform, aws and make are replaced by recording fakes, so no cloud is
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import INFRA
 
 FAKE = r"""#!/usr/bin/env bash
@@ -22,9 +22,16 @@ case "$(basename "$0") $*" in
   *" output -raw ecr_force_delete") echo "${FAKE_FORCE_DELETE:-false}" ;;
   *" output -raw service_url") echo "https://abc.eu-west-1.awsapprunner.com" ;;
   *" output -raw dashboard_url") echo "https://console/dash" ;;
+  *" output -json service_urls") echo "${FAKE_URLS:-{\}}" ;;
   *" state list") printf '%s\n' ${FAKE_STATE:-} ;;
-  *" console"*) echo '"v1"' ;;
-  "aws ecr describe-images"*) [ "${FAKE_IMAGE_EXISTS:-0}" = 1 ] || exit 254 ;;
+  *" console"*)
+    read -r expr
+    case "$expr" in
+      *service_regions*) echo "\"${FAKE_REGIONS:-eu-west-1}\"" ;;
+      *) echo '"v1"' ;;
+    esac ;;
+  "aws ecr describe-images --region eu-west-1 "*) [ "${FAKE_IMAGE_EXISTS:-0}" = 1 ] || exit 254 ;;
+  "aws ecr describe-images"*) [ "${FAKE_REPLICA:-1}" = 1 ] || exit 254 ;;
   "aws ecr list-images"*) echo "${FAKE_IMAGES:-0}" ;;
 esac
 """
@@ -44,6 +51,7 @@ def fakes(tmp_path):
         "FAKE_LOG": str(log),
         "TF_VAR_github_subjects": '["repo:org/repo:ref:refs/heads/main"]',
         "HOME": str(tmp_path),
+        "MESH_VARS": str(tmp_path / "mesh.auto.tfvars.json"),
     }
     return env, log
 
@@ -51,7 +59,10 @@ def fakes(tmp_path):
 def run(script: str, env: dict, **extra) -> tuple[subprocess.CompletedProcess, list[str]]:
     proc = subprocess.run(
         ["bash", str(INFRA / "scripts" / script)],
-        env={**env, **extra}, capture_output=True, text=True, check=False,
+        env={**env, **extra},
+        capture_output=True,
+        text=True,
+        check=False,
     )
     log = Path(env["FAKE_LOG"])
     calls = log.read_text().splitlines() if log.exists() else []
@@ -82,7 +93,9 @@ def test_up_bootstraps_then_pushes_then_creates_the_service(fakes):
 
 def test_up_rerun_keeps_the_existing_service(fakes):
     env, _ = fakes
-    proc, calls = run("up.sh", env, FAKE_STATE="aws_ecr_repository.this aws_ecs_express_gateway_service.this[0]")
+    proc, calls = run(
+        "up.sh", env, FAKE_STATE="aws_ecr_repository.this aws_ecs_express_gateway_service.this[0]"
+    )
     assert proc.returncode == 0, proc.stderr
     assert not any("create_service=false" in c for c in calls)
     assert "stage 1: skipped" in proc.stdout
@@ -132,3 +145,59 @@ def test_down_destroys_directly_when_nothing_would_be_lost(fakes):
     proc, calls = run("down.sh", env, FAKE_IMAGES="0")
     assert proc.returncode == 0, proc.stderr
     assert index(calls, "create_service=false") < index(calls, " destroy ")
+
+
+REGIONS = "eu-west-1 us-east-1 ap-southeast-2"
+URLS = '{"eu-west-1": "https://a.example", "us-east-1": "https://b.example", "ap-southeast-2": "https://c.example"}'
+
+
+def test_up_single_region_has_no_replication_wait_and_no_peer_stage(fakes):
+    env, _ = fakes
+    proc, calls = run("up.sh", env)
+    assert proc.returncode == 0, proc.stderr
+    assert not any("--region us-east-1" in c for c in calls)
+    assert "stage 4" not in proc.stdout
+    assert not Path(env["MESH_VARS"]).exists()
+
+
+def test_up_multi_region_waits_for_replicas_then_creates_services_then_peers(fakes):
+    env, _ = fakes
+    proc, calls = run("up.sh", env, FAKE_REGIONS=REGIONS, FAKE_URLS=URLS)
+    assert proc.returncode == 0, proc.stderr
+    push = index(calls, "make -C")
+    replicas = [
+        index(calls, f"describe-images --region {r} ") for r in ("us-east-1", "ap-southeast-2")
+    ]
+    applies = [i for i, c in enumerate(calls) if "apply -input=false -var create_service=true" in c]
+    assert len(applies) == 2, calls  # the services, then the same apply with their peers
+    assert (
+        push < min(replicas)
+        and max(replicas) < applies[0] < index(calls, "output -json service_urls") < applies[1]
+    )
+    assert json.loads(Path(env["MESH_VARS"]).read_text()) == {"peer_urls": json.loads(URLS)}
+
+
+def test_up_stops_before_the_service_apply_when_the_image_never_replicates(fakes):
+    env, _ = fakes
+    proc, calls = run("up.sh", env, FAKE_REGIONS=REGIONS, FAKE_REPLICA="0", REPLICATION_TIMEOUT="0")
+    assert proc.returncode == 1
+    assert "has not reached us-east-1" in proc.stderr and "push a new tag" in proc.stderr
+    assert not any("create_service=true" in c for c in calls)
+
+
+def test_up_rerun_with_regions_updates_replication_before_the_push(fakes):
+    env, _ = fakes
+    state = 'aws_ecr_repository.this aws_ecs_express_gateway_service.this["eu-west-1"]'
+    proc, calls = run("up.sh", env, FAKE_REGIONS=REGIONS, FAKE_URLS=URLS, FAKE_STATE=state)
+    assert proc.returncode == 0, proc.stderr
+    assert not any("create_service=false" in c for c in calls)
+    target = index(calls, "-target=aws_ecr_replication_configuration.this")
+    assert target < index(calls, "make -C")
+
+
+def test_down_removes_the_peer_file(fakes):
+    env, _ = fakes
+    Path(env["MESH_VARS"]).write_text('{"peer_urls": {}}')
+    proc, _calls = run("down.sh", env, FAKE_IMAGES="0")
+    assert proc.returncode == 0, proc.stderr
+    assert not Path(env["MESH_VARS"]).exists()

@@ -103,24 +103,25 @@ def criteria_for(
     p, d = run.parameters, Criteria()
     mc = run.service.get("MAX_CONCURRENCY")
     return Criteria(
-        slo_p95_ms=float(slo_ms)
-        if slo_ms is not None
-        else parse_duration(p["SLO_P95"]) * 1000.0
-        if p.get("SLO_P95")
-        else d.slo_p95_ms,
-        error_rate=float(error_rate)
-        if error_rate is not None
-        else float(p["SLO_ERROR_RATE"])
-        if p.get("SLO_ERROR_RATE")
-        else d.error_rate,
-        seconds=int(seconds) if seconds is not None else d.seconds,
-        max_concurrency=float(max_concurrency)
-        if max_concurrency is not None
-        else float(mc)
-        if mc not in (None, "", "0")
-        else None,
-        utilisation=float(utilisation) if utilisation is not None else d.utilisation,
+        slo_p95_ms=_given(
+            slo_ms,
+            parse_duration(p["SLO_P95"]) * 1000.0 if p.get("SLO_P95") else None,
+            d.slo_p95_ms,
+        ),
+        error_rate=_given(
+            error_rate,
+            float(p["SLO_ERROR_RATE"]) if p.get("SLO_ERROR_RATE") else None,
+            d.error_rate,
+        ),
+        seconds=int(_given(seconds, d.seconds)),
+        max_concurrency=_given(max_concurrency, float(mc) if mc not in (None, "", "0") else None),
+        utilisation=_given(utilisation, d.utilisation),
     )
+
+
+def _given(*values: float | None) -> Any:
+    """The first value that is not None (a command-line value, then the run's, then a default)."""
+    return next((float(v) for v in values if v is not None), None)
 
 
 def _load_end(run: Run, sec: pd.DataFrame) -> int:
@@ -267,20 +268,23 @@ def _clean(v: Any) -> Any:
 def as_json(a: Analysis, run: Run) -> dict[str, Any]:
     """The analysis as report.json's `run`-level object (see report.schema.json)."""
     sec = a.per_second
+    m = run.meta[0] if run.meta else {}
     return _clean(
         {
             "label": a.label,
             "run": {
                 "folders": [str(d) for d in run.dirs],
                 "profile": run.profile,
-                "target": (run.meta[0] if run.meta else {}).get("target"),
+                "target": m.get("target"),
                 "start_utc": min(
                     (str(m.get("start_utc")) for m in run.meta if m.get("start_utc")), default=None
                 ),
                 "end_utc": max(
                     (str(m.get("end_utc")) for m in run.meta if m.get("end_utc")), default=None
                 ),
-                "git_revision": (run.meta[0] if run.meta else {}).get("git_revision"),
+                "git_revision": m.get("git_revision"),
+                "git_dirty": bool(m.get("git_dirty")),
+                "k6_version": m.get("k6_version"),
                 "parameters": run.parameters,
                 "service": run.service,
             },

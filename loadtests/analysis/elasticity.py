@@ -8,7 +8,7 @@ TOMPECS 3(4), 2018; loadtests/README.md ("Reading the elasticity metrics") and
 ../shared/elasticity.md give them with their sources. Pure functions on arrays, so the worked
 example of the README is a known-answer test.
 """
-# ruff: noqa: RUF002, RUF003  (×, −, θ, τ, υ are the notation the report and its sources use)
+# ruff: noqa: RUF003  (×, −, θ, τ, υ are the notation the report and its sources use)
 
 from __future__ import annotations
 

@@ -19,7 +19,6 @@ import gzip
 import json
 import math
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -32,6 +31,8 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+
+from loadtests import durations
 
 from .platform import PlatformLog, PlatformLogError, read_platform_log
 
@@ -99,10 +100,6 @@ class Run:
         return row[0] if row else None
 
 
-_GO_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
-_GO_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)")
-
-
 def parse_duration(text: object) -> float:
     """Seconds from a Go/k6 duration ("1m0s", "250ms", "0s") or a number of milliseconds."""
     if text is None:
@@ -110,17 +107,14 @@ def parse_duration(text: object) -> float:
     if isinstance(text, int | float):
         return float(text) / 1000.0
     s = str(text).strip()
-    if s in ("", "0"):
+    if not s:
         return 0.0
-    total, pos = 0.0, 0
-    for m in _GO_PART.finditer(s):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _GO_UNITS[m.group(2)]
-        pos = m.end()
-    if pos != len(s):
-        raise RunError(f'"{text}" is not a duration; expected forms like 1m30s, 250ms, 0s')
-    return total
+    try:
+        return durations.seconds(s)
+    except ValueError:
+        raise RunError(
+            f'"{text}" is not a duration; expected forms like 1m30s, 250ms, 0s'
+        ) from None
 
 
 def segment_fraction(segment: dict[str, Any] | None) -> float:

@@ -10,12 +10,10 @@ a per-user interval (users / rate) that together give the planned rate.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
-_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|ns)")
+from loadtests import durations
 
 
 class PlanError(ValueError):
@@ -23,23 +21,17 @@ class PlanError(ValueError):
 
 
 def seconds(text: str | float | int | None) -> float:
-    """Seconds from a k6/Go duration such as "1m30s", "250ms" or "0s"."""
+    """Seconds from a k6 duration such as "1m30s", "250ms" or "0s" (a number is seconds)."""
     if text is None:
         return 0.0
     if isinstance(text, int | float):
         return float(text)
-    s = text.strip()
-    if s in ("", "0"):
-        return 0.0
-    total, pos = 0.0, 0
-    for m in _PART.finditer(s):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    if pos != len(s):
-        raise PlanError(f'"{text}" is not a duration; expected forms like 1m30s, 250ms, 0s')
-    return total
+    try:
+        return durations.seconds(text) if text.strip() else 0.0
+    except ValueError:
+        raise PlanError(
+            f'"{text}" is not a duration; expected forms like 1m30s, 250ms, 0s'
+        ) from None
 
 
 @dataclass(frozen=True)

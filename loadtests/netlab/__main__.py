@@ -43,7 +43,7 @@ def _check() -> int:
 
 def _up(args: argparse.Namespace) -> int:
     topo = Topology.load(Path(args.topology))
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    command = args.command
     with Lab(
         topo, mechanism=args.mechanism, log_dir=Path(args.log_dir) if args.log_dir else None
     ) as lab:
@@ -91,15 +91,16 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds to hold the lab without a command (0: until Ctrl-C)",
     )
     up.add_argument("--log-dir", help="where the lab's processes write their output")
-    up.add_argument(
-        "command", nargs=argparse.REMAINDER, help="-- COMMAND ... to run beside the lab"
-    )
     cl = sub.add_parser(
         "cleanup", help="remove leftover namespaces (of runs whose process is gone)"
     )
     cl.add_argument("--prefix", default=PREFIX)
     cl.add_argument("--all", action="store_true", help="also remove those of runs still alive")
-    args = p.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    # Everything after `--` is the command to run beside the lab.
+    command = argv[argv.index("--") + 1 :] if "--" in argv else []
+    args = p.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
+    args.command = command
     try:
         if args.cmd == "check":
             return _check()

@@ -49,6 +49,9 @@ SWITCH = "switch"
 TRANSPORT_NET = "10.213.0"  # hosts on the bridge (10.213.0.0/16)
 WIRE_NET = "10.213.1"  # user-space links' wire namespaces, on the same bridge
 HOST_NET = "10.214.0"  # the hosts' own addresses
+# SCHED_FIFO priority for `realtime` processes: above every normal process, below the kernel's
+# own threads (which run at 50).
+REALTIME_PRIORITY = 20
 REPO = Path(__file__).resolve().parents[2]
 
 Mechanism = Literal["netem", "userspace"]
@@ -198,7 +201,8 @@ class Lab:
     `mechanism`: "auto" (netem where the kernel has it, else the user-space link), or force one.
     `link_bin`: the delay-echo binary for the user-space link (default $DELAY_ECHO_BIN, else
     target/release/delay-echo). `log_dir`: where the output of started processes goes (default:
-    a temporary folder, kept for reading after the run).
+    a temporary folder, kept for reading after the run). `realtime_links`: run the user-space
+    links at a real-time priority (see `run`).
     """
 
     def __init__(
@@ -210,10 +214,15 @@ class Lab:
         prefix: str = PREFIX,
         log_dir: Path | None = None,
         say: Callable[[str], None] = _say,
+        realtime_links: bool = True,
     ) -> None:
         self.topology = topology
         self._want = mechanism
         self._link_bin = link_bin or _default_link_bin()
+        self._realtime_links = realtime_links
+        self._realtime: bool | None = None
+        # The kernel's answer when netem was tried and refused.
+        self._netem_note = ""
         self._prefix = prefix
         self.log_dir = log_dir
         self._say = say
@@ -245,12 +254,39 @@ class Lab:
         env: Mapping[str, str] | None = None,
         stdout: int | IO[Any] | None = None,
         stderr: int | IO[Any] | None = None,
+        realtime: bool = False,
     ) -> subprocess.Popen[Any]:
         """Starts `argv` inside `host` (any command: delay-echo, nginx, k6, locust…); it is
         stopped when the lab goes down. Output goes to `<log_dir>/<host>-<name>.log` unless
-        given."""
+        given. `realtime` runs it under SCHED_FIFO (chrt): on a busy shared machine a process
+        that is part of the measured path (a link, a server whose timings are the ground truth)
+        then runs when its packet arrives instead of queueing for a CPU behind unrelated work;
+        only for processes that mostly wait, since they pre-empt everything else."""
         label = f"{host}-{name or Path(argv[0]).name}"
-        return self._spawn(self.namespace(host), argv, label, env=env, stdout=stdout, stderr=stderr)
+        return self._spawn(
+            self.namespace(host),
+            argv,
+            label,
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+            realtime=realtime,
+        )
+
+    def _realtime_works(self) -> bool:
+        """Whether chrt can give real-time priority here (a container may lack CAP_SYS_NICE);
+        without it processes run at normal priority, which only costs precision on a busy machine."""
+        if self._realtime is None:
+            probe = ["chrt", "--fifo", str(REALTIME_PRIORITY), "true"]
+            self._realtime = (
+                bool(shutil.which("chrt"))
+                and subprocess.run(probe, capture_output=True).returncode == 0
+            )
+            if not self._realtime:
+                self._say(
+                    "no real-time priority (chrt missing or not permitted): timings may be noisier on a busy machine"
+                )
+        return self._realtime
 
     def _spawn(
         self,
@@ -261,7 +297,10 @@ class Lab:
         env: Mapping[str, str] | None = None,
         stdout: int | IO[Any] | None = None,
         stderr: int | IO[Any] | None = None,
+        realtime: bool = False,
     ) -> subprocess.Popen[Any]:
+        if realtime and self._realtime_works():
+            argv = ["chrt", "--fifo", str(REALTIME_PRIORITY), *argv]
         log = None
         if stdout is None or stderr is None:
             assert self.log_dir is not None
@@ -461,17 +500,16 @@ class Lab:
                     f"the user-space link needs the delay-echo binary, not found at {self._link_bin}: "
                     "run `make build` or set DELAY_ECHO_BIN"
                 )
-            self._netem_note = why
+            if not works:
+                self._netem_note = why
             return "userspace"
         return "netem"
 
     def _mechanism_text(self) -> str:
         if self.mechanism == "netem":
             return "tc netem"
-        note = getattr(self, "_netem_note", "")
-        return "the user-space link (delay-echo link)" + (
-            f"; netem: {note}" if note and "works" not in note else ""
-        )
+        note = f"; no netem: {self._netem_note}" if self._netem_note else " (asked for)"
+        return "the user-space link (delay-echo link)" + note
 
     def _wire(self, k: int) -> str:
         """The bridge address of link k's wire namespace (userspace)."""
@@ -596,7 +634,9 @@ class Lab:
                     "--jitter", f"{link.jitter_ms}ms",
                 ]  # fmt: skip
                 label = f"link-{src}-to-{dst}"
-                p = self._spawn(wire, argv, label, stdout=subprocess.PIPE)
+                p = self._spawn(
+                    wire, argv, label, stdout=subprocess.PIPE, realtime=self._realtime_links
+                )
                 starting.append((p, f"link {src} -> {dst}", self.log_dir / f"{label}.log"))
         for p, what, log in starting:
             self._await_ready(p, what, log)

@@ -5,6 +5,7 @@ generators' folders gives the same report as the single run they were split from
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import math
 import os
 import subprocess
@@ -99,21 +100,16 @@ def test_recovery_knobs_change_the_answer(spike):
 def test_merge_of_two_generators_equals_the_single_run(tmp_path):
     reqs = spike_requests()
     single = load_run([write_run(tmp_path / "single", reqs, SPIKE_OPTIONS)])
+    # Two generators, each with every other request and half the planned rate.
     halves = [
         write_run(
-            tmp_path / "g1",
+            tmp_path / f"g{k + 1}",
             reqs,
             SPIKE_OPTIONS,
-            segment={"index": 1, "count": 2, "segment": "0:1/2"},
-            rows_filter=lambda i: i % 2 == 0,
-        ),
-        write_run(
-            tmp_path / "g2",
-            reqs,
-            SPIKE_OPTIONS,
-            segment={"index": 2, "count": 2, "segment": "1/2:1"},
-            rows_filter=lambda i: i % 2 == 1,
-        ),
+            segment={"index": k + 1, "count": 2, "segment": ("0:1/2", "1/2:1")[k]},
+            rows_filter=lambda i, k=k: i % 2 == k,
+        )
+        for k in (0, 1)
     ]
     merged = load_run(halves)
     assert len(merged.dirs) == 2 and merged.n_requests == single.n_requests
@@ -342,3 +338,25 @@ def test_a_run_stopped_early_ends_its_windows_at_the_last_arrival(tmp_path):
     run = load_run([write_run(tmp_path / "cut", reqs, SPIKE_OPTIONS)])
     (row,) = judge(run)[2]
     assert row.window_s == 20 and row.recovery_s == LATENCY_OK_FROM
+
+
+def test_an_uncompressed_raw_csv_reads_the_same(spike, tmp_path):
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for name in ("options.json", "run.json"):
+        (plain / name).write_bytes((spike / name).read_bytes())
+    with gzip.open(spike / "raw.csv.gz", "rb") as f:
+        (plain / "raw.csv").write_bytes(f.read())
+    a, b = load_run([spike]), load_run([plain])
+    assert judge(a)[2] == judge(b)[2]
+    assert b.n_requests == a.n_requests == 3000
+
+
+def test_a_corrupt_gzip_file_is_a_clear_error(tmp_path):
+    d = tmp_path / "bad"
+    d.mkdir()
+    with gzip.open(d / "raw.csv.gz", "wt") as f:
+        f.write("metric_name,timestamp,metric_value,status,extra_tags\n")
+    (d / "raw.csv.gz").write_bytes((d / "raw.csv.gz").read_bytes() + b"not gzip at all" * 100)
+    with pytest.raises(RunError, match="gzip"):
+        load_run([d])

@@ -1,7 +1,7 @@
 """Elasticity metrics: the worked example of loadtests/README.md by hand and through a whole synthetic
 run (clients' and platform's supply), the zero rule of the elastic speedup, the platform's events
 per rise, and report.json / compare.json against their schema."""
-# ruff: noqa: RUF002, RUF003  (×, −, θ, τ, υ are the notation the report and its sources use)
+# ruff: noqa: RUF003  (×, −, θ, τ, υ are the notation the report and its sources use)
 
 from __future__ import annotations
 

@@ -8,10 +8,8 @@ import gzip
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,59 +18,64 @@ from loadtests.analysis import metrics
 from loadtests.analysis.analyse import criteria_for
 from loadtests.analysis.report import build_report
 from loadtests.analysis.runs import load_run
+from loadtests.tests.servers import BIN, delay_echo
 
 HERE = Path(__file__).resolve().parent.parent
 REPO = HERE.parent
-BIN = Path(os.environ.get("DELAY_ECHO_BIN") or REPO / "target" / "release" / "delay-echo")
 K6 = os.environ.get("K6") or str(REPO / ".venv" / "bin" / "k6")
 SERVER_DELAY_MS = 20
 ASKED_DELAY_MS = 60  # forwarded by the k6 script as ?delay=60ms; must win over the server's 20 ms
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
-    assert BIN.exists(), f"{BIN} is missing: build it with cargo build --release --locked (make test does)"
-    port = free_port()
-    proc = subprocess.Popen([str(BIN), "--listen", f"127.0.0.1:{port}", "--delay", f"{SERVER_DELAY_MS}ms",
-                             "--instance-id", "e2e-1"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while subprocess.run([str(BIN), "healthcheck", "--url", f"{url}/readyz"], capture_output=True).returncode != 0:
-        assert proc.poll() is None, f"delay-echo exited: {proc.stderr.read().decode()}"
-        assert time.monotonic() < deadline, "delay-echo did not become ready within 20 s"
-        time.sleep(0.1)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    with delay_echo("--delay", f"{SERVER_DELAY_MS}ms", "--instance-id", "e2e-1") as url:
+        yield url
 
 
 def loadtest(results: Path, **env):
-    e = {**os.environ, "K6": K6, "RESULTS": str(results), "MAX_RUN_TIME": "60", "PYTHON": sys.executable, **env}
-    p = subprocess.run([str(HERE / "bin" / "loadtest")], env=e, capture_output=True, text=True, timeout=150)
+    e = {
+        **os.environ,
+        "K6": K6,
+        "RESULTS": str(results),
+        "MAX_RUN_TIME": "60",
+        "PYTHON": sys.executable,
+        **env,
+    }
+    p = subprocess.run(
+        [str(HERE / "bin" / "loadtest")], env=e, capture_output=True, text=True, timeout=150
+    )
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     return p
 
 
 def test_smoke_run_writes_a_complete_folder_and_a_true_report(server, tmp_path):
-    loadtest(tmp_path, PROFILE="smoke", TARGET=server, RATE="20", DURATION="3s", ECHO_DELAY=f"{ASKED_DELAY_MS}ms",
-             MAX_CONCURRENCY="10")
+    loadtest(
+        tmp_path,
+        PROFILE="smoke",
+        TARGET=server,
+        RATE="20",
+        DURATION="3s",
+        ECHO_DELAY=f"{ASKED_DELAY_MS}ms",
+        MAX_CONCURRENCY="10",
+    )
     (run_dir,) = [d for d in tmp_path.iterdir() if d.is_dir()]
     assert re.fullmatch(r"\d{8}T\d{6}Z-smoke", run_dir.name)
-    for name in ("raw.csv.gz", "summary.txt", "summary.json", "dashboard.html", "options.json", "run.json"):
+    for name in (
+        "raw.csv.gz",
+        "summary.txt",
+        "summary.json",
+        "dashboard.html",
+        "options.json",
+        "run.json",
+    ):
         assert (run_dir / name).stat().st_size > 0, f"{name} is missing or empty"
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["profile"] == "smoke" and meta["target"] == server
-    assert meta["parameters"]["RATE"] == "20" and meta["parameters"]["ECHO_DELAY"] == f"{ASKED_DELAY_MS}ms"
+    assert (
+        meta["parameters"]["RATE"] == "20"
+        and meta["parameters"]["ECHO_DELAY"] == f"{ASKED_DELAY_MS}ms"
+    )
     assert meta["start_utc"] < meta["end_utc"] and meta["start_utc"].endswith("Z")
     assert re.fullmatch(r"[0-9a-f]{40}|unknown", meta["git_revision"])
     assert "v1.1.0" in meta["k6_version"] and meta["k6_exit_code"] == 0 and meta["segment"] is None
@@ -86,7 +89,9 @@ def test_smoke_run_writes_a_complete_folder_and_a_true_report(server, tmp_path):
     summ = metrics.summary(run, sec)
     assert summ.requests > 0 and summ.errors == 0
     assert summ.instances == 1 and set(metrics.instances(run)["instance"]) == {"e2e-1"}
-    assert summ.p50_ms >= ASKED_DELAY_MS  # the query knob reached the service; never shorter than asked
+    assert (
+        summ.p50_ms >= ASKED_DELAY_MS
+    )  # the query knob reached the service; never shorter than asked
     assert summ.server_p50_ms >= ASKED_DELAY_MS
     assert run.planned.iloc[0] == pytest.approx(20)
 
@@ -98,16 +103,33 @@ def test_smoke_run_writes_a_complete_folder_and_a_true_report(server, tmp_path):
 
 def test_two_generators_split_one_run_and_merge(server, tmp_path):
     env = dict(PROFILE="smoke", TARGET=server, RATE="20", DURATION="3s")
-    procs = [subprocess.Popen([str(HERE / "bin" / "loadtest")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, env={**os.environ, "K6": K6, "RESULTS": str(tmp_path / f"g{i}"),
-                                              "MAX_RUN_TIME": "60", "PYTHON": sys.executable,
-                                              "SEGMENT": str(i), "SEGMENTS": "2", **env})
-             for i in (1, 2)]
+    procs = [
+        subprocess.Popen(
+            [str(HERE / "bin" / "loadtest")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={
+                **os.environ,
+                "K6": K6,
+                "RESULTS": str(tmp_path / f"g{i}"),
+                "MAX_RUN_TIME": "60",
+                "PYTHON": sys.executable,
+                "SEGMENT": str(i),
+                "SEGMENTS": "2",
+                **env,
+            },
+        )
+        for i in (1, 2)
+    ]
     for p in procs:
         out, _ = p.communicate(timeout=150)
         assert p.returncode == 0, out[-2000:]
     dirs = [next(d for d in (tmp_path / f"g{i}").iterdir() if d.is_dir()) for i in (1, 2)]
-    assert [d.name.endswith(f"-smoke-seg{i}of2") for i, d in zip((1, 2), dirs)] == [True, True]
+    assert [d.name.endswith(f"-smoke-seg{i}of2") for i, d in zip((1, 2), dirs, strict=True)] == [
+        True,
+        True,
+    ]
     metas = [json.loads((d / "run.json").read_text()) for d in dirs]
     assert [m["segment"]["segment"] for m in metas] == ["0:1/2", "1/2:1"]
     halves = [load_run([d]) for d in dirs]
@@ -126,11 +148,25 @@ def test_two_generators_split_one_run_and_merge(server, tmp_path):
 def test_local_rehearsal_with_a_scale_out_reports_the_new_instance(tmp_path):
     # bin/loadtest-local in miniature: one instance, a spike at 4 s, a second instance started 8 s after
     # launch (k6 needs a second or two to start, so that lands inside the 8 s spike, after its first
-    # second) joining through the loopback balancer, then the report. Asserts what happened, not how fast.
-    env = {**os.environ, "K6": K6, "RESULTS": str(tmp_path), "ANALYSIS_PYTHON": sys.executable,
-           "PYTHON": sys.executable, "DELAY_ECHO_BIN": str(BIN), "BASE_RATE": "10", "LEAD": "4s",
-           "PEAK": "40", "HOLD": "8s", "TAIL": "0s", "LOCAL_SCALE_OUT": "8", "MAX_RUN_TIME": "60"}
-    p = subprocess.run([str(HERE / "bin" / "loadtest-local")], env=env, capture_output=True, text=True, timeout=180)
+    # second) joining through HAProxy, then the report. Asserts what happened, not how fast.
+    env = {
+        **os.environ,
+        "K6": K6,
+        "RESULTS": str(tmp_path),
+        "ANALYSIS_PYTHON": sys.executable,
+        "PYTHON": sys.executable,
+        "DELAY_ECHO_BIN": str(BIN),
+        "BASE_RATE": "10",
+        "LEAD": "4s",
+        "PEAK": "40",
+        "HOLD": "8s",
+        "TAIL": "0s",
+        "LOCAL_SCALE_OUT": "8",
+        "MAX_RUN_TIME": "60",
+    }
+    p = subprocess.run(
+        [str(HERE / "bin" / "loadtest-local")], env=env, capture_output=True, text=True, timeout=180
+    )
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     (run_dir,) = [d for d in tmp_path.iterdir() if d.is_dir()]
     for name in ("report.md", "report.html", "service.log", "run.json"):
@@ -143,4 +179,5 @@ def test_local_rehearsal_with_a_scale_out_reports_the_new_instance(tmp_path):
     assert spike[0].instances_before == 1 and spike[0].new_instances == 1
     assert spike[0].first_new_instance_s > 0
     assert set(metrics.instances(run)["instance"]) == {"local-1", "local-2"}
-    assert "local-balancer: 127.0.0.1:" in (run_dir / "service.log").read_text()
+    # The local platform (HAProxy) brought local-2 in once its /readyz said so.
+    assert '"event":"ready","instance":"local-2"' in (run_dir / "platform.jsonl").read_text()

@@ -6,6 +6,7 @@
 //! relay to the next peer when `hop` asks (`relay`) → answer with the echo, filler, a JSON
 //! description or the peer's answer, plus the instance and timing headers.
 
+mod describe;
 mod headers;
 
 use std::sync::Arc;
@@ -16,10 +17,10 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use serde_json::json;
 
 use crate::app::App;
 use crate::body::Body;
+use crate::cache::{self, Validator};
 use crate::knobs::{self, Drawn};
 use crate::relay::{self, Forward};
 use crate::{response, work};
@@ -48,6 +49,8 @@ pub struct Echo {
     described: Option<Box<serde_json::Map<String, serde_json::Value>>>,
     /// Method and path for the access log (only with --access-log).
     logged: Option<Box<(Method, Box<str>)>>,
+    /// The ETag begun from the head (only for an answer that may be cached).
+    validator: Option<Box<Validator>>,
     /// Where to forward the request once its own work is done (the `hop` knob).
     forward: Option<Box<Forward>>,
     body: Option<Incoming>,
@@ -71,8 +74,11 @@ pub fn prepare(app: &Arc<App>, req: Request<Incoming>) -> Result<Echo, Box<Respo
     let forward = (app.relay.plan(asked.values.hop.as_deref(), &parts))
         .map_err(|e| Box::new(response::json(&app.instance, e.status(), &e.doc())))?;
     let drawn = knobs::draw(&asked.values, &app.defaults.load());
-    let described = asked.json.then(|| Box::new(describe(&parts)));
+    let described = asked.json.then(|| Box::new(describe::request(&parts)));
     let logged = cfg.access_log.then(|| Box::new((parts.method.clone(), parts.uri.path().into())));
+    // A relayed answer is the peer's: this instance validates nothing of it.
+    let validator = (drawn.cache.filter(|p| p.may_store()).is_some() && forward.is_none())
+        .then(|| Box::new(Validator::begin(&parts, asked.json, &drawn)));
     let mut headers = parts.headers;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
     headers.clear();
@@ -87,25 +93,10 @@ pub fn prepare(app: &Arc<App>, req: Request<Incoming>) -> Result<Echo, Box<Respo
         content_type,
         described,
         logged,
+        validator,
         forward,
         body: Some(body),
     })
-}
-
-/// The request part of the JSON answer.
-fn describe(parts: &hyper::http::request::Parts) -> serde_json::Map<String, serde_json::Value> {
-    let headers: serde_json::Map<String, serde_json::Value> = parts
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into()))
-        .collect();
-    let mut doc = serde_json::Map::new();
-    doc.insert("method".into(), parts.method.as_str().into());
-    doc.insert("path".into(), parts.uri.path().into());
-    doc.insert("query".into(), parts.uri.query().unwrap_or("").into());
-    doc.insert("version".into(), format!("{:?}", parts.version).into());
-    doc.insert("headers".into(), headers.into());
-    doc
 }
 
 impl Echo {
@@ -137,19 +128,26 @@ impl Echo {
 
         // 3. Sleep, from arrival (or from admission for a request that queued: reading the knobs
         // and taking the slot are inside the delay, not added to it). A chunked body (length
-        // unknown) is read meanwhile, bounded by --max-body.
-        // A relayed request forwards its body instead.
+        // unknown), or any body of a cacheable answer (its ETag covers it), is read meanwhile,
+        // bounded by --max-body. A relayed request forwards its body instead.
         let echo_body = self.forward.is_some() || (drawn.size.is_none() && !self.json);
         let slept_at = if queued.is_zero() { arrived } else { Instant::now() };
         let wake_at = slept_at + drawn.delay;
-        let body = if echo_body && self.declared_len.is_none() && !hyper::body::Body::is_end_stream(&incoming) {
+        let read_whole = self.validator.is_some() || (echo_body && self.declared_len.is_none());
+        let body = if read_whole && !hyper::body::Body::is_end_stream(&incoming) {
             let limit = app.config.caps.max_body.0 as usize;
             let (collected, ()) = Box::pin(async {
                 tokio::join!(Limited::new(incoming, limit).collect(), app.timer.sleep_until(wake_at))
             })
             .await;
             match collected {
-                Ok(c) => Body::full(c.to_bytes()),
+                Ok(c) => {
+                    let received = c.to_bytes();
+                    if let Some(v) = &mut self.validator {
+                        v.hash_body(&received);
+                    }
+                    if echo_body { Body::full(received) } else { Body::Empty }
+                }
                 Err(_) => {
                     guard.finished = true;
                     return too_large(app);
@@ -179,39 +177,31 @@ impl Echo {
             }
         };
 
-        // 6. Answer.
+        // 6. Answer (304 when a cacheable answer's ETag is one the client has).
         let timings = [("queue", queued), ("sleep", slept), ("cpu", burnt), ("total", total)];
+        let validated = self.validator.take().map(|v| v.finish());
+        let not_modified = validated.as_ref().is_some_and(|(_, hit)| *hit) && status.is_success();
         let (body, content_type) = if let Some(ct) = relayed_type {
             (body, ct)
-        } else if let Some(mut doc) = self.described.take() {
-            let instance = &app.instance;
-            let described =
-                json!({ "id": instance.id, "started": instance.started_rfc3339, "region": instance.region });
-            doc.insert("instance".into(), described);
-            doc.insert("seq".into(), seq.into());
-            doc.insert("in_flight".into(), in_flight_before.into());
-            doc.insert(
-                "knobs".into(),
-                json!({
-                    "delay": knobs::format_duration(drawn.delay),
-                    "cpu": knobs::format_duration(drawn.cpu),
-                    "status": drawn.status,
-                    "size": drawn.size,
-                    "seed": self.seed,
-                }),
-            );
-            let ms = timings.map(|(name, d)| (format!("{name}_ms"), serde_json::Value::from(ms(d))));
-            doc.insert("timings".into(), serde_json::Map::from_iter(ms).into());
-            doc.insert("chain".into(), relay::own_chain(instance, total));
-            let bytes = serde_json::to_vec_pretty(&serde_json::Value::Object(*doc)).unwrap_or_default();
-            (Body::full(bytes), Some(HeaderValue::from_static("application/json")))
+        } else if not_modified {
+            (Body::Empty, None)
+        } else if let Some(doc) = self.described.take() {
+            let done = describe::Done {
+                instance: &app.instance,
+                seq,
+                in_flight: in_flight_before,
+                drawn,
+                seed: self.seed,
+                timings,
+            };
+            (Body::full(describe::answer(*doc, done)), Some(HeaderValue::from_static("application/json")))
         } else if let Some(n) = drawn.size {
             (Body::Filler { remaining: n }, Some(HeaderValue::from_static("text/plain")))
         } else {
             (body, self.content_type.take())
         };
         let mut resp = Response::new(body);
-        *resp.status_mut() = status;
+        *resp.status_mut() = if not_modified { StatusCode::NOT_MODIFIED } else { status };
         *resp.headers_mut() = std::mem::take(&mut self.headers);
         let h = resp.headers_mut();
         // Seven at most: a map sized for more would stay that size, cached by hyper per connection.
@@ -225,6 +215,9 @@ impl Echo {
         h.insert(X_REQUEST_SEQ.clone(), dynamic.seq);
         h.insert(X_IN_FLIGHT.clone(), dynamic.in_flight);
         h.insert(SERVER_TIMING.clone(), relay::with_legs(dynamic.timing, legs));
+        if let Some(policy) = drawn.cache {
+            cache::stamp(h, policy, validated.map(|(etag, _)| etag), &app.instance.last_modified);
+        }
         guard.finished = true;
         if let Some(l) = self.logged.take() {
             tracing::info!(

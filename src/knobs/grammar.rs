@@ -9,7 +9,11 @@
 //! uniform   50ms..150ms
 //! weighted  10ms:90,500ms:10        percent; the remainder takes the default
 //! long tail lognormal(80ms,400ms)   median, p99
+//! mixture   2ms:90,lognormal(40ms,200ms):10   a weighted list's entries may be ranges or
+//!                                             long tails (not lists: they do not nest)
 //! ```
+//!
+//! Commas inside parentheses belong to the long tail, so a list is split at its other commas.
 
 use std::fmt;
 use std::time::Duration;
@@ -114,8 +118,9 @@ impl Value for Status {
 pub enum Dist<T> {
     Fixed(T),
     Uniform(T, T),
-    /// Entries with their weights in percent, summing to at most 100.
-    Weighted(Vec<(T, f64)>),
+    /// Entries with their weights in percent, summing to at most 100. An entry is any
+    /// distribution but a weighted list (a mixture: `2ms:90,lognormal(40ms,200ms):10`).
+    Weighted(Vec<(Dist<T>, f64)>),
     /// Log-normal given by its median and 99th percentile; samples above `cap` are cut to it.
     LogNormal {
         median: T,
@@ -156,16 +161,40 @@ pub struct Cap<T> {
     pub flag: &'static str,
 }
 
+/// `s` split at its commas outside parentheses (`lognormal(1ms,9ms)` keeps its comma), or
+/// `None` when its parentheses do not balance.
+fn split_top_level(s: &str) -> Option<Vec<&str>> {
+    let (mut depth, mut start, mut parts) = (0usize, 0, Vec::new());
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.checked_sub(1)?,
+            ',' if depth == 0 => {
+                parts.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    (depth == 0).then(|| {
+        parts.push(&s[start..]);
+        parts
+    })
+}
+
 impl<T: Value> Dist<T> {
     /// Parses `s` in the given forms, rejecting any value above the cap (when there is one).
     pub fn parse(s: &str, forms: Forms, cap: Option<Cap<T>>) -> Result<Self, KnobError> {
         let s = s.trim();
-        let weighted_only = forms == Forms::FixedOrWeighted;
         let allowed = || {
-            let forms = if weighted_only {
-                "a fixed value or a weighted list (V:PCT,V:PCT, percent summing to at most 100)"
-            } else {
-                "a fixed value, a range A..B, a weighted list V:PCT,V:PCT (percent, at most 100 in all) or lognormal(MEDIAN,P99)"
+            let forms = match forms {
+                Forms::FixedOrWeighted => {
+                    "a fixed value or a weighted list (V:PCT,V:PCT, percent summing to at most 100)"
+                }
+                Forms::Any => {
+                    "a fixed value, a range A..B, lognormal(MEDIAN,P99), or a weighted list D:PCT,D:PCT whose \
+                     entries D are any of those three (percent, at most 100 in all; a list does not nest)"
+                }
             };
             match cap {
                 Some(c) => format!("{forms}; each value {}, at most {}", T::UNIT_HINT, c.max.render()),
@@ -173,61 +202,71 @@ impl<T: Value> Dist<T> {
             }
         };
         let err = |error: String| KnobError { error, allowed: allowed() };
-        let value = |v: &str| -> Result<T, KnobError> {
-            let x = T::parse_one(v.trim()).map_err(err)?;
-            if let Some(c) = cap
-                && x > c.max
-            {
-                return Err(err(format!(
-                    "{} exceeds the maximum {}; raise it with --{}",
-                    v.trim(),
-                    c.max.render(),
-                    c.flag
-                )));
-            }
-            Ok(x)
-        };
         if s.is_empty() {
             return Err(err("the value is empty".into()));
         }
-        if let Some(inner) = s.strip_prefix("lognormal(").and_then(|r| r.strip_suffix(')')) {
-            if weighted_only {
-                return Err(err(format!("{s:?}: a long tail does not apply here")));
+        let parts = split_top_level(s).ok_or_else(|| err(format!("{s:?} has unbalanced parentheses")))?;
+        if parts.len() == 1 && !s.contains(':') {
+            return Self::parse_single(s, forms, cap).map_err(err);
+        }
+        // A weighted list; each entry's value is a single distribution (a mixture).
+        let mut entries = Vec::new();
+        let mut total = 0.0;
+        for part in parts {
+            let (v, w) = part.rsplit_once(':').ok_or_else(|| err(format!("{part:?} has no weight (D:PCT)")))?;
+            let w: f64 = w
+                .trim()
+                .parse()
+                .ok()
+                .filter(|w: &f64| w.is_finite() && *w >= 0.0)
+                .ok_or_else(|| err(format!("{w:?} is not a percentage")))?;
+            if v.contains(':') {
+                return Err(err(format!("{part:?}: a weighted list cannot be an entry of another")));
             }
+            total += w;
+            entries.push((Self::parse_single(v.trim(), forms, cap).map_err(err)?, w));
+        }
+        if total > 100.0 + 1e-9 {
+            return Err(err(format!("weights in {s:?} add up to {total} %, over 100")));
+        }
+        Ok(Dist::Weighted(entries))
+    }
+
+    /// A fixed value, a range or a long tail: what a weighted list's entries may be.
+    fn parse_single(s: &str, forms: Forms, cap: Option<Cap<T>>) -> Result<Self, String> {
+        let value = |v: &str| -> Result<T, String> {
+            let x = T::parse_one(v.trim())?;
+            if let Some(c) = cap
+                && x > c.max
+            {
+                return Err(format!("{} exceeds the maximum {}; raise it with --{}", v.trim(), c.max.render(), c.flag));
+            }
+            Ok(x)
+        };
+        let weighted_only = forms == Forms::FixedOrWeighted;
+        if s.is_empty() {
+            return Err("an entry is empty".into());
+        }
+        if let Some(rest) = s.strip_prefix("lognormal(") {
+            if weighted_only {
+                return Err(format!("{s:?}: a long tail does not apply here"));
+            }
+            let inner = rest.strip_suffix(')').ok_or_else(|| format!("{s:?} must end with its closing parenthesis"))?;
             let (m, p) =
-                inner.split_once(',').ok_or_else(|| err(format!("{s:?} needs two values: lognormal(MEDIAN,P99)")))?;
+                inner.split_once(',').ok_or_else(|| format!("{s:?} needs two values: lognormal(MEDIAN,P99)"))?;
             let (median, p99) = (value(m)?, value(p)?);
             if median.to_f64() <= 0.0 || p99 < median {
-                return Err(err(format!("{s:?} needs 0 < median <= p99")));
+                return Err(format!("{s:?} needs 0 < median <= p99"));
             }
             return Ok(Dist::LogNormal { median, p99, cap: cap.map(|c| c.max) });
         }
-        if s.contains(':') || s.contains(',') {
-            let mut entries = Vec::new();
-            let mut total = 0.0;
-            for part in s.split(',') {
-                let (v, w) = part.split_once(':').ok_or_else(|| err(format!("{part:?} has no weight (V:PCT)")))?;
-                let w: f64 = w
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|w: &f64| w.is_finite() && *w >= 0.0)
-                    .ok_or_else(|| err(format!("{w:?} is not a percentage")))?;
-                total += w;
-                entries.push((value(v)?, w));
-            }
-            if total > 100.0 + 1e-9 {
-                return Err(err(format!("weights in {s:?} add up to {total} %, over 100")));
-            }
-            return Ok(Dist::Weighted(entries));
-        }
         if let Some((a, b)) = s.split_once("..") {
             if weighted_only {
-                return Err(err(format!("{s:?}: a range does not apply here")));
+                return Err(format!("{s:?}: a range does not apply here"));
             }
             let (lo, hi) = (value(a)?, value(b)?);
             if hi < lo {
-                return Err(err(format!("{s:?} is an empty range (upper bound below lower)")));
+                return Err(format!("{s:?} is an empty range (upper bound below lower)"));
             }
             return Ok(Dist::Uniform(lo, hi));
         }
@@ -244,9 +283,9 @@ impl<T: Value> Dist<T> {
             }
             Dist::Weighted(entries) => {
                 let mut roll = rng.random_range(0.0..100.0);
-                for (v, w) in entries {
+                for (d, w) in entries {
                     if roll < *w {
-                        return Some(*v);
+                        return d.sample(rng);
                     }
                     roll -= w;
                 }
@@ -269,11 +308,11 @@ impl<T: Value> fmt::Display for Dist<T> {
             Dist::Fixed(v) => f.write_str(&v.render()),
             Dist::Uniform(a, b) => write!(f, "{}..{}", a.render(), b.render()),
             Dist::Weighted(e) => {
-                for (i, (v, w)) in e.iter().enumerate() {
+                for (i, (d, w)) in e.iter().enumerate() {
                     if i > 0 {
                         f.write_str(",")?;
                     }
-                    write!(f, "{}:{}", v.render(), w)?;
+                    write!(f, "{d}:{w}")?;
                 }
                 Ok(())
             }
@@ -395,10 +434,109 @@ mod tests {
     }
 
     #[test]
+    fn a_weighted_list_mixes_any_distributions_in_their_shares() {
+        let mix = d("2ms:90,lognormal(40ms,200ms):10").unwrap();
+        assert_eq!(
+            mix,
+            Dist::Weighted(vec![
+                (Dist::Fixed(Duration::from_millis(2)), 90.0),
+                (
+                    Dist::LogNormal {
+                        median: Duration::from_millis(40),
+                        p99: Duration::from_millis(200),
+                        cap: Some(MAX)
+                    },
+                    10.0
+                ),
+            ])
+        );
+        let mut rng = SmallRng::seed_from_u64(11);
+        let n = 20_000;
+        let draws: Vec<Duration> = (0..n).map(|_| mix.sample(&mut rng).unwrap()).collect();
+        let hits = draws.iter().filter(|v| **v == Duration::from_millis(2)).count() as f64 / n as f64;
+        assert!((0.88..0.92).contains(&hits), "2 ms share {hits}");
+        let mut slow: Vec<f64> =
+            draws.iter().filter(|v| **v != Duration::from_millis(2)).map(|v| v.as_secs_f64()).collect();
+        slow.sort_by(f64::total_cmp);
+        let median = slow[slow.len() / 2];
+        assert!((0.034..0.047).contains(&median), "median of the long-tail entries {median}");
+        let ranged = d("1ms..3ms:50,lognormal(10ms,20ms):25").unwrap();
+        let mut remainder = 0;
+        for _ in 0..4000 {
+            match ranged.sample(&mut rng) {
+                None => remainder += 1,
+                Some(v) => assert!(v >= Duration::from_millis(1)),
+            }
+        }
+        assert!((800..1200).contains(&remainder), "remainder {remainder}/4000, expected about 25 %");
+    }
+
+    #[test]
+    fn a_mixture_is_reproducible_from_its_seed() {
+        let mix = d("2ms:50,10ms..20ms:30,lognormal(40ms,200ms):20").unwrap();
+        let run = |seed| {
+            let mut r = SmallRng::seed_from_u64(seed);
+            (0..50).map(|_| mix.sample(&mut r)).collect::<Vec<_>>()
+        };
+        assert_eq!(run(5), run(5));
+        assert_ne!(run(5), run(6));
+    }
+
+    #[test]
+    fn malformed_nesting_says_what_is_allowed() {
+        for bad in [
+            "2ms:90,lognormal(40ms,200ms:10",
+            "2ms:90,lognormal(40ms,200ms)):10",
+            "lognormal(1ms,2ms:50)",
+            "2ms:50:50",
+            "(2ms:50):50",
+            "2ms:90,lognormal(40ms,200ms)",
+            "lognormal(1ms,2ms)x:10",
+            ":50",
+        ] {
+            let e = d(bad).unwrap_err();
+            assert!(e.allowed.contains("do not nest") || e.allowed.contains("does not nest"), "{bad}: {e}");
+        }
+        assert!(status("lognormal(200,500):10").is_err(), "status entries stay fixed values");
+        assert!(status("200..299:10").is_err());
+        assert!(d("lognormal(40ms,31s):10").unwrap_err().error.contains("--max-delay"));
+    }
+
+    #[test]
     fn display_round_trips() {
-        for s in ["80ms", "1500ms", "50ms..150ms", "10ms:90,500ms:10", "lognormal(80ms,400ms)", "0"] {
+        for s in [
+            "80ms",
+            "1500ms",
+            "50ms..150ms",
+            "10ms:90,500ms:10",
+            "2ms:90,lognormal(40ms,200ms):10",
+            "1ms..2ms:50",
+            "lognormal(80ms,400ms)",
+            "0",
+        ] {
             let parsed = d(s).unwrap();
             assert_eq!(d(&parsed.to_string()).unwrap(), parsed, "{s}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        #[test]
+        fn mixture_shares_follow_their_weights(a in 0u32..=60, b in 0u32..=40, seed in 0u64..1000) {
+            let mix = d(&format!("1ms:{a},lognormal(5ms,9ms):{b}")).unwrap();
+            let mut rng = SmallRng::seed_from_u64(seed);
+            let n = 4000;
+            let (mut fixed, mut rest) = (0, 0);
+            for _ in 0..n {
+                match mix.sample(&mut rng) {
+                    Some(v) if v == Duration::from_millis(1) => fixed += 1,
+                    Some(_) => {}
+                    None => rest += 1,
+                }
+            }
+            let share = |k: u32| f64::from(k) / f64::from(n);
+            proptest::prop_assert!((share(fixed) - f64::from(a) / 100.0).abs() < 0.04, "1ms {} vs {a} %", share(fixed));
+            proptest::prop_assert!((share(rest) - f64::from(100 - a - b) / 100.0).abs() < 0.04, "rest {} vs {} %", share(rest), 100 - a - b);
         }
     }
 

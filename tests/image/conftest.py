@@ -22,7 +22,9 @@ SCRIPTS = ROOT / "scripts" / "image"
 def binary() -> Path:
     path = os.environ.get("IMAGE_BINARY")
     if not path:
-        pytest.fail("IMAGE_BINARY is not set: run these tests through `make test-image`, which builds the binary first")
+        pytest.fail(
+            "IMAGE_BINARY is not set: run these tests through `make test-image`, which builds the binary first"
+        )
     p = Path(path)
     if not p.is_file():
         pytest.fail(f"IMAGE_BINARY '{p}' does not exist: `make image-binary` builds it")

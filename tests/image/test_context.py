@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-from conftest import ROOT, SCRIPTS
-
-sys.path.insert(0, str(SCRIPTS))
-import context  # noqa: E402  (scripts/image/context.py)
+from scripts.image import context
 
 
 @pytest.mark.parametrize(
@@ -46,15 +43,29 @@ def test_matching_rules(patterns: str, path: str, expected: bool) -> None:
 
 def test_dockerignore_is_an_allow_list() -> None:
     patterns = context.parse((ROOT / ".dockerignore").read_text())
-    assert patterns[0].text == "*" and not patterns[0].exclusion, "the first rule must leave everything out"
-    assert all(p.exclusion for p in patterns[1:]), "after `*`, only `!` rules belong in an allow-list"
+    assert patterns[0].text == "*" and not patterns[0].exclusion, (
+        "the first rule must leave everything out"
+    )
+    assert all(p.exclusion for p in patterns[1:]), (
+        "after `*`, only `!` rules belong in an allow-list"
+    )
 
 
 def test_context_holds_what_the_build_needs_and_nothing_else() -> None:
     files = context.files(ROOT)
-    for needed in ("Cargo.toml", "Cargo.lock", "src/main.rs", ".cargo/config.toml", "scripts/image/build-static.sh"):
+    for needed in (
+        "Cargo.toml",
+        "Cargo.lock",
+        "src/main.rs",
+        ".cargo/config.toml",
+        "scripts/image/build-static.sh",
+    ):
         assert needed in files, f"{needed} is missing from the build context"
-    leaked = [f for f in files if f.split("/")[0] in {"target", ".git", ".venv", "tests", "infra", "loadtests", ".github"}]
+    leaked = [
+        f
+        for f in files
+        if f.split("/")[0] in {"target", ".git", ".venv", "tests", "infra", "loadtests", ".github"}
+    ]
     assert not leaked, leaked
 
 
@@ -62,7 +73,10 @@ def test_every_cargo_target_source_is_in_the_context() -> None:
     # Source files of the binary and library (what `cargo build --bin delay-echo` compiles).
     meta = subprocess.run(
         ["cargo", "metadata", "--no-deps", "--format-version", "1", "--offline"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     pkg = json.loads(meta.stdout)["packages"][0]
     files = set(context.files(ROOT))

@@ -11,7 +11,6 @@ import json
 import re
 
 import pytest
-
 from conftest import ROOT, dockerfile_stages
 
 TEXT = (ROOT / "Dockerfile").read_text()
@@ -54,7 +53,9 @@ def test_base_images_are_pinned() -> None:
         base = s["from"]
         if base in names or base == "scratch":
             continue
-        assert re.search(r":\d+\.\d+(\.\d+)?[-\w.]*(@sha256:[0-9a-f]{64})?$", base), f"{base} is not pinned by version"
+        assert re.search(r":\d+\.\d+(\.\d+)?[-\w.]*(@sha256:[0-9a-f]{64})?$", base), (
+            f"{base} is not pinned by version"
+        )
         assert not base.endswith(":latest")
 
 

@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import SCRIPTS
 
 SANDBOX = str(SCRIPTS / "sandbox.sh")
@@ -31,7 +30,9 @@ class Sandbox:
         self.log_path = workdir / "sandbox.log"
         self._log = self.log_path.open("w")
         self.proc = subprocess.Popen(
-            [SANDBOX, "run", str(self.info), str(binary)], stdout=self._log, stderr=subprocess.STDOUT
+            [SANDBOX, "run", str(self.info), str(binary)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
         self.pid = self._child_pid()
 
@@ -43,7 +44,9 @@ class Sandbox:
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                pytest.fail(f"the sandbox exited with {self.proc.returncode} before starting:\n{self.log()}")
+                pytest.fail(
+                    f"the sandbox exited with {self.proc.returncode} before starting:\n{self.log()}"
+                )
             try:
                 return int(json.loads(self.info.read_text())["child-pid"])
             except (FileNotFoundError, ValueError, KeyError):
@@ -51,15 +54,22 @@ class Sandbox:
         pytest.fail(f"bubblewrap reported no child PID within {START_TIMEOUT_S}s:\n{self.log()}")
 
     def host(self, *cmd: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([SANDBOX, "host", str(self.pid), *cmd], capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [SANDBOX, "host", str(self.pid), *cmd], capture_output=True, text=True, timeout=60
+        )
 
     def exec(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [SANDBOX, "exec", str(self.pid), str(self.binary), *args], capture_output=True, text=True, timeout=60
+            [SANDBOX, "exec", str(self.pid), str(self.binary), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     def inspect(self) -> dict[str, str]:
-        out = subprocess.run([SANDBOX, "inspect", str(self.pid)], capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [SANDBOX, "inspect", str(self.pid)], capture_output=True, text=True, check=True
+        ).stdout
         return dict(line.split("=", 1) for line in out.splitlines())
 
     def signal(self, sig: str) -> None:
@@ -67,12 +77,22 @@ class Sandbox:
 
     def curl(self, path: str, *args: str) -> tuple[int, dict[str, str], str]:
         """One request to the service inside the sandbox: (status, headers, body)."""
-        r = self.host("curl", "--silent", "--show-error", "--max-time", "10", "--include", *args,
-                      f"http://127.0.0.1:8080{path}")
+        r = self.host(
+            "curl",
+            "--silent",
+            "--show-error",
+            "--max-time",
+            "10",
+            "--include",
+            *args,
+            f"http://127.0.0.1:8080{path}",
+        )
         assert r.returncode == 0, f"curl failed: {r.stderr}\n{self.log()}"
         head, _, body = r.stdout.replace("\r\n", "\n").partition("\n\n")
         status_line, *header_lines = head.split("\n")
-        headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
+        headers = {
+            k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)
+        }
         return int(status_line.split()[1]), headers, body
 
     def wait_ready(self) -> None:
@@ -80,8 +100,17 @@ class Sandbox:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 pytest.fail(f"delay-echo exited with {self.proc.returncode}:\n{self.log()}")
-            r = self.host("curl", "--silent", "--max-time", "2", "--output", "/dev/null",
-                          "--write-out", "%{http_code}", "http://127.0.0.1:8080/readyz")
+            r = self.host(
+                "curl",
+                "--silent",
+                "--max-time",
+                "2",
+                "--output",
+                "/dev/null",
+                "--write-out",
+                "%{http_code}",
+                "http://127.0.0.1:8080/readyz",
+            )
             if r.stdout.strip() == "200":
                 return
             time.sleep(0.1)
@@ -114,7 +143,9 @@ def test_runs_as_the_image_runs_it(sandbox: Sandbox) -> None:
 
 
 def test_serves_an_echo(sandbox: Sandbox) -> None:
-    status, headers, body = sandbox.curl("/sandbox/echo?delay=0", "-X", "POST", "--data-binary", "hello sandbox")
+    status, headers, body = sandbox.curl(
+        "/sandbox/echo?delay=0", "-X", "POST", "--data-binary", "hello sandbox"
+    )
     assert status == 200, (status, headers, body)
     assert headers.get("x-instance-id"), headers
     assert body == "hello sandbox"

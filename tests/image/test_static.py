@@ -37,7 +37,9 @@ def test_no_program_interpreter(binary: Path) -> None:
     headers = run("readelf", "--program-headers", "--wide", str(binary))
     assert headers.returncode == 0, headers.stderr
     assert "LOAD" in headers.stdout  # the headers were really read
-    assert "INTERP" not in headers.stdout, "the binary asks for an ELF interpreter (ld.so), which scratch lacks"
+    assert "INTERP" not in headers.stdout, (
+        "the binary asks for an ELF interpreter (ld.so), which scratch lacks"
+    )
 
 
 def test_no_needed_libraries(binary: Path) -> None:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -63,11 +62,17 @@ def test_actions_are_pinned_by_sha_with_a_version_comment(workflow: Path) -> Non
         if action.startswith("./"):
             continue
         found += 1
-        assert re.fullmatch(r"[0-9a-f]{40}", ref), f"{workflow.name}: {action}@{ref} is not pinned by commit SHA"
-        assert comment and re.fullmatch(r"v\d+(\.\d+){0,2}", comment), f"{workflow.name}: {action} lacks a `# vX.Y.Z` comment"
+        assert re.fullmatch(r"[0-9a-f]{40}", ref), (
+            f"{workflow.name}: {action}@{ref} is not pinned by commit SHA"
+        )
+        assert comment and re.fullmatch(r"v\d+(\.\d+){0,2}", comment), (
+            f"{workflow.name}: {action} lacks a `# vX.Y.Z` comment"
+        )
         major = MAJORS.get(action)
         if major is not None:
-            assert comment.startswith(f"v{major}"), f"{workflow.name}: {action} {comment} is not the current major v{major}"
+            assert comment.startswith(f"v{major}"), (
+                f"{workflow.name}: {action} {comment} is not the current major v{major}"
+            )
     assert found > 0
 
 
@@ -84,23 +89,31 @@ def test_same_action_same_pin_everywhere() -> None:
 
 def test_permissions_start_read_only_and_widenings_are_explained(workflow: Path) -> None:
     wf = load(workflow)
-    assert wf.get("permissions") == {"contents": "read"}, f"{workflow.name}: top-level permissions must be `contents: read`"
+    assert wf.get("permissions") == {"contents": "read"}, (
+        f"{workflow.name}: top-level permissions must be `contents: read`"
+    )
     lines = workflow.read_text().splitlines()
     for name, job in wf["jobs"].items():
         perms = job.get("permissions")
         if perms is None:
             continue
-        assert isinstance(perms, dict), f"{workflow.name}/{name}: use a permission map, not read-all/write-all"
+        assert isinstance(perms, dict), (
+            f"{workflow.name}/{name}: use a permission map, not read-all/write-all"
+        )
         for scope, level in perms.items():
             if (scope, level) == ("contents", "read"):
                 continue
             line = next(li for li in lines if re.match(rf"^\s+{re.escape(scope)}:\s*{level}\b", li))
-            assert "#" in line, f"{workflow.name}/{name}: `{scope}: {level}` needs a comment saying why"
+            assert "#" in line, (
+                f"{workflow.name}/{name}: `{scope}: {level}` needs a comment saying why"
+            )
 
 
 def test_checkout_never_persists_credentials(workflow: Path) -> None:
     wf = load(workflow)
-    checkouts = [(n, s) for n, s in steps(wf) if str(s.get("uses", "")).startswith("actions/checkout@")]
+    checkouts = [
+        (n, s) for n, s in steps(wf) if str(s.get("uses", "")).startswith("actions/checkout@")
+    ]
     for name, step in checkouts:
         assert step.get("with", {}).get("persist-credentials") is False, f"{workflow.name}/{name}"
 
@@ -124,14 +137,28 @@ def test_ci_runs_make_test_a_docker_build_a_smoke_test_and_a_gate() -> None:
     uses = {n: [s.get("uses", "") for s in j.get("steps", [])] for n, j in jobs.items()}
     assert any("make test" in r for rs in runs.values() for r in rs)
     test_job = next(n for n, rs in runs.items() if any(r.strip() == "make test" for r in rs))
-    assert any(u.startswith(("Swatinem/rust-cache@", "actions/cache@")) for u in uses[test_job]), "no dependency cache"
-    build_job = next(n for n, us in uses.items() if any(u.startswith("docker/build-push-action@") for u in us))
-    build = next(s for s in jobs[build_job]["steps"] if s.get("uses", "").startswith("docker/build-push-action@"))
-    assert build["with"]["context"] == "." and build["with"]["load"] is True and build["with"]["push"] is False
+    assert any(u.startswith(("Swatinem/rust-cache@", "actions/cache@")) for u in uses[test_job]), (
+        "no dependency cache"
+    )
+    build_job = next(
+        n for n, us in uses.items() if any(u.startswith("docker/build-push-action@") for u in us)
+    )
+    build = next(
+        s
+        for s in jobs[build_job]["steps"]
+        if s.get("uses", "").startswith("docker/build-push-action@")
+    )
+    assert (
+        build["with"]["context"] == "."
+        and build["with"]["load"] is True
+        and build["with"]["push"] is False
+    )
     assert any("scripts/image/smoke.sh" in r for r in runs[build_job])
     gates = [n for n, j in jobs.items() if set(j.get("needs", [])) == set(jobs) - {n}]
     assert len(gates) == 1, "one final job must need every other job"
-    assert jobs[gates[0]].get("if") == "always()", "the gate must run (and fail) when a needed job fails"
+    assert jobs[gates[0]].get("if") == "always()", (
+        "the gate must run (and fail) when a needed job fails"
+    )
 
 
 def test_build_and_push_uses_oidc_and_publishes_what_was_asked() -> None:
@@ -140,21 +167,32 @@ def test_build_and_push_uses_oidc_and_publishes_what_was_asked() -> None:
     wf = load(path)
     on = wf["on"]
     assert on["push"]["branches"] == ["main"] and on["push"]["tags"] and "workflow_dispatch" in on
-    assert "secrets." not in text and "aws-access-key-id" not in text, "AWS access must be OIDC only"
+    assert "secrets." not in text and "aws-access-key-id" not in text, (
+        "AWS access must be OIDC only"
+    )
     (job,) = wf["jobs"].values()
     assert job["permissions"] == {"contents": "read", "id-token": "write"}
     by_action = {s["uses"].split("@")[0]: s for s in job["steps"] if "uses" in s}
     creds = by_action["aws-actions/configure-aws-credentials"]["with"]
-    assert creds["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}" and creds["aws-region"] == "${{ vars.AWS_REGION }}"
+    assert (
+        creds["role-to-assume"] == "${{ vars.AWS_ROLE_ARN }}"
+        and creds["aws-region"] == "${{ vars.AWS_REGION }}"
+    )
     assert "aws-actions/amazon-ecr-login" in by_action and "docker/setup-buildx-action" in by_action
     tags = by_action["docker/metadata-action"]["with"]["tags"]
     for kind in ("type=sha", "github.run_number", "type=semver"):
         assert kind in tags, f"no {kind} tag"
     build = by_action["docker/build-push-action"]["with"]
-    assert build["push"] is True and build["sbom"] is True and str(build["provenance"]).startswith("mode=")
+    assert (
+        build["push"] is True
+        and build["sbom"] is True
+        and str(build["provenance"]).startswith("mode=")
+    )
     assert "type=gha" in build["cache-from"] and "type=gha" in build["cache-to"]
     summary = [s for s in job["steps"] if "GITHUB_STEP_SUMMARY" in s.get("run", "")]
-    assert any("steps.build.outputs.digest" in str(s.get("env", {})) for s in summary), "digest not in the job summary"
+    assert any("steps.build.outputs.digest" in str(s.get("env", {})) for s in summary), (
+        "digest not in the job summary"
+    )
     deploy = next(s for s in job["steps"] if "start-deployment" in s.get("run", ""))
     assert deploy["if"] == "vars.APPRUNNER_SERVICE_ARN != ''"
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use clap::Parser;
 use delay_echo::cli::Cli;
+use delay_echo::platform::Platform;
 use delay_echo::{App, Config, Server};
 use http_body_util::{BodyExt, Full};
 use hyper::header::HeaderMap;
@@ -25,7 +26,7 @@ pub struct TestServer {
 
 pub fn config(args: &[&str]) -> Config {
     let cli = Cli::try_parse_from(std::iter::once("delay-echo").chain(args.iter().copied())).expect("valid flags");
-    Config::from_args(&cli.serve, "test-host").expect("valid config")
+    Config::from_args(&cli.serve, &Platform::host("test-host")).expect("valid config")
 }
 
 impl TestServer {

@@ -7,7 +7,7 @@ kernel (wait4). The goals (loadtests/README.md): at most 1.5 × the decompressio
 400 MB for 576 k requests, under 600 MB for 5 M. A benchmark, not a test: it prints, it asserts
 nothing; the machine's load average is printed beside the figures because they depend on it.
 """
-# ruff: noqa: RUF001, RUF002, RUF003  (×, −, θ, τ, υ are the notation the report and its sources use)
+# ruff: noqa: RUF003  (×, −, θ, τ, υ are the notation the report and its sources use)
 
 from __future__ import annotations
 

@@ -4,7 +4,6 @@
 // and how much of the latency the platform and network add on top of the service.
 
 import http from 'k6/http';
-import { check } from 'k6';
 import { Gauge, Trend } from 'k6/metrics';
 
 // Client-side latency as a user sees it: waiting for a connection slot, connecting, TLS, sending,
@@ -76,6 +75,8 @@ export function makeEcho(k) {
       runStart.add(Date.now());
       return { url };
     },
+    // No k6 check(): each would add a row per request to the raw CSV, and what they asked (a 2xx,
+    // an instance id) is in every echo_latency sample's status and instance tags already.
     run() {
       const res = http.get(url, params);
       const t = res.timings;
@@ -90,10 +91,6 @@ export function makeEcho(k) {
       }
       const flight = Number(res.headers['X-In-Flight']);
       if (Number.isFinite(flight) && res.headers['X-In-Flight'] !== undefined) inFlight.add(flight, tags);
-      check(res, {
-        'status is 2xx': (r) => r.status >= 200 && r.status < 300,
-        'answered by an instance': () => id !== 'none',
-      });
     },
   };
 }

@@ -95,7 +95,6 @@ export function defineProfile(profile, env) {
     echo_latency: [`p(95)<${sloMs}`],
     http_req_failed: [`rate<=${sloErrors}`],
     dropped_iterations: ['count<1'],
-    checks: ['rate>0'],
   };
   if (profile === 'ramp') {
     const abort = k.number('ABORT_ERROR_RATE', 0, 1);
@@ -113,8 +112,11 @@ export function defineProfile(profile, env) {
       thresholds,
       discardResponseBodies: true,
       summaryTrendStats: ['avg', 'min', 'med', 'p(90)', 'p(95)', 'p(99)', 'max', 'count'],
-      // Only the tags the analysis reads: fewer columns keep the raw CSV small at high rates.
-      systemTags: ['status', 'method', 'scenario', 'check', 'error', 'error_code', 'expected_response', 'proto'],
+      // Only the system tag the analysis reads (status; instance and instance_start are the script's
+      // own tags, in extra_tags). k6 cannot leave its built-in metrics out of an output (grafana/k6
+      // issue 1321), so the raw CSV keeps 19 rows per request (21 with eight tags and two checks;
+      // 87 instead of 96 compressed bytes per request).
+      systemTags: ['status'],
       userAgent: 'delay-echo-loadtest (k6)',
     },
     setup: echo.setup,

@@ -1,0 +1,93 @@
+// k6 script "mesh": the network time between every ordered pair of regions (loadtests/mesh;
+// not a load profile, so it lives here rather than in loadtests/k6).
+// For each pair a -> b it sends `GET <a>/?hop=b&delay=0&format=json` at MESH_RATE requests per
+// second for MESH_DURATION (open model: constant-arrival-rate, one scenario per pair, all at
+// once), and records the leg's `network_ms` (a's round trip to b minus b's own total) and the
+// client's own network time to a (its round trip minus a's total, `chain[0].server_ms`).
+// Knobs (__ENV): MESH_PEERS="name=url,name=url" (required), MESH_RATE (per pair, default 10),
+// MESH_DURATION (default 30s), MESH_SUMMARY (where handleSummary writes the JSON summary).
+// Run through `make mesh`, which reads the summary into mesh.json and the report.
+import http from 'k6/http';
+import { Counter, Trend } from 'k6/metrics';
+
+function fail(msg) {
+  throw new Error(msg);
+}
+
+const peers = (__ENV.MESH_PEERS || '')
+  .split(',')
+  .map((s) => s.trim())
+  .filter((s) => s.length > 0)
+  .map((s) => {
+    const i = s.indexOf('=');
+    if (i <= 0) fail(`MESH_PEERS entry "${s}" is not name=url`);
+    return { name: s.slice(0, i), url: s.slice(i + 1).replace(/\/+$/, '') };
+  });
+if (peers.length < 2) fail('MESH_PEERS needs at least two name=url entries');
+const rate = Number(__ENV.MESH_RATE || '10');
+if (!Number.isInteger(rate) || rate < 1 || rate > 1000) fail(`MESH_RATE="${__ENV.MESH_RATE}" must be a whole number of requests per second per pair, 1 to 1000`);
+const duration = __ENV.MESH_DURATION || '30s';
+if (!/^[0-9]+(ms|s|m)$/.test(duration)) fail(`MESH_DURATION="${duration}" must be a duration like 30s or 2m`);
+
+// Metric names allow only [A-Za-z0-9_]: pairs and regions are named by their index in MESH_PEERS.
+const network = {};
+const errors = {};
+const client = {};
+const scenarios = {};
+peers.forEach((a, i) => {
+  client[i] = new Trend(`mesh_client_${i}`);
+  peers.forEach((b, j) => {
+    if (i === j) return;
+    network[`${i}_${j}`] = new Trend(`mesh_network_${i}_${j}`);
+    errors[`${i}_${j}`] = new Counter(`mesh_errors_${i}_${j}`);
+    scenarios[`pair_${i}_${j}`] = {
+      executor: 'constant-arrival-rate',
+      rate,
+      timeUnit: '1s',
+      duration,
+      preAllocatedVUs: Math.max(2, Math.ceil(rate / 4)),
+      maxVUs: Math.max(10, rate * 2),
+      exec: 'pair',
+      env: { MESH_SRC: String(i), MESH_DST: String(j) },
+      tags: { pair: `${a.name}>${b.name}` },
+    };
+  });
+});
+
+export const options = {
+  scenarios,
+  summaryTrendStats: ['count', 'med', 'p(90)', 'p(99)', 'max'],
+  discardResponseBodies: false,
+};
+
+export function pair() {
+  const i = Number(__ENV.MESH_SRC);
+  const j = Number(__ENV.MESH_DST);
+  const key = `${i}_${j}`;
+  const res = http.get(`${peers[i].url}/?hop=${encodeURIComponent(peers[j].name)}&delay=0&format=json`, {
+    tags: { name: 'mesh' },
+  });
+  let leg = null;
+  let first = null;
+  if (res.status === 200) {
+    try {
+      const chain = res.json('chain');
+      first = chain && chain[0];
+      leg = first && first.next;
+    } catch (e) {
+      leg = null;
+    }
+  }
+  if (!leg || typeof leg.network_ms !== 'number' || typeof first.server_ms !== 'number') {
+    errors[key].add(1);
+    return;
+  }
+  network[key].add(leg.network_ms);
+  client[i].add(res.timings.duration - first.server_ms);
+}
+
+export function handleSummary(data) {
+  const out = { stdout: `mesh: ${Object.keys(network).length} pairs, ${rate}/s each for ${duration}\n` };
+  if (__ENV.MESH_SUMMARY) out[__ENV.MESH_SUMMARY] = JSON.stringify({ peers, rate, duration, metrics: data.metrics });
+  return out;
+}

@@ -1,0 +1,75 @@
+"""Run the mesh: k6 (loadtests/mesh/mesh.js) against every ordered pair, then mesh.json and the
+report into a run folder `<results>/<UTC time>-mesh/`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from . import report
+from .matrix import Mesh, from_summary
+
+HERE = Path(__file__).resolve().parent
+# Beside this package, not in loadtests/k6: that folder is the list of load profiles.
+SCRIPT = HERE / "mesh.js"
+
+
+class MeshError(RuntimeError):
+    pass
+
+
+def run_folder(results: Path) -> Path:
+    folder = results / (time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-mesh")
+    folder.mkdir(parents=True, exist_ok=False)
+    return folder
+
+
+def measure(
+    peers: dict[str, str],
+    *,
+    rate: int,
+    duration: str,
+    folder: Path,
+    k6: str,
+    runner: Callable[[Sequence[str], dict[str, str], float], int] | None = None,
+    timeout: float | None = None,
+) -> Mesh:
+    """Runs k6 once for every pair at `rate`/s for `duration`; `runner(argv, env, timeout)` runs
+    it somewhere else (inside a namespace) and returns its exit code."""
+    summary = folder / "summary.json"
+    env = {
+        "MESH_PEERS": ",".join(f"{n}={u}" for n, u in peers.items()),
+        "MESH_RATE": str(rate),
+        "MESH_DURATION": duration,
+        "MESH_SUMMARY": str(summary),
+        "K6_NO_USAGE_REPORT": "true",
+    }
+    argv = [k6, "run", "--quiet", "--log-output", f"file={folder / 'k6.log'}", str(SCRIPT)]
+    # Bounded: the duration plus start-up and the last requests' timeout.
+    bound = timeout or (_seconds(duration) + 90)
+    (folder / "run.json").write_text(
+        json.dumps({"peers": peers, "rate": rate, "duration": duration}, indent=2) + "\n"
+    )
+    if runner is None:
+        rc = subprocess.run(argv, env={**os.environ, **env}, timeout=bound).returncode
+    else:
+        rc = runner(argv, env, bound)
+    if not summary.exists():
+        raise MeshError(f"k6 exited {rc} without a summary; see {folder / 'k6.log'}")
+    return from_summary(json.loads(summary.read_text()))
+
+
+def _seconds(d: str) -> float:
+    for unit, f in (("ms", 0.001), ("s", 1.0), ("m", 60.0)):
+        if d.endswith(unit) and d[: -len(unit)].isdigit():
+            return int(d[: -len(unit)]) * f
+    raise MeshError(f"MESH_DURATION={d!r}; allowed: a whole number with ms, s or m, e.g. 30s")
+
+
+def finish(mesh: Mesh, folder: Path) -> None:
+    mesh.write(folder / "mesh.json")
+    report.write(mesh, folder)

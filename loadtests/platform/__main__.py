@@ -1,0 +1,41 @@
+"""Command line: `python -m loadtests.platform run` (knobs from the environment, see `knobs`).
+
+Exit status: the load's (0, or k6's), 2 with a one-line reason for a bad knob, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .config import Config, describe_knobs
+from .durations import KnobError
+from .study import run
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m loadtests.platform", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+    rp = sub.add_parser(
+        "run", help="start the platform, drive the profile through HAProxy, stop, report"
+    )
+    rp.add_argument("--no-report", action="store_true", help="leave the report to `make report`")
+    sub.add_parser("knobs", help="list every knob with its default")
+    args = ap.parse_args(argv)
+    if args.command == "knobs":
+        print(describe_knobs())
+        return 0
+    try:
+        cfg = Config.from_env(os.environ, REPO)
+    except KnobError as e:
+        print(f"platform: {e}", file=sys.stderr)
+        return 2
+    return run(cfg, os.environ, REPO, report=not args.no_report)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

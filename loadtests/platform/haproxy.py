@@ -1,0 +1,231 @@
+"""HAProxy as the platform's balancer, changed at run time through its runtime API (the stats socket).
+
+Servers are dynamic (`add server` / `del server`, HAProxy ≥ 2.4; Debian 12 ships 2.6), so scaling
+never reloads HAProxy and never drops a connection. A new server must not take traffic before its
+/readyz says so, and a server leaving maintenance starts UP in 2.6 (it would get requests until its
+first check fails), so it goes in through drain: `add server` (maintenance) → `enable health` →
+`state drain` (weight 0) → `health down` → `state ready`, after which only a passing check makes it
+UP. Scale-in is the reverse: `state drain`, the instance is SIGTERMed and drains, and once it has
+exited `state maint` and `del server` remove it.
+See `management.txt` of the haproxy package ("add server", "del server", "set server").
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+BACKEND = "be"
+
+
+class HaproxyError(RuntimeError):
+    """HAProxy refused a command or could not start."""
+
+
+def render_config(listen_port: int, socket_path: Path) -> str:
+    """The whole configuration: one frontend on loopback, one backend whose servers come at run time."""
+    return f"""# Written by loadtests/platform for one run; servers are added and removed at run time.
+global
+    stats socket {socket_path} mode 600 level admin
+    # Far above what a local study opens, and within a default open-file limit (2 fds each).
+    maxconn 4000
+
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 60s
+    timeout server 60s
+    timeout queue 10s
+    # A connection refused by an exiting instance is retried once on another server.
+    retries 1
+    option redispatch
+
+frontend fe
+    bind 127.0.0.1:{listen_port}
+    default_backend {BACKEND}
+
+backend {BACKEND}
+    # No request log: server state changes (checks, drain) reach stderr as warnings all the same.
+    balance roundrobin
+    option httpchk GET /readyz
+    http-check expect status 200
+"""
+
+
+def find_binary(name: str) -> str:
+    """A path as given, else PATH, else /usr/sbin (where Debian puts haproxy, off a user's PATH)."""
+    path = name if "/" in name and Path(name).is_file() else None
+    path = path or shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin")
+    if path is None:
+        raise HaproxyError(
+            f"no HAProxy binary {name!r} on PATH (nor in /usr/sbin): install Debian's haproxy "
+            "(make deps does) or point HAPROXY at one"
+        )
+    return path
+
+
+@dataclass
+class ServerStat:
+    name: str
+    status: str  # UP, DOWN, MAINT, DRAIN, "no check"…
+    current_sessions: int
+    queued: int
+    total_sessions: int
+
+
+@dataclass
+class Stats:
+    servers: dict[str, ServerStat]
+    backend_queue: int
+    backend_sessions: int
+
+
+class Haproxy:
+    """One HAProxy process on 127.0.0.1 and its runtime API."""
+
+    def __init__(self, binary: str, workdir: Path, listen_port: int, log_path: Path):
+        self.binary = find_binary(binary)
+        self.socket_path = workdir / "haproxy.sock"
+        self.config_path = workdir / "haproxy.cfg"
+        self.listen_port = listen_port
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def version(self) -> str:
+        out = subprocess.run(
+            [self.binary, "-v"], capture_output=True, text=True, check=False
+        ).stdout
+        return out.splitlines()[0] if out else "unknown"
+
+    def start(self, timeout: float = 10.0) -> int:
+        """Starts HAProxy in the foreground (-db) in its own session; returns its PID."""
+        self.config_path.write_text(render_config(self.listen_port, self.socket_path))
+        check = subprocess.run(
+            [self.binary, "-c", "-q", "-f", str(self.config_path)], capture_output=True, text=True
+        )
+        if check.returncode != 0:
+            raise HaproxyError(
+                f"HAProxy refused its configuration ({self.binary} -c exited {check.returncode}): "
+                f"{check.stderr.strip() or check.stdout.strip() or 'no output'}"
+            )
+        with open(self.log_path, "ab") as log:
+            # Its own session: a Ctrl-C in the terminal reaches the platform, which stops HAProxy last.
+            self.proc = subprocess.Popen(
+                [self.binary, "-db", "-f", str(self.config_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise HaproxyError(
+                    f"HAProxy exited with {self.proc.returncode} at start; see {self.log_path}"
+                )
+            try:
+                self.command("show info")
+                return self.proc.pid
+            except OSError:
+                time.sleep(0.05)
+        raise HaproxyError(f"HAProxy's runtime API did not answer within {timeout:g} s")
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM by PID, SIGKILL after `timeout`; returns the exit status (None if never started)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.socket_path.unlink(missing_ok=True)
+        return self.proc.returncode
+
+    def command(self, cmd: str, timeout: float = 5.0) -> str:
+        """One runtime-API command line (several may be joined with `;`); returns HAProxy's answer."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(str(self.socket_path))
+            s.sendall(cmd.encode() + b"\n")
+            chunks = []
+            while True:
+                data = s.recv(65536)
+                if not data:
+                    break
+                chunks.append(data)
+        return b"".join(chunks).decode(errors="replace")
+
+    def _checked(self, cmd: str, ok: str = "") -> str:
+        out = self.command(cmd)
+        text = out.strip()
+        # The runtime API answers success with nothing or a fixed sentence, and errors in prose.
+        if (ok and ok not in text) or (not ok and text):
+            raise HaproxyError(f"HAProxy refused {cmd!r}: {text or 'no answer'}")
+        return out
+
+    def add_server(self, name: str, port: int, check_interval: float) -> None:
+        """Adds a server that takes no request until HAProxy's own /readyz check passes."""
+        inter = max(1, round(check_interval * 1000))
+        srv = f"{BACKEND}/{name}"
+        self._checked(
+            f"add server {srv} 127.0.0.1:{port} check inter {inter} fastinter {inter} "
+            f"downinter {inter} rise 1 fall 1 weight 1",
+            ok="New server registered",
+        )
+        for cmd in (
+            f"enable health {srv}",
+            f"set server {srv} state drain",
+            f"set server {srv} health down",
+            f"set server {srv} state ready",
+        ):
+            self._checked(cmd)
+
+    def drain_server(self, name: str) -> None:
+        """No new requests for this server (weight 0); those in flight finish."""
+        self._checked(f"set server {BACKEND}/{name} state drain")
+
+    def remove_server(self, name: str) -> bool:
+        """Maintenance then delete; False while HAProxy still holds connections to it (retry later)."""
+        srv = f"{BACKEND}/{name}"
+        self._checked(f"set server {srv} state maint")
+        out = self.command(f"del server {srv}").strip()
+        if "Server deleted" in out:
+            return True
+        if "connection" in out.lower() or "queue" in out.lower():
+            return False
+        raise HaproxyError(f"HAProxy refused 'del server {srv}': {out}")
+
+    def stats(self) -> Stats:
+        rows = list(csv.DictReader(io.StringIO(self.command("show stat").lstrip("# "))))
+        servers: dict[str, ServerStat] = {}
+        queue = sessions = 0
+        for r in rows:
+            if r.get("pxname") != BACKEND:
+                continue
+            if r["svname"] == "BACKEND":
+                queue, sessions = _int(r.get("qcur")), _int(r.get("scur"))
+            elif r["svname"] != "FRONTEND":
+                servers[r["svname"]] = ServerStat(
+                    r["svname"],
+                    r.get("status", ""),
+                    _int(r.get("scur")),
+                    _int(r.get("qcur")),
+                    _int(r.get("stot")),
+                )
+        return Stats(servers, queue, sessions)
+
+
+def _int(v: str | None) -> int:
+    try:
+        return int(v or 0)
+    except ValueError:
+        return 0

@@ -1,0 +1,313 @@
+"""The platform: HAProxy, a fleet of delay-echo instances, and the autoscaler that sizes it.
+
+Two loops share the fleet. The control loop runs every SCRAPE_INTERVAL: it reads each instance's
+/metrics and HAProxy's stats into one `Sample`, asks the policy when its period is due, and reconciles
+the fleet to the desired count (start with a cold start, or drain). The watch loop runs every 100 ms
+and records each instance's phases as they happen (ready, in rotation, first request served, exit),
+so platform.jsonl times them to about a tenth of a second, finer than the scrapes.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+from .config import Config
+from .eventlog import EventLog
+from .haproxy import Haproxy
+from .instances import Instance, free_port
+from .policies import Decision, Sample, View
+
+WATCH_INTERVAL = 0.1
+SHUTDOWN_TIMEOUT = 10.0  # delay-echo's default --shutdown-timeout
+HISTORY_SECONDS = 3600.0  # longest window a policy may look back (an hour of samples is ~100 kB)
+
+
+class PlatformError(RuntimeError):
+    """The platform could not reach a state it needs (e.g. its first instances never became ready)."""
+
+
+class Platform:
+    def __init__(self, cfg: Config, workdir: Path, log: EventLog):
+        self.cfg = cfg
+        self.policy = cfg.build_policy()
+        self.log = log
+        self.rng = random.Random(cfg.cold_start_seed)
+        self.service_log = workdir / "service.log"
+        self.haproxy = Haproxy(cfg.haproxy, workdir, free_port(), workdir / "haproxy.log")
+        self.instances: list[Instance] = []
+        self.samples: deque[Sample] = deque()
+        self.desired = cfg.bounds.min_instances
+        self.load_started: float | None = None  # monotonic
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._count = 0
+        self.errors: list[str] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.haproxy.listen_port}"
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self, ready_timeout: float = 30.0) -> None:
+        """HAProxy, then MIN_INSTANCES warm instances (no cold start: they exist before the study)."""
+        pid = self.haproxy.start()
+        self.log.write(
+            "platform",
+            policy=self.cfg.policy,
+            policy_period_s=self.policy.period,
+            min_instances=self.cfg.bounds.min_instances,
+            max_instances=self.cfg.bounds.max_instances,
+            cold_start=self.cfg.cold_start.text,
+            cold_start_seed=self.cfg.cold_start_seed,
+            drain_delay_s=self.cfg.drain_delay,
+            instance={
+                "max_concurrency": self.cfg.concurrency,
+                "delay": self.cfg.delay,
+                "max_queue": self.cfg.queue,
+            },
+            scrape_interval_s=self.cfg.scrape_interval,
+            check_interval_s=self.cfg.check_interval,
+            knobs=self.cfg.policy_knobs,
+            haproxy={"pid": pid, "version": self.haproxy.version(), "listen": self.url},
+        )
+        with self._lock:
+            for _ in range(self.cfg.bounds.min_instances):
+                self._request(0.0, reason="minimum")
+        for target, name in ((self._watch_loop, "watch"), (self._control_loop, "control")):
+            t = threading.Thread(target=target, name=f"platform-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        deadline = time.monotonic() + ready_timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if sum(i.ready for i in self.instances) >= self.cfg.bounds.min_instances:
+                    return
+                dead = [i for i in self.instances if i.exited]
+            if dead:
+                raise PlatformError(
+                    f"{dead[0].name} exited before it was ready; see {self.service_log}"
+                )
+            time.sleep(WATCH_INTERVAL)
+        raise PlatformError(
+            f"the first {self.cfg.bounds.min_instances} instance(s) were not ready within {ready_timeout:g} s"
+        )
+
+    def mark_load_start(self) -> None:
+        self.load_started = time.monotonic()
+        self.log.write("load_start", target=self.url)
+
+    def shutdown(self) -> None:
+        """Stops the loops, then every instance and HAProxy, each by its PID; logs every exit."""
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=10)
+        with self._lock:
+            live = [i for i in self.instances if i.proc is not None and not i.exited]
+            for inst in live:
+                inst.signal(signal.SIGTERM)
+            deadline = time.monotonic() + self.cfg.drain_delay + SHUTDOWN_TIMEOUT + 5
+            for inst in live:
+                assert inst.proc is not None
+                try:
+                    inst.proc.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    inst.signal(signal.SIGKILL)
+                    inst.proc.wait()
+                self._phase(inst, "exit", exit_code=inst.proc.returncode, at_shutdown=True)
+        rc = self.haproxy.stop()
+        if rc is not None:
+            self.log.write(
+                "haproxy_exit",
+                pid=self.haproxy.proc.pid if self.haproxy.proc else None,
+                exit_code=rc,
+            )
+        self.log.write(
+            "summary",
+            instances={
+                i.name: {
+                    "pid": i.pid,
+                    "cold_start_s": round(i.cold_start, 3),
+                    **{k: round(v, 3) for k, v in i.times.items()},
+                }
+                for i in self.instances
+            },
+            errors=self.errors,
+        )
+
+    # -- instances -------------------------------------------------------------------------------
+
+    def _phase(
+        self, inst: Instance, phase: str, when: float | None = None, **fields: object
+    ) -> None:
+        if phase in inst.times:
+            return
+        # The phase is the event's name: the form loadtests/analysis/platform.py reads.
+        inst.times[phase] = self.log.write(phase, when, instance=inst.name, **fields)
+
+    def _request(self, cold_start: float, reason: str) -> Instance:
+        self._count += 1
+        inst = Instance(f"local-{self._count}", free_port(), cold_start)
+        self.instances.append(inst)
+        self._phase(inst, "requested", reason=reason, cold_start_s=round(cold_start, 3))
+        pid = inst.start(
+            self.cfg.delay_echo,
+            self.cfg.concurrency,
+            self.cfg.delay,
+            self.cfg.queue,
+            self.cfg.drain_delay,
+            self.service_log,
+        )
+        self._phase(inst, "started", pid=pid, port=inst.port)
+        # In HAProxy from the start, DOWN until its own /readyz check passes.
+        self.haproxy.add_server(inst.name, inst.port, self.cfg.check_interval)
+        return inst
+
+    def _drain(self, inst: Instance) -> None:
+        self._phase(inst, "drain", was_ready="ready" in inst.times)
+        self.haproxy.drain_server(inst.name)
+        inst.signal(signal.SIGTERM)
+        inst.kill_at = time.monotonic() + self.cfg.drain_delay + SHUTDOWN_TIMEOUT + 5
+
+    def _reconcile(self) -> None:
+        with self._lock:
+            active = [i for i in self.instances if not i.draining and not i.exited]
+            for _ in range(self.desired - len(active)):
+                self._request(self.cfg.cold_start.sample(self.rng), reason="scale_out")
+            if len(active) > self.desired:
+                # As a ReplicaSet scales down: instances not ready yet first, then the newest.
+                def newest_first(xs: list[Instance]) -> list[Instance]:
+                    return sorted(xs, key=lambda i: i.times["requested"], reverse=True)
+
+                victims = newest_first(
+                    [i for i in active if "ready" not in i.times]
+                ) + newest_first([i for i in active if "ready" in i.times])
+                for inst in victims[: len(active) - self.desired]:
+                    self._drain(inst)
+
+    # -- loops -----------------------------------------------------------------------------------
+
+    def _guard(self, what: str, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except Exception as e:
+            # A failed scrape or command (or a bug) is logged and retried next tick: a loop that died
+            # silently would leave the fleet unmanaged while the load runs on.
+            msg = f"{what}: {type(e).__name__}: {e}"
+            if msg not in self.errors:
+                self.errors.append(msg)
+                self.log.write("error", where=what, message=msg)
+
+    def _watch_loop(self) -> None:
+        while not self._stop.wait(WATCH_INTERVAL):
+            self._guard("watch", self._watch_once)
+
+    def _watch_once(self) -> None:
+        with self._lock:
+            insts = list(self.instances)
+        # HAProxy's view first, so `in_rotation` is never logged after a request it let through.
+        waiting = [
+            i
+            for i in insts
+            if "ready" in i.times and "in_rotation" not in i.times and not i.draining
+        ]
+        stats = self.haproxy.stats() if waiting else None
+        for inst in insts:
+            if "removed" in inst.times:
+                continue
+            rc = inst.poll()
+            if rc is not None and not inst.exited:
+                self._phase(inst, "exit", exit_code=rc)
+            if inst.exited:
+                if self.haproxy.remove_server(inst.name):
+                    self._phase(inst, "removed")
+                continue
+            if inst.draining:
+                if inst.kill_at is not None and time.monotonic() > inst.kill_at:
+                    inst.signal(signal.SIGKILL)
+                continue
+            if "ready" not in inst.times:
+                if inst.probe_ready():
+                    self._phase(inst, "ready")
+            elif "in_rotation" not in inst.times:
+                st = stats.servers.get(inst.name) if stats else None
+                if st is not None and st.status.startswith("UP"):
+                    self._phase(inst, "in_rotation")
+            elif "first_request" not in inst.times:
+                m = inst.scrape()
+                if m is not None and m.echo_answered > 0:
+                    self._phase(inst, "first_request")
+
+    def _control_loop(self) -> None:
+        next_decision = time.monotonic()
+        while not self._stop.is_set():
+            tick = time.monotonic()
+            self._guard("observe", self._observe)
+            if tick >= next_decision:
+                self._guard("decide", self._decide)
+                next_decision += self.policy.period
+            self._guard("reconcile", self._reconcile)
+            self._stop.wait(max(0.0, tick + self.cfg.scrape_interval - time.monotonic()))
+
+    def _observe(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            live = [i for i in self.instances if not i.exited]
+        per: dict[str, dict[str, object]] = {}
+        total = 0.0
+        for inst in live:
+            m = inst.scrape()
+            per[inst.name] = {
+                "in_flight": m.in_flight if m else None,
+                "queued": m.queued if m else None,
+            }
+            total += m.in_flight if m else 0.0
+        stats = self.haproxy.stats()
+        for name, st in stats.servers.items():
+            per.setdefault(name, {}).update(
+                haproxy_status=st.status, haproxy_sessions=st.current_sessions
+            )
+        total += stats.backend_queue
+        with self._lock:
+            ready = sum(i.ready for i in self.instances)
+            scale = sum(1 for i in self.instances if not i.draining and not i.exited)
+            self.samples.append(Sample(now, total, ready))
+            while self.samples and self.samples[0].time < now - HISTORY_SECONDS:
+                self.samples.popleft()
+        self.log.write(
+            "observe",
+            concurrency=total,
+            haproxy_queue=stats.backend_queue,
+            ready=ready,
+            scale=scale,
+            instances=per,
+        )
+
+    def _decide(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            view = View(
+                now=now,
+                samples=list(self.samples),
+                scale=sum(1 for i in self.instances if not i.draining and not i.exited),
+                ready=sum(i.ready for i in self.instances),
+                load_elapsed=None if self.load_started is None else now - self.load_started,
+            )
+            d: Decision = self.policy.decide(view)
+            self.desired = d.desired
+        self.log.write(
+            "decision",
+            policy=self.cfg.policy,
+            load_elapsed_s=None if view.load_elapsed is None else round(view.load_elapsed, 3),
+            current=view.scale,
+            desired=d.desired,
+            inputs=d.inputs,
+        )

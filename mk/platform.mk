@@ -1,0 +1,25 @@
+# The local platform (loadtests/platform/): HAProxy from Debian in front of delay-echo instances, an
+# autoscaler applying a published policy, and k6 driving a profile through it into a run folder.
+
+LINT_TARGETS += lint-platform
+APT_PACKAGES += haproxy
+
+PLATFORM_PY := loadtests/platform loadtests/tests/test_platform_end_to_end.py loadtests/tests/test_platform_policies.py
+
+.PHONY: platform-local
+platform-local: build $(VENV)/.stamp ## Rehearse a platform: make platform-local POLICY=knative|hpa|apprunner|schedule [PROFILE=spike PEAK=… COLD_START=…]
+	@test -n "$(POLICY)" || { echo 'give the policy: make platform-local POLICY=apprunner|knative|hpa|schedule (knobs: $(VENV_BIN)/python -m loadtests.platform knobs)' >&2; exit 2; }
+	K6="$(K6)" RESULTS="$(RESULTS)" PYTHON="$(PYTHON)" DELAY_ECHO_BIN=target/release/delay-echo \
+	  POLICY="$(POLICY)" $(VENV_BIN)/python -m loadtests.platform run
+
+# Policies on synthetic series with known decisions; a short spike on the real platform end to end.
+.PHONY: test-platform
+test-platform: build $(VENV)/.stamp ## Local-platform tests alone: policy decisions, a platform-local spike end to end (make test runs them in check-loadtests and test-loadtests)
+	K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/target/release/delay-echo" PYTHON="$(PYTHON)" \
+	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider $(filter loadtests/tests/%,$(PLATFORM_PY))
+
+.PHONY: lint-platform
+lint-platform: $(VENV)/.stamp ## ruff and mypy on the local platform
+	$(VENV_BIN)/ruff format --check $(PLATFORM_PY)
+	$(VENV_BIN)/ruff check $(PLATFORM_PY)
+	$(VENV_BIN)/mypy loadtests/platform

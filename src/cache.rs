@@ -1,0 +1,208 @@
+//! The `cache` knob: makes an echo answer cacheable, so a CDN or a proxy cache in front behaves
+//! as it would in front of a real application.
+//!
+//! ```text
+//! cache=60s          Cache-Control: public, max-age=60
+//! cache=private,60s  Cache-Control: private, max-age=60   (browsers, not shared caches)
+//! cache=public,60s   the same as 60s
+//! cache=no-store     Cache-Control: no-store
+//! (unset)            no Cache-Control, no validators (the default)
+//! ```
+//!
+//! An answer that may be stored also carries a strong `ETag` and `Last-Modified` (the instance's
+//! start). The ETag is a hash of what makes the answer: method, path, query, request body,
+//! whether the JSON description was asked for, and the values drawn for the knobs (delay, cpu,
+//! status, size, cache); so the same request gets the same ETag on every instance of a build, and
+//! a request whose draws differ (an unseeded range) gets another. The JSON description also
+//! carries the sequence number and timings, which change per answer; its ETag still names the
+//! request, not those bytes. A `GET` or `HEAD` whose `If-None-Match` matches is answered `304`
+//! without a body, after the delay and the CPU burn: a revalidation at the origin costs the
+//! origin's work, as it would with a real application.
+//!
+//! What a CDN keys on: by default the path and the query string (CloudFront's cache policy with
+//! query strings included, nginx's `proxy_cache_key $scheme$proxy_host$request_uri`), not the
+//! `X-Echo-*` headers. So give the knobs of a cacheable answer in the query: every knob
+//! combination is then its own cached object, and a knob given as a header would be served from
+//! the object cached for the bare URL. No `Vary` is sent: CloudFront ignores it for
+//! anything but its own cache key.
+
+use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::time::Duration;
+
+use hyper::header::HeaderValue;
+
+use crate::knobs::{Drawn, KnobError, Value};
+
+/// At most a year: RFC 9111 §5.2.2.1 leaves longer to the cache, and a longer max-age is almost
+/// always a typo.
+const MAX_AGE_LIMIT: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Who may store the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Policy {
+    /// `public` (any cache) or `private` (the client's own), for `max_age` seconds.
+    Store {
+        private: bool,
+        max_age: u64,
+    },
+    NoStore,
+}
+
+impl Policy {
+    pub fn parse(s: &str) -> Result<Policy, KnobError> {
+        let err = |error: String| KnobError {
+            error,
+            allowed: "a max-age in whole seconds with a unit, e.g. 60s or 10m (public), private,60s, public,60s, \
+                      or no-store; at most 365d"
+                .into(),
+        };
+        let s = s.trim();
+        if s == "no-store" {
+            return Ok(Policy::NoStore);
+        }
+        let (private, age) = match s.split_once(',') {
+            Some(("private", age)) => (true, age),
+            Some(("public", age)) => (false, age),
+            Some((scope, _)) => return Err(err(format!("{scope:?} is not a scope (public or private)"))),
+            None => (false, s),
+        };
+        let age = Duration::parse_one(age.trim()).map_err(err)?;
+        if age.subsec_nanos() != 0 {
+            return Err(err(format!("{s:?}: max-age is whole seconds")));
+        }
+        if age > MAX_AGE_LIMIT {
+            return Err(err(format!("{s:?} is longer than a year")));
+        }
+        Ok(Policy::Store { private, max_age: age.as_secs() })
+    }
+
+    /// The `Cache-Control` value.
+    pub fn header(self) -> HeaderValue {
+        match self {
+            Policy::NoStore => HeaderValue::from_static("no-store"),
+            Policy::Store { private, max_age } => {
+                let scope = if private { "private" } else { "public" };
+                HeaderValue::try_from(format!("{scope}, max-age={max_age}")).expect("ASCII")
+            }
+        }
+    }
+
+    /// Whether the answer may be stored, and so carries validators.
+    pub fn may_store(self) -> bool {
+        matches!(self, Policy::Store { .. })
+    }
+}
+
+impl fmt::Display for Policy {
+    /// The policy in the knob's grammar (what GET /config shows).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Policy::NoStore => f.write_str("no-store"),
+            Policy::Store { private, max_age } => {
+                let age = crate::knobs::format_duration(Duration::from_secs(*max_age));
+                if *private { write!(f, "private,{age}") } else { f.write_str(&age) }
+            }
+        }
+    }
+}
+
+/// Writes the caching headers of an answer with this policy: `Cache-Control`, and for one that
+/// may be stored its `ETag` and `Last-Modified`.
+pub fn stamp(h: &mut hyper::HeaderMap, policy: Policy, etag: Option<HeaderValue>, last_modified: &HeaderValue) {
+    h.insert(hyper::header::CACHE_CONTROL, policy.header());
+    if let Some(etag) = etag {
+        h.insert(hyper::header::ETAG, etag);
+        h.insert(hyper::header::LAST_MODIFIED, last_modified.clone());
+    }
+}
+
+/// The ETag of a cacheable answer, begun from the request head (which is let go before the
+/// delay) and finished with the body.
+pub struct Validator {
+    hash: DefaultHasher,
+    /// The request's `If-None-Match`, copied, when it may be answered 304 (GET or HEAD).
+    if_none_match: Option<Box<[u8]>>,
+}
+
+impl Validator {
+    pub fn begin(head: &hyper::http::request::Parts, json: bool, drawn: &Drawn) -> Validator {
+        // SipHash with fixed keys: the same input gives the same ETag in every process of a
+        // build (a RandomState would differ per instance).
+        let mut hash = DefaultHasher::new();
+        // A HEAD answer carries the GET answer's validators (RFC 9110 §9.3.2).
+        let method = if head.method == hyper::Method::HEAD { "GET" } else { head.method.as_str() };
+        method.hash(&mut hash);
+        head.uri.path().hash(&mut hash);
+        head.uri.query().unwrap_or("").hash(&mut hash);
+        json.hash(&mut hash);
+        (drawn.delay, drawn.cpu, drawn.status, drawn.size, drawn.cache).hash(&mut hash);
+        let conditional = matches!(head.method, hyper::Method::GET | hyper::Method::HEAD);
+        let if_none_match = head
+            .headers
+            .get(hyper::header::IF_NONE_MATCH)
+            .filter(|_| conditional)
+            .map(|v| v.as_bytes().to_vec().into_boxed_slice());
+        Validator { hash, if_none_match }
+    }
+
+    /// Adds the request body (none is the empty body).
+    pub fn hash_body(&mut self, body: &[u8]) {
+        self.hash.write(body);
+    }
+
+    /// The ETag, and whether the request's `If-None-Match` names it.
+    pub fn finish(self) -> (HeaderValue, bool) {
+        let tag = format!("\"{:016x}\"", self.hash.finish());
+        let matched = self.if_none_match.as_deref().is_some_and(|inm| matches(inm, &tag));
+        (HeaderValue::try_from(tag).expect("hex digits"), matched)
+    }
+}
+
+/// `If-None-Match` against one entity tag, by weak comparison (RFC 9110 §13.1.2): `*`, or any
+/// listed tag equal to it with or without `W/`.
+fn matches(if_none_match: &[u8], tag: &str) -> bool {
+    let Ok(list) = std::str::from_utf8(if_none_match) else { return false };
+    list.split(',').map(str::trim).any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == tag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_form_gives_its_header_and_shows_as_given() {
+        for (given, header, shown) in [
+            ("60s", "public, max-age=60", "60s"),
+            ("public,60s", "public, max-age=60", "60s"),
+            ("private,60s", "private, max-age=60", "private,60s"),
+            ("private, 2m", "private, max-age=120", "private,120s"),
+            ("no-store", "no-store", "no-store"),
+            ("0", "public, max-age=0", "0"),
+        ] {
+            let p = Policy::parse(given).unwrap();
+            assert_eq!(p.header(), header, "{given}");
+            assert_eq!(p.to_string(), shown, "{given}");
+            assert_eq!(Policy::parse(&p.to_string()).unwrap(), p);
+        }
+        assert!(!Policy::NoStore.may_store());
+    }
+
+    #[test]
+    fn bad_values_say_what_is_allowed() {
+        for bad in ["60", "1.5s", "shared,60s", "400d", "", "no-cache", "private,"] {
+            let e = Policy::parse(bad).unwrap_err();
+            assert!(e.allowed.contains("no-store"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn if_none_match_uses_weak_comparison_over_a_list() {
+        let tag = "\"00000000000000ab\"";
+        assert!(matches(b"\"00000000000000ab\"", tag));
+        assert!(matches(b"\"x\", W/\"00000000000000ab\"", tag));
+        assert!(matches(b"*", tag));
+        assert!(!matches(b"\"00000000000000ac\"", tag));
+        assert!(!matches(b"", tag));
+    }
+}
