@@ -78,7 +78,7 @@ fn bad(flag: &'static str, message: impl Into<String>) -> ConfigError {
 }
 
 /// Parses a plain duration flag (`5s`, `500ms`, `0`).
-pub(crate) fn duration(flag: &'static str, s: &str) -> Result<Duration, ConfigError> {
+fn duration(flag: &'static str, s: &str) -> Result<Duration, ConfigError> {
     Duration::parse_one(s.trim())
         .map_err(|e| bad(flag, format!("{e}; allowed: a duration with a unit, e.g. 500ms or 10s")))
 }
