@@ -31,8 +31,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from loadtests.durations import seconds
 from loadtests.locust.__main__ import request_path
-from loadtests.locust.plan import seconds
 
 from . import edge
 from .study import Service, Study, Variant

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from loadtests.durations import seconds
 from loadtests.netlab.topology import Host, Link, Topology, TopologyError
 
 HERE = Path(__file__).resolve().parent
@@ -45,6 +46,8 @@ PROFILES = ("smoke", "steady", "step", "spike", "spikes", "ramp", "soak")
 KINDS = ("delay-echo", "nginx-edge")
 # Knobs the runner sets itself: a study that set them would point the load elsewhere.
 RUNNER_KNOBS = ("TARGET", "BASE_URL", "RESULTS", "TOOL", "LOCUST_WORKERS", "STUDY")
+# Knobs that set how long the plan runs: checked here because the runner bounds the run by them.
+DURATION_KNOBS = ("DURATION", "HOLD", "LEAD", "TAIL")
 MAX_LIMIT_SECONDS = 1800
 MAX_DELAY_MS = 60_000.0
 
@@ -195,6 +198,13 @@ def _knobs(f: _Fields, key: str) -> dict[str, str]:
             raise StudyError(
                 f"{f.where}.{key}.{k}: not a load-test knob name; allowed: upper case, digits and _ (RATE, ECHO_PATH, …; see loadtests/README.md)"
             )
+        if k in DURATION_KNOBS:
+            try:
+                seconds(knobs[k])
+            except ValueError:
+                raise StudyError(
+                    f"{f.where}.{key}.{k}: {knobs[k]!r}; allowed: a duration with a unit (250ms, 30s, 2m, 1h30m) or 0"
+                ) from None
         if k in RUNNER_KNOBS:
             raise StudyError(
                 f"{f.where}.{key}.{k}: set by the study runner; allowed: any other knob (give the target as a variant's target)"

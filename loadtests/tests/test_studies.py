@@ -173,6 +173,10 @@ def test_the_short_plan_overrides_the_study_s_knobs_and_the_variant_s_win():
         ),
         (bad(load={**CDN["load"], "knobs": {"rate": "5"}}), "rate: not a load-test knob name"),
         (
+            bad(load={**CDN["load"], "short": {"DURATION": "5 seconds"}}),
+            "load.short.DURATION: '5 seconds'; allowed: a duration with a unit",
+        ),
+        (
             bad(variants={"A": CDN["variants"]["A"]}),
             "exactly [variants.A] and [variants.B] are allowed",
         ),
