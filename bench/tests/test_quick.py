@@ -101,8 +101,11 @@ def test_open_model_has_a_client_floor_per_rate(quick):
     for rate in RATES:
         (run,) = quick["results"]["s1"][rate][report.FLOOR]["runs"]
         assert run["answers"] > 0, rate
-        # No delay at all: the floor is far below the 80 ms every server waits.
-        assert run["p50_ms"] < 70, (rate, run)
+    # No delay at all: the floor is far below the 80 ms every server waits. Judged at the lowest
+    # rate only: at 8,000 req/s one h2load thread on a shared core queues requests itself (its
+    # timing includes that wait), so there the floor says how busy the machine was.
+    (lowest,) = quick["results"]["s1"][RATES[0]][report.FLOOR]["runs"]
+    assert lowest["p50_ms"] < 70, lowest
     md = (quick["out"] / "latest.md").read_text()
     assert md.count("*client floor (nginx-echo, delay 0)*") == len(RATES)
     assert md.count("*client ceiling (nginx-echo, delay 0)*") == 1
