@@ -204,6 +204,11 @@ pub struct ServeArgs {
     #[arg(long, env = "DELAY_ECHO_PEER_TIMEOUT", default_value = "10s")]
     pub peer_timeout: String,
 
+    /// A PEM file of CA certificates that https:// peers may also chain to (a private CA);
+    /// Mozilla's roots are always trusted.
+    #[arg(long, env = "DELAY_ECHO_PEER_CA", value_name = "FILE")]
+    pub peer_ca: Option<std::path::PathBuf>,
+
     /// Runtime worker threads; 0 means one per available core.
     #[arg(long, env = "DELAY_ECHO_WORKERS", default_value_t = 0)]
     pub workers: usize,

@@ -154,6 +154,10 @@ impl Config {
             region: relay::parse_region(a.region.as_deref(), a.aws_region.as_deref()).map_err(|e| bad("region", e))?,
             max_hops: a.max_hops,
             peer_timeout: duration("peer-timeout", &a.peer_timeout)?,
+            peer_ca: match &a.peer_ca {
+                Some(path) => relay::load_peer_ca(path).map_err(|e| bad("peer-ca", e))?,
+                None => Vec::new(),
+            },
         };
         if relay.peer_timeout.is_zero() {
             return Err(bad("peer-timeout", "0 would time out every hop; allowed: a positive duration"));
@@ -245,8 +249,8 @@ mod tests {
         let c = parse(&["--peer", "ap=http://a:1,us=http://u:1", "--aws-region", "eu-west-1"], None).unwrap();
         assert_eq!(c.relay.peers.len(), 2, "the env twin's comma list");
         assert_eq!(c.relay.region.as_deref(), Some("eu-west-1"));
-        let e = parse(&["--peer", "ap=https://a"], None).unwrap_err().to_string();
-        assert!(e.contains("--peer") && e.contains("DELAY_ECHO_PEERS") && e.contains("http://"), "{e}");
+        let e = parse(&["--peer", "ap=ftp://a"], None).unwrap_err().to_string();
+        assert!(e.contains("--peer") && e.contains("DELAY_ECHO_PEERS") && e.contains("https://"), "{e}");
         assert!(parse(&["--peer-timeout", "0"], None).is_err());
     }
 }

@@ -12,9 +12,21 @@
 //!   drops the handler's future, which drops the upstream request: its connection is closed and
 //!   the peer counts a cancellation.
 //! - **One HTTP stack.** The forwarding client is hyper-util's pooled client over the same hyper,
-//!   HTTP/1.1 with keep-alive and `TCP_NODELAY`, so a leg costs one round trip once warm (the first
-//!   request to a peer also pays the TCP handshake). Peer URLs are `http://` only: TLS would be a
-//!   second stack and its handshake would blur the network figure.
+//!   HTTP/1.1 with keep-alive and `TCP_NODELAY`, so a leg costs one round trip once warm.
+//! - **`http://` and `https://` peers.** Deployed peers are HTTPS only (App Runner and ECS
+//!   Express Mode service URLs), so the connector is hyper-rustls around the same `HttpConnector`:
+//!   TLS only, HTTP/1.1 inside it (ALPN `http/1.1`; a leg is one request at a time, h2 would buy
+//!   nothing). Crypto is rustls' `ring` provider: measured, a 2 MB smaller binary and a shorter
+//!   build than aws-lc-rs (ARCHITECTURE.md "Relay hops"). Trust: Mozilla's roots compiled in (`webpki-roots`; the
+//!   image is `scratch`, with no CA files to read), plus the CAs of `--peer-ca FILE` for peers
+//!   behind a private CA. A certificate that does not verify is a 502 saying so.
+//!
+//! What a round trip costs. The first request to a peer pays the TCP handshake (one round trip)
+//! and, over `https://`, the TLS 1.3 handshake (one more; TLS 1.2 two) before its own; later ones
+//! reuse the pooled connection and cost one round trip. So the first leg to each peer reads high:
+//! discard a warm-up request, as `make mesh` does by measuring over a duration. Over TLS a warm
+//! leg's `network_ms` also includes encrypting and decrypting the request and the answer at both
+//! ends (microseconds for echo-sized messages).
 //!
 //! Forwarding: the instance does its own work first (queue, delay, cpu), then sends the request to
 //! the first peer with the same method, path, body and query, `hop` shortened by that name (in the
@@ -56,15 +68,22 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime};
 
+use std::path::Path;
+use std::sync::Arc;
+
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode, Uri};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
+use rustls::RootCertStore;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use serde_json::{Value, json};
 
 use crate::app::Instance;
@@ -82,7 +101,7 @@ const NAME_MAX: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Peer {
     pub name: String,
-    /// `http://host:port`, without a trailing slash.
+    /// `http://host:port` or `https://host:port`, without a trailing slash.
     origin: String,
     /// A path prefix put before the request's path (`""` for none).
     prefix: String,
@@ -101,6 +120,8 @@ pub struct RelayConfig {
     pub region: Option<String>,
     pub max_hops: u32,
     pub peer_timeout: Duration,
+    /// Extra trust roots for `https://` peers (`--peer-ca`), on top of Mozilla's.
+    pub peer_ca: Vec<CertificateDer<'static>>,
 }
 
 fn valid_name(s: &str) -> bool {
@@ -115,9 +136,9 @@ const NAME_ALLOWED: &str = "letters, digits, '-', '_' and '.', at most 64";
 pub fn parse_peers(values: &[String]) -> Result<Vec<Peer>, String> {
     let mut peers: Vec<Peer> = Vec::with_capacity(values.len());
     for v in values.iter().map(|v| v.trim()).filter(|v| !v.is_empty()) {
-        let (name, url) = v.split_once('=').ok_or_else(|| {
-            format!("{v:?} is not NAME=URL; allowed: e.g. --peer ap=http://10.0.2.15:8080 (repeatable)")
-        })?;
+        let (name, url) = v
+            .split_once('=')
+            .ok_or_else(|| format!("{v:?} is not NAME=URL; allowed: e.g. --peer ap=https://ap.example (repeatable)"))?;
         let name = name.trim();
         if !valid_name(name) {
             return Err(format!("peer name {name:?} is not allowed; allowed: {NAME_ALLOWED}"));
@@ -132,11 +153,13 @@ pub fn parse_peers(values: &[String]) -> Result<Vec<Peer>, String> {
 }
 
 fn parse_url(url: &str) -> Result<(String, String), String> {
-    const ALLOWED: &str = "allowed: http://HOST[:PORT][/PREFIX], e.g. http://10.0.2.15:8080";
+    const ALLOWED: &str =
+        "allowed: http:// or https://HOST[:PORT][/PREFIX], e.g. https://ap.example or http://10.0.2.15:8080";
     let uri: Uri = url.parse().map_err(|_| format!("{url:?} is not a URL; {ALLOWED}"))?;
-    if uri.scheme_str() != Some("http") {
-        return Err(format!("{url:?} is not an http:// URL (TLS is not supported for peers); {ALLOWED}"));
-    }
+    let scheme = match uri.scheme_str() {
+        Some(s @ ("http" | "https")) => s,
+        _ => return Err(format!("{url:?} is neither an http:// nor an https:// URL; {ALLOWED}")),
+    };
     let authority = uri.authority().ok_or_else(|| format!("{url:?} has no host; {ALLOWED}"))?;
     if authority.as_str().contains('@') {
         return Err(format!("{url:?} carries credentials; {ALLOWED}"));
@@ -145,7 +168,43 @@ fn parse_url(url: &str) -> Result<(String, String), String> {
         return Err(format!("{url:?} has a query; {ALLOWED}"));
     }
     let prefix = uri.path().trim_end_matches('/').to_owned();
-    Ok((format!("http://{authority}"), prefix))
+    Ok((format!("{scheme}://{authority}"), prefix))
+}
+
+/// Reads `--peer-ca`: a PEM file of one or more CA certificates that `https://` peers may chain
+/// to, for peers behind a private CA (Mozilla's roots are always trusted too).
+pub fn load_peer_ca(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    const ALLOWED: &str = "allowed: a PEM file of one or more CA certificates (-----BEGIN CERTIFICATE-----)";
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}; {ALLOWED}", path.display()))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{} is not valid PEM ({e}); {ALLOWED}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{} holds no certificate; {ALLOWED}", path.display()));
+    }
+    // Parse them now so a bad file stops the start, not the first hop.
+    let mut store = RootCertStore::empty();
+    for (i, cert) in certs.iter().enumerate() {
+        store.add(cert.clone()).map_err(|e| {
+            format!("certificate {} of {} is not usable as a CA ({e}); {ALLOWED}", i + 1, path.display())
+        })?;
+    }
+    Ok(certs)
+}
+
+/// The client's TLS settings: Mozilla's roots and `extra`, HTTP/1.1 offered by ALPN.
+fn tls_config(extra: &[CertificateDer<'static>]) -> rustls::ClientConfig {
+    let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    // Checked by `load_peer_ca`; one that fails here anyway is left out rather than trusted.
+    roots.add_parsable_certificates(extra.iter().cloned());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config
 }
 
 /// `--region`, else `AWS_REGION` (as AWS sets it in tasks and functions); both may be unset.
@@ -400,7 +459,7 @@ const ROUND_TRIP_BUCKETS: &[f64] = &[
 
 /// The forwarding side: the pooled client, the peers and their metrics.
 pub struct Relay {
-    client: Client<HttpConnector, Body>,
+    client: Client<HttpsConnector<HttpConnector>, Body>,
     peers: Vec<Peer>,
     metrics: Vec<PeerMetrics>,
     timeout: Duration,
@@ -429,6 +488,10 @@ impl Relay {
         let mut connector = HttpConnector::new();
         // Without it a small request body can wait for Nagle's delayed ACK (40 ms on Linux).
         connector.set_nodelay(true);
+        // The TLS layer below hands it `https://` URIs too.
+        connector.enforce_http(false);
+        // `http://` peers go through in the clear, `https://` ones through rustls.
+        let connector = HttpsConnector::from((connector, tls_config(&config.peer_ca)));
         let client = Client::builder(TokioExecutor::new())
             // Below the idle timeouts in front of a peer (delay-echo's --idle-timeout 75 s, an AWS
             // load balancer's 60 s), so the pool closes an idle connection before the peer side
@@ -710,12 +773,14 @@ mod tests {
     }
 
     #[test]
-    fn peers_are_name_equals_http_url() {
-        let p = peers(&["ap=http://10.0.2.15:8080", " us = http://us.example:80/base/ "]);
+    fn peers_are_name_equals_http_or_https_url() {
+        let p =
+            peers(&["ap=http://10.0.2.15:8080", " us = http://us.example:80/base/ ", "eu=https://x.awsapprunner.com"]);
         assert_eq!(p[0].name, "ap");
         assert_eq!(p[0].url(), "http://10.0.2.15:8080/");
         assert_eq!(p[1].name, "us");
         assert_eq!(p[1].url(), "http://us.example:80/base");
+        assert_eq!(p[2].url(), "https://x.awsapprunner.com/");
         assert!(parse_peers(&[]).unwrap().is_empty());
     }
 
@@ -724,12 +789,37 @@ mod tests {
         let err = |v: &str| parse_peers(&[v.to_owned()]).unwrap_err();
         assert!(err("ap").contains("NAME=URL"));
         assert!(err("a p=http://x:1").contains("not allowed"));
-        assert!(err("ap=https://x").contains("http://"));
+        for other in ["ap=ftp://x", "ap=ws://x", "ap=HTTPS+unix://x"] {
+            let e = err(other);
+            assert!(e.contains("allowed: http:// or https://"), "{other}: {e}");
+        }
+        assert!(err("ap=https://u:p@x").contains("credentials"));
         assert!(err("ap=x:80").contains("allowed"));
         assert!(err("ap=http://u:p@x").contains("credentials"));
         assert!(err("ap=http://x/?a=1").contains("query"));
         let twice = parse_peers(&["a=http://x".into(), "a=http://y".into()]).unwrap_err();
         assert!(twice.contains("twice"), "{twice}");
+    }
+
+    #[test]
+    fn peer_ca_files_must_hold_certificates() {
+        let dir = std::env::temp_dir().join(format!("delay-echo-peer-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = load_peer_ca(&dir.join("absent.pem")).unwrap_err();
+        assert!(missing.contains("cannot read") && missing.contains("allowed: a PEM file"), "{missing}");
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "no certificate here\n").unwrap();
+        assert!(load_peer_ca(&empty).unwrap_err().contains("holds no certificate"));
+        let junk = dir.join("junk.pem");
+        std::fs::write(&junk, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").unwrap();
+        assert!(load_peer_ca(&junk).unwrap_err().contains("not usable as a CA"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_client_offers_http1_and_trusts_mozilla_roots() {
+        let c = tls_config(&[]);
+        assert_eq!(c.alpn_protocols, [b"http/1.1".to_vec()]);
     }
 
     #[test]

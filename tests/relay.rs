@@ -1,9 +1,16 @@
 //! Relay hops through real sockets: chains of two and three instances on 127.0.0.1, their timing
-//! fields, the allow-list, the hop cap, failing and silent peers, and cancellation.
+//! fields, the allow-list, the hop cap, failing and silent peers, cancellation, and `https://`
+//! peers behind a TLS front with certificates made here.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper::{Method, StatusCode};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::AsyncWriteExt;
 
 use crate::support::*;
@@ -227,4 +234,187 @@ async fn no_overrides_also_disables_hop() {
     }
     let m = scrape(&a).await;
     assert_eq!(sample(&m, "delay_echo_peer_requests_total{outcome=\"answered\",peer=\"b\"}"), 0.0);
+}
+
+/// A certificate authority made for one test.
+fn test_ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
+}
+
+/// A server certificate for `names` (IP addresses or DNS names) issued by `ca`, with its chain.
+fn server_cert(
+    ca: &CertifiedIssuer<'static, KeyPair>,
+    names: &[&str],
+) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+    let key = KeyPair::generate().unwrap();
+    let params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    let cert = params.signed_by(&key, ca).unwrap();
+    let chain = vec![cert.der().clone(), ca.der().clone()];
+    (chain, PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())))
+}
+
+/// A PEM file holding `ca`'s certificate, removed on drop.
+struct PemFile(PathBuf);
+
+impl PemFile {
+    fn of(ca: &CertifiedIssuer<'static, KeyPair>, name: &str) -> PemFile {
+        let path = std::env::temp_dir().join(format!("delay-echo-relay-{}-{name}.pem", std::process::id()));
+        std::fs::write(&path, ca.pem()).unwrap();
+        PemFile(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for PemFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A TLS-terminating front on 127.0.0.1 for a delay-echo instance (which serves no TLS itself):
+/// it completes the handshake with its certificate and pipes the bytes to the instance, as a
+/// platform's load balancer does. It counts handshakes and records the ALPN protocol agreed.
+/// Its connections end when it is dropped.
+struct TlsFront {
+    addr: SocketAddr,
+    handshakes: Arc<AtomicUsize>,
+    alpn: Arc<Mutex<Vec<Option<Vec<u8>>>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TlsFront {
+    async fn start(cert: (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), backend: SocketAddr) -> TlsFront {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(cert.0, cert.1)
+            .unwrap();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handshakes = Arc::new(AtomicUsize::new(0));
+        let alpn = Arc::new(Mutex::new(Vec::new()));
+        let (count, agreed) = (handshakes.clone(), alpn.clone());
+        let task = tokio::spawn(async move {
+            // Owned by this task, so aborting it (on drop) ends every connection too.
+            let mut conns = tokio::task::JoinSet::new();
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, count, agreed) = (acceptor.clone(), count.clone(), agreed.clone());
+                conns.spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                    count.fetch_add(1, Ordering::SeqCst);
+                    agreed.lock().unwrap().push(tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec));
+                    let Ok(mut inner) = tokio::net::TcpStream::connect(backend).await else { return };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut inner).await;
+                });
+            }
+        });
+        TlsFront { addr, handshakes, alpn, task }
+    }
+
+    fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_peer_is_relayed_to_over_one_pooled_tls_connection() {
+    let ca = test_ca("delay-echo test CA");
+    let ca_file = PemFile::of(&ca, "trusted");
+    let b = TestServer::start(&["--delay", "0", "--region", "ap", "--instance-id", "b-1"]).await;
+    let front = TlsFront::start(server_cert(&ca, &["127.0.0.1"]), b.addr).await;
+    let peer = format!("b={}", front.url());
+    let a = TestServer::start(&[
+        "--delay",
+        "0",
+        "--region",
+        "eu",
+        "--instance-id",
+        "a-1",
+        "--peer",
+        &peer,
+        "--peer-ca",
+        ca_file.path(),
+    ])
+    .await;
+
+    for i in 0..3 {
+        let r = get(&a.url("/x?hop=b&format=json")).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let chain = r.json()["chain"].as_array().unwrap().clone();
+        let ids: Vec<&str> = chain.iter().map(|e| e["instance"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["a-1", "b-1"], "answered by the instance behind TLS");
+        let next = &chain[0]["next"];
+        assert_eq!(next["peer"], "b");
+        assert!(next["network_ms"].as_f64().unwrap() >= 0.0, "{next}");
+        assert!(next["round_trip_ms"].as_f64().unwrap() >= next["peer_total_ms"].as_f64().unwrap(), "{next}");
+        assert_eq!(entries(&r, "hop").iter().map(|(d, _)| d.as_str()).collect::<Vec<_>>(), ["eu>b"], "request {i}");
+        // Lets the client's pool take the connection back before the next request.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The plain form (a streamed body, not a JSON chain) goes through too.
+    let r = send(&http1(), Method::POST, &a.url("/?hop=b"), &[], "over TLS").await;
+    assert_eq!((r.status, &r.body[..]), (StatusCode::OK, &b"over TLS"[..]));
+
+    assert_eq!(front.handshakes.load(Ordering::SeqCst), 1, "the first leg paid the handshake, the others reused it");
+    assert_eq!(*front.alpn.lock().unwrap(), [Some(b"http/1.1".to_vec())], "HTTP/1.1 agreed by ALPN");
+    let m = scrape(&a).await;
+    assert_eq!(sample(&m, "delay_echo_peer_requests_total{outcome=\"answered\",peer=\"b\"}"), 4.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_peer_whose_certificate_does_not_verify_is_a_502_naming_it() {
+    let trusted = test_ca("trusted CA");
+    let stranger = test_ca("unknown CA");
+    let ca_file = PemFile::of(&trusted, "only-trusted");
+    let b = TestServer::start(&["--delay", "0"]).await;
+    // Issued by a CA nobody trusts, and issued by the trusted CA for another name.
+    let unknown = TlsFront::start(server_cert(&stranger, &["127.0.0.1"]), b.addr).await;
+    let misnamed = TlsFront::start(server_cert(&trusted, &["peer.example"]), b.addr).await;
+    let peers = [format!("unknown={}", unknown.url()), format!("misnamed={}", misnamed.url())];
+    let a = TestServer::start(&["--delay", "0", "--peer", &peers[0], "--peer", &peers[1], "--peer-ca", ca_file.path()])
+        .await;
+
+    for name in ["unknown", "misnamed"] {
+        let r = get(&a.url(&format!("/?hop={name}"))).await;
+        assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{name}: {:?}", r.body);
+        let doc = r.json();
+        assert_eq!(doc["peer"], name);
+        let error = doc["error"].as_str().unwrap();
+        assert!(error.contains(name) && error.contains("certificate"), "{error}");
+    }
+    let m = scrape(&a).await;
+    assert_eq!(sample(&m, "delay_echo_peer_requests_total{outcome=\"failed\",peer=\"unknown\"}"), 1.0);
+    let mb = scrape(&b).await;
+    assert_eq!(sample(&mb, "delay_echo_requests_total{route=\"echo\",status=\"200\"}"), 0.0, "nothing got through");
+}
+
+#[test]
+fn peers_other_than_http_and_https_and_bad_ca_files_stop_the_start() {
+    let bin = env!("CARGO_BIN_EXE_delay-echo");
+    let run = |args: &[&str]| std::process::Command::new(bin).args(args).env_clear().output().unwrap();
+    let out = run(&["--peer", "ap=ftp://ap.example"]);
+    assert_eq!(out.status.code(), Some(2));
+    let msg = String::from_utf8_lossy(&out.stderr);
+    assert!(msg.contains("--peer") && msg.contains("ftp://") && msg.contains("allowed: http:// or https://"), "{msg}");
+    let out = run(&["--peer", "ap=https://ap.example", "--peer-ca", "/nonexistent/ca.pem"]);
+    assert_eq!(out.status.code(), Some(2));
+    let msg = String::from_utf8_lossy(&out.stderr);
+    assert!(msg.contains("--peer-ca") && msg.contains("DELAY_ECHO_PEER_CA") && msg.contains("PEM"), "{msg}");
 }
