@@ -72,8 +72,10 @@ resource "google_cloud_run_v2_service" "this" {
         startup_cpu_boost = true
       }
 
+      # The region is Terraform's to say: Cloud Run offers it only on the metadata server, which
+      # the service does not call at start-up. service_environment may override it.
       dynamic "env" {
-        for_each = var.service_environment
+        for_each = merge({ DELAY_ECHO_REGION = var.region }, var.service_environment)
         content {
           name  = env.key
           value = env.value
