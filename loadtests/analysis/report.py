@@ -223,6 +223,15 @@ def _platform_section(doc: Doc, a: Analysis) -> None:
     )
 
 
+# A cache replays the origin's headers with a hit, Server-Timing included: the "server" time of a
+# hit is the origin's time when the object was stored, not time spent now.
+_HIT_TIMING = (
+    "A cache hit carries the origin's Server-Timing from when the object was stored, so server "
+    'time and "added by network and platform" describe the origin\'s answers, not the hits; '
+    "read the hit latencies above for what the cache costs."
+)
+
+
 def _cache_section(doc: Doc, a: Analysis, pdir: Path) -> None:
     c = a.cache
     if c is None:
@@ -252,6 +261,8 @@ def _cache_section(doc: Doc, a: Analysis, pdir: Path) -> None:
         "cache hit ratio per second",
     )
     doc.p(READING["hit_ratio"])
+    if c.hits:
+        doc.p(_HIT_TIMING)
 
 
 READING = {
@@ -517,6 +528,8 @@ def build_compare(
                     _line(f"{cls} latency {q[:3]}", split(a, cls, q), split(b, cls, q), " ms")
                 )
         doc.table(["", "A", "B", "B − A"], rows)
+        if (a.cache and a.cache.hits) or (b.cache and b.cache.hits):
+            doc.p(_HIT_TIMING)
     for label, run, res in zip(labels, (a_run, b_run), (a, b), strict=True):
         doc.h2(f"Headline {label}: {run.label}")
         doc.table(HEADLINE_HEADERS, headline_rows(res.headline))
