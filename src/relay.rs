@@ -459,7 +459,8 @@ const ROUND_TRIP_BUCKETS: &[f64] = &[
 
 /// The forwarding side: the pooled client, the peers and their metrics.
 pub struct Relay {
-    client: Client<HttpsConnector<HttpConnector>, Body>,
+    /// None without peers: nothing can be forwarded then.
+    client: Option<Client<HttpsConnector<HttpConnector>, Body>>,
     peers: Vec<Peer>,
     metrics: Vec<PeerMetrics>,
     timeout: Duration,
@@ -483,22 +484,29 @@ impl Drop for Pending<'_> {
     }
 }
 
+/// The pooled client that carries hops: keep-alive, no Nagle delay, `https://` through rustls.
+fn forwarding_client(peer_ca: &[CertificateDer<'static>]) -> Client<HttpsConnector<HttpConnector>, Body> {
+    let mut connector = HttpConnector::new();
+    // Without it a small request body can wait for Nagle's delayed ACK (40 ms on Linux).
+    connector.set_nodelay(true);
+    // The TLS layer below hands it `https://` URIs too.
+    connector.enforce_http(false);
+    // `http://` peers go through in the clear, `https://` ones through rustls.
+    let connector = HttpsConnector::from((connector, tls_config(peer_ca)));
+    Client::builder(TokioExecutor::new())
+        // Below the idle timeouts in front of a peer (delay-echo's --idle-timeout 75 s, an AWS
+        // load balancer's 60 s), so the pool closes an idle connection before the peer side
+        // does, not while a request is being written to it.
+        .pool_idle_timeout(Duration::from_secs(30))
+        .pool_timer(TokioTimer::new())
+        .build(connector)
+}
+
 impl Relay {
     pub fn new(config: &RelayConfig, instance_id: &str, registry: &Registry) -> Relay {
-        let mut connector = HttpConnector::new();
-        // Without it a small request body can wait for Nagle's delayed ACK (40 ms on Linux).
-        connector.set_nodelay(true);
-        // The TLS layer below hands it `https://` URIs too.
-        connector.enforce_http(false);
-        // `http://` peers go through in the clear, `https://` ones through rustls.
-        let connector = HttpsConnector::from((connector, tls_config(&config.peer_ca)));
-        let client = Client::builder(TokioExecutor::new())
-            // Below the idle timeouts in front of a peer (delay-echo's --idle-timeout 75 s, an AWS
-            // load balancer's 60 s), so the pool closes an idle connection before the peer side
-            // does, not while a request is being written to it.
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_timer(TokioTimer::new())
-            .build(connector);
+        // Only an instance with peers forwards: without them no client (nor TLS) is built, which
+        // keeps an idle instance's memory where it was before relays existed (S4, `make bench`).
+        let client = (!config.peers.is_empty()).then(|| forwarding_client(&config.peer_ca));
         let requests = IntCounterVec::new(
             Opts::new(
                 "delay_echo_peer_requests_total",
@@ -625,8 +633,14 @@ impl Relay {
                 return Err(LegError::Failed { peer: peer.name.clone(), reason: format!("bad upstream URI: {e}") });
             }
         };
+        let Some(client) = &self.client else {
+            // Unreachable: `plan` only lets through names of configured peers.
+            pending.finished = true;
+            metrics.failed.inc();
+            return Err(LegError::Failed { peer: peer.name.clone(), reason: "no peers are configured".into() });
+        };
         let sent = Instant::now();
-        let answer = tokio::time::timeout(self.timeout, self.client.request(req)).await;
+        let answer = tokio::time::timeout(self.timeout, client.request(req)).await;
         let round_trip = sent.elapsed();
         pending.finished = true;
         match answer {
