@@ -88,6 +88,14 @@ def _ip(*args: str, check: bool = True, timeout: float = 10) -> subprocess.Compl
     return r
 
 
+def _plug(switch: str, port: str, ns: str, address: str) -> None:
+    """A veth from the switch's bridge (as `port`) to `ns` (as eth0, with `address`), both up."""
+    _ip("-n", switch, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", ns)
+    _ip("-n", switch, "link", "set", port, "master", "br0", "up")
+    _ip("-n", ns, "addr", "add", address, "dev", "eth0")
+    _ip("-n", ns, "link", "set", "eth0", "up")
+
+
 def _tc(ns: str, *args: str) -> None:
     r = subprocess.run(
         ["ip", "netns", "exec", ns, "tc", *args], capture_output=True, text=True, timeout=10
@@ -415,23 +423,7 @@ class Lab:
         self.mechanism = self._choose_mechanism(switch)
         for i, h in enumerate(self.topology.hosts):
             ns = self._add_namespace(h.name)
-            _ip(
-                "-n",
-                switch,
-                "link",
-                "add",
-                f"h{i}",
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "eth0",
-                "netns",
-                ns,
-            )
-            _ip("-n", switch, "link", "set", f"h{i}", "master", "br0", "up")
-            _ip("-n", ns, "addr", "add", f"{TRANSPORT_NET}.{i + 2}/16", "dev", "eth0")
-            _ip("-n", ns, "link", "set", "eth0", "up")
+            _plug(switch, f"h{i}", ns, f"{TRANSPORT_NET}.{i + 2}/16")
             _ip("-n", ns, "addr", "add", f"{HOST_NET}.{i + 2}/32", "dev", "lo")
             self.hosts[h.name] = HostInfo(
                 h.name, ns, f"{HOST_NET}.{i + 2}", h.ports, f"{TRANSPORT_NET}.{i + 2}"
@@ -604,23 +596,7 @@ class Lab:
         starting = []
         for k, link in enumerate(self.topology.links):
             wire = self._add_namespace(f"{link.a}={link.b}")
-            _ip(
-                "-n",
-                switch,
-                "link",
-                "add",
-                f"w{k}",
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "eth0",
-                "netns",
-                wire,
-            )
-            _ip("-n", switch, "link", "set", f"w{k}", "master", "br0", "up")
-            _ip("-n", wire, "addr", "add", f"{self._wire(k)}/16", "dev", "eth0")
-            _ip("-n", wire, "link", "set", "eth0", "up")
+            _plug(switch, f"w{k}", wire, f"{self._wire(k)}/16")
             for src, dst in ((link.a, link.b), (link.b, link.a)):
                 far = self.hosts[dst]
                 _ip("-n", wire, "addr", "add", f"{far.address}/32", "dev", "lo")
