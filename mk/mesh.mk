@@ -24,7 +24,8 @@ MESH_LOCAL_DURATION ?= 10s
 MESH := $(VENV_BIN)/python -m loadtests.mesh
 
 APT_PACKAGES += iproute2 util-linux
-TEST_TARGETS += lint-mesh test-mesh
+TEST_TARGETS += lint-mesh
+LIVE_TARGETS += test-mesh
 LINT_TARGETS += lint-mesh
 
 .PHONY: mesh
@@ -44,8 +45,8 @@ netlab-cleanup: ## Remove emulated-network namespaces left by runs that died (ne
 	$(PYTHON) -m loadtests.netlab cleanup
 
 .PHONY: test-mesh
-test-mesh: build $(VENV)/.stamp ## netlab and mesh: topology/matrix parsing, cleanup on exit/failure/SIGTERM, the emulated 3-region mesh against its configured delays
-	K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/target/release/delay-echo" \
+test-mesh: image-binary $(VENV)/.stamp ## netlab and mesh: topology/matrix parsing, cleanup on exit/failure/SIGTERM, the emulated 3-region mesh against its configured delays
+	K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/$(SERVICE_BIN)" \
 	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider loadtests/netlab/tests loadtests/mesh/tests
 
 .PHONY: lint-mesh

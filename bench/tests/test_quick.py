@@ -43,6 +43,11 @@ def quick(tmp_path_factory):
         "--anchors",
         os.environ.get("BENCH_ANCHORS", str(REPO.parent / "shared" / "anchors")),
     ]
+    # `make test` passes the binaries it built (the image's delay-echo, a dev-built floor);
+    # without them the harness's own defaults (target/release) apply.
+    for flag, var in (("--binary", "BENCH_BINARY"), ("--floor-binary", "BENCH_FLOOR_BINARY")):
+        if os.environ.get(var):
+            cmd += [flag, os.environ[var]]
     # Bounded: the quick mode takes about a minute; a hang must fail, not stall CI.
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600, cwd=REPO)
     assert proc.returncode == 0, (
