@@ -69,7 +69,12 @@ deps: ## Install the Debian packages the tests need (apt; skipped when present)
 RUST_CHECKS   = $(filter $(RUST_CHECK_TARGETS),$(CHECK_TARGETS))
 PYTHON_CHECKS = $(filter-out $(RUST_CHECK_TARGETS),$(CHECK_TARGETS))
 # Each lane's output is printed whole when the lane ends, so the two never interleave.
-LANES := $(MAKE) --no-print-directory -j2 --output-sync=recurse
+LANES  := $(MAKE) --no-print-directory -j2 --output-sync=recurse
+# Inside a lane, targets run one after another, in the order given.
+IN_ORDER := $(MAKE) --no-print-directory ONE_AT_A_TIME=1
+ifdef ONE_AT_A_TIME
+.NOTPARALLEL:
+endif
 
 .PHONY: check check-rust check-python
 check: ## The fast inner loop: rustfmt, clippy, cargo test, ruff, mypy, pure-Python tests (no apt)
@@ -77,10 +82,10 @@ check: ## The fast inner loop: rustfmt, clippy, cargo test, ruff, mypy, pure-Pyt
 	@echo "make check: all fast checks passed"
 
 check-rust:
-	$(MAKE) --no-print-directory -j1 $(RUST_CHECKS)
+	$(IN_ORDER) $(RUST_CHECKS)
 
 check-python:
-	$(MAKE) --no-print-directory -j1 $(PYTHON_CHECKS)
+	$(IN_ORDER) $(PYTHON_CHECKS)
 
 # `deps` first, so every lane finds its tools; a failed check stops CI before the live gates.
 # The service lane ends with the binaries the live gates run (SERVICE_BUILDS).
@@ -88,17 +93,17 @@ check-python:
 test: ## Run every test: deps, check, then the integration gates (what CI runs)
 	$(MAKE) --no-print-directory deps
 	$(LANES) test-service-lane test-tools-lane
-	$(MAKE) --no-print-directory -j1 $(LIVE_TARGETS)
+	$(IN_ORDER) $(LIVE_TARGETS)
 	@echo "make test: all checks passed"
 
 test-service-lane: check-rust
-	$(MAKE) --no-print-directory -j1 $(SERVICE_BUILDS)
+	$(IN_ORDER) $(SERVICE_BUILDS)
 
 test-tools-lane: check-python
-	$(MAKE) --no-print-directory -j1 $(TEST_TARGETS)
+	$(IN_ORDER) $(TEST_TARGETS)
 
 test-gates: ## The integration gates alone (make test runs check first)
-	$(MAKE) --no-print-directory -j1 $(TEST_TARGETS) $(LIVE_TARGETS)
+	$(IN_ORDER) $(TEST_TARGETS) $(LIVE_TARGETS)
 
 .PHONY: lint
 lint: $(LINT_TARGETS) ## Run every linter
