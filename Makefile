@@ -69,9 +69,9 @@ deps: ## Install the Debian packages the tests need (apt; skipped when present)
 RUST_CHECKS   = $(filter $(RUST_CHECK_TARGETS),$(CHECK_TARGETS))
 PYTHON_CHECKS = $(filter-out $(RUST_CHECK_TARGETS),$(CHECK_TARGETS))
 # Each lane's output is printed whole when the lane ends, so the two never interleave.
-LANES  := $(MAKE) --no-print-directory -j2 --output-sync=recurse
+LANES    = $(MAKE) --no-print-directory -j2 --output-sync=recurse
 # Inside a lane, targets run one after another, in the order given.
-IN_ORDER := $(MAKE) --no-print-directory ONE_AT_A_TIME=1
+IN_ORDER = $(MAKE) --no-print-directory ONE_AT_A_TIME=1
 ifdef ONE_AT_A_TIME
 .NOTPARALLEL:
 endif
