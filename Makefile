@@ -70,7 +70,8 @@ RUST_CHECKS   = $(filter $(RUST_CHECK_TARGETS),$(CHECK_TARGETS))
 PYTHON_CHECKS = $(filter-out $(RUST_CHECK_TARGETS),$(CHECK_TARGETS))
 # Each lane's output is printed whole when the lane ends, so the two never interleave.
 LANES    = $(MAKE) --no-print-directory -j2 --output-sync=recurse
-# Inside a lane, targets run one after another, in the order given.
+# Inside a lane, targets run one after another, in the order given. (`+`: make passes its jobserver
+# only to recipes that name $(MAKE) themselves, not through a variable.)
 IN_ORDER = $(MAKE) --no-print-directory ONE_AT_A_TIME=1
 ifdef ONE_AT_A_TIME
 .NOTPARALLEL:
@@ -78,32 +79,32 @@ endif
 
 .PHONY: check check-rust check-python
 check: ## The fast inner loop: rustfmt, clippy, cargo test, ruff, mypy, pure-Python tests (no apt)
-	$(LANES) check-rust check-python
+	+$(LANES) check-rust check-python
 	@echo "make check: all fast checks passed"
 
 check-rust:
-	$(IN_ORDER) $(RUST_CHECKS)
+	+$(IN_ORDER) $(RUST_CHECKS)
 
 check-python:
-	$(IN_ORDER) $(PYTHON_CHECKS)
+	+$(IN_ORDER) $(PYTHON_CHECKS)
 
 # `deps` first, so every lane finds its tools; a failed check stops CI before the live gates.
 # The service lane ends with the binaries the live gates run (SERVICE_BUILDS).
 .PHONY: test test-service-lane test-tools-lane test-gates
 test: ## Run every test: deps, check, then the integration gates (what CI runs)
 	$(MAKE) --no-print-directory deps
-	$(LANES) test-service-lane test-tools-lane
-	$(IN_ORDER) $(LIVE_TARGETS)
+	+$(LANES) test-service-lane test-tools-lane
+	+$(IN_ORDER) $(LIVE_TARGETS)
 	@echo "make test: all checks passed"
 
 test-service-lane: check-rust
-	$(IN_ORDER) $(SERVICE_BUILDS)
+	+$(IN_ORDER) $(SERVICE_BUILDS)
 
 test-tools-lane: check-python
-	$(IN_ORDER) $(TEST_TARGETS)
+	+$(IN_ORDER) $(TEST_TARGETS)
 
 test-gates: ## The integration gates alone (make test runs check first)
-	$(IN_ORDER) $(TEST_TARGETS) $(LIVE_TARGETS)
+	+$(IN_ORDER) $(TEST_TARGETS) $(LIVE_TARGETS)
 
 .PHONY: lint
 lint: $(LINT_TARGETS) ## Run every linter
