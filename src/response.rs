@@ -29,6 +29,11 @@ pub fn stamp(headers: &mut HeaderMap, instance: &Instance) {
     }
 }
 
+/// How many headers `stamp` adds, for a caller that sizes its map exactly.
+pub fn stamped(instance: &Instance) -> usize {
+    1 + usize::from(instance.region_header.is_some())
+}
+
 fn answer(instance: &Instance, status: StatusCode, content_type: HeaderValue, body: Body) -> Response<Body> {
     let mut r = Response::new(body);
     *r.status_mut() = status;

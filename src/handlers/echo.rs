@@ -205,8 +205,10 @@ impl Echo {
         *resp.status_mut() = if not_modified { StatusCode::NOT_MODIFIED } else { status };
         *resp.headers_mut() = std::mem::take(&mut self.headers);
         let h = resp.headers_mut();
-        // Seven at most: a map sized for more would stay that size, cached by hyper per connection.
-        h.reserve(7);
+        // Exactly what this answer carries: hyper keeps the map for the connection's next request,
+        // so room for more stays allocated per connection (crate docs, "Memory per connection").
+        let caching = drawn.cache.map_or(0, |_| if validated.is_some() { 3 } else { 1 });
+        h.reserve(4 + usize::from(content_type.is_some()) + response::stamped(&app.instance) + caching);
         if let Some(ct) = content_type {
             h.insert(header::CONTENT_TYPE, ct);
         }
