@@ -112,6 +112,9 @@ class Bench:
         self.next_port = args.base_port
         self.foreign_cpu: list[float] = []  # share of the server core used by others, per run
         self.retry_spent_s = 0.0  # time spent on repeats, bounded by --retry-budget
+        # What the servers' start scripts left behind; kept until the run ends, since S3
+        # re-executes a reference server from the configuration its start script wrote.
+        self.leftovers: set[Path] = set()
 
     # --- servers ---------------------------------------------------------------------------
 
@@ -154,20 +157,31 @@ class Bench:
             return ServerSpec(name, [str(anchors / "go-sleep" / "start.sh")], env)
         if name == "nginx-echo":
             return ServerSpec(
-                name, [str(anchors / "nginx-echo" / "start.sh"), "1"], env, count_children=True
+                name,
+                [str(anchors / "nginx-echo" / "start.sh"), "1"],
+                env,
+                count_children=True,
+                leaves=(Path(f"/tmp/bench-nginx-{port}"),),
             )
         raise BenchError(f"unknown server {name!r}; known: {', '.join(report.SERVERS)}")
 
     def start(self, name: str, delay_ms: int | None) -> procs.Server:
         port = self.port()
+        spec = self.spec(name, port, delay_ms)
+        self.leftovers.update(spec.leaves)
         # The first go-sleep start compiles it; later starts take milliseconds.
         return procs.start_server(
-            self.spec(name, port, delay_ms),
+            spec,
             port,
             self.args.server_cpu,
             self.raw / "logs",
             ready_timeout=300,
         )
+
+    def clean_up(self) -> None:
+        for path in self.leftovers:
+            shutil.rmtree(path, ignore_errors=True)
+        self.leftovers.clear()
 
     def rotation(self, r: int) -> list[str]:
         s = self.args.servers
@@ -713,6 +727,7 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     raw_dir = args.out / "raw" / stamp
+    bench: Bench | None = None
     try:
         preflight(args)
         raw_dir.mkdir(parents=True, exist_ok=True)
@@ -758,6 +773,9 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as e:
         print(f"bench: {e}", file=sys.stderr)
         return 2
+    finally:
+        if bench is not None:
+            bench.clean_up()
     (raw_dir / "results.json").write_text(to_json(results))
     md = report.markdown(results)
     (args.out / f"{stamp}.md").write_text(md)

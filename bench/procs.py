@@ -157,6 +157,9 @@ class ServerSpec:
     env: dict[str, str] = field(default_factory=dict)
     # nginx serves from worker processes; their CPU and memory belong to the server.
     count_children: bool = False
+    # Folders the start script writes for this one start (nginx-echo: its configuration, pid and
+    # log under /tmp/bench-nginx-<port>); the harness removes them when the run ends.
+    leaves: tuple[Path, ...] = ()
 
 
 @dataclass

@@ -435,3 +435,17 @@ def test_a_load_generator_past_its_bound_is_killed_and_named(monkeypatch):
     ):
         loadgen.wait_bounded(proc, 0.1, cmd)
     assert proc.returncode is not None  # killed and reaped, not left running
+
+
+def test_what_nginx_echo_s_start_leaves_is_removed_when_the_run_ends(tmp_path):
+    args = harness.parse_args(["--anchors", str(tmp_path), "--out", str(tmp_path / "out")])
+    bench = harness.Bench(args, harness.QUICK, tmp_path)
+    spec = bench.spec("nginx-echo", 20001, 0)
+    assert spec.leaves == (Path("/tmp/bench-nginx-20001"),)
+    # The folder stays through the run (S3 re-executes nginx from it), then goes.
+    left = tmp_path / "bench-nginx-20001"
+    (left / "logs").mkdir(parents=True)
+    bench.leftovers.add(left)
+    bench.clean_up()
+    assert not left.exists()
+    assert not bench.leftovers
