@@ -504,8 +504,8 @@ fn forwarding_client(peer_ca: &[CertificateDer<'static>]) -> Client<HttpsConnect
 
 impl Relay {
     pub fn new(config: &RelayConfig, instance_id: &str, registry: &Registry) -> Relay {
-        // Only an instance with peers forwards: without them no client (nor TLS) is built, which
-        // keeps an idle instance's memory where it was before relays existed (S4, `make bench`).
+        // Only an instance with peers forwards: without them no client (nor TLS configuration) is
+        // built, so an idle instance allocates nothing for relaying (S4's anonymous memory).
         let client = (!config.peers.is_empty()).then(|| forwarding_client(&config.peer_ca));
         let requests = IntCounterVec::new(
             Opts::new(
