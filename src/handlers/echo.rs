@@ -208,7 +208,8 @@ impl Echo {
         // Exactly what this answer carries: hyper keeps the map for the connection's next request,
         // so room for more stays allocated per connection (crate docs, "Memory per connection").
         let caching = drawn.cache.map_or(0, |_| if validated.is_some() { 3 } else { 1 });
-        h.reserve(4 + usize::from(content_type.is_some()) + response::stamped(&app.instance) + caching);
+        let carried = 4 + usize::from(content_type.is_some()) + response::stamped(&app.instance) + caching;
+        h.reserve(carried);
         if let Some(ct) = content_type {
             h.insert(header::CONTENT_TYPE, ct);
         }
@@ -221,6 +222,7 @@ impl Echo {
         if let Some(policy) = drawn.cache {
             cache::stamp(h, policy, validated.map(|(etag, _)| etag), &app.instance.last_modified);
         }
+        debug_assert_eq!(h.len(), carried, "the reserve must count every header of the answer");
         guard.finished = true;
         if let Some(l) = self.logged.take() {
             access::log(&l.0, &l.1, status, seq, timings);
