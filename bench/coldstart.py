@@ -78,7 +78,7 @@ def exec_command_of(pid: int) -> list[str]:
     with open(f"/proc/{pid}/cmdline", "rb") as f:
         argv = [a.decode() for a in f.read().split(b"\0") if a]
     # nginx overwrites its argv with a title ("nginx: master process nginx -p DIR -c FILE");
-    # the original arguments follow the title (the anchors' paths hold no spaces).
+    # the original arguments follow the title (the reference servers' paths hold no spaces).
     if len(argv) == 1 and argv[0].startswith("nginx: master process "):
         argv = argv[0].removeprefix("nginx: master process ").split()
     return [os.readlink(f"/proc/{pid}/exe"), *argv[1:]]

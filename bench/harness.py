@@ -132,7 +132,7 @@ class Bench:
 
     def spec(self, name: str, port: int, delay_ms: int | None) -> ServerSpec:
         """The command for a server; delay_ms None means the server's own default (80 ms)."""
-        anchors = self.args.anchors
+        reference = self.args.reference
         if name == "delay-echo":
             argv = [
                 str(self.args.binary),
@@ -154,11 +154,11 @@ class Bench:
         if name == "hyper-floor":
             return ServerSpec(name, [str(self.args.floor_binary)], env)
         if name == "go-sleep":
-            return ServerSpec(name, [str(anchors / "go-sleep" / "start.sh")], env)
+            return ServerSpec(name, [str(reference / "go-sleep" / "start.sh")], env)
         if name == "nginx-echo":
             return ServerSpec(
                 name,
-                [str(anchors / "nginx-echo" / "start.sh"), "1"],
+                [str(reference / "nginx-echo" / "start.sh"), "1"],
                 env,
                 count_children=True,
                 leaves=(Path(f"/tmp/bench-nginx-{port}"),),
@@ -586,9 +586,10 @@ def preflight(args: argparse.Namespace) -> None:
             "nginx's echo module is missing; apt-get install libnginx-mod-http-echo (make deps)"
         )
     for name in ("go-sleep", "nginx-echo"):
-        if name in args.servers and not (args.anchors / name / "start.sh").exists():
+        if name in args.servers and not (args.reference / name / "start.sh").exists():
             raise BenchError(
-                f"reference server {name} not found under {args.anchors}; pass --anchors DIR (the shared anchors folder)"
+                f"reference server {name} not found under {args.reference}; pass --reference DIR"
+                " (a folder holding go-sleep/ and nginx-echo/, as bench/reference does)"
             )
     if "hyper-floor" in args.servers and not os.access(args.floor_binary, os.X_OK):
         raise BenchError(
@@ -655,10 +656,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the stack floor (cargo build --release --example hyper-floor; default %(default)s)",
     )
     ap.add_argument(
-        "--anchors",
+        "--reference",
         type=Path,
-        default=(REPO.parent / "shared" / "anchors"),
-        help="reference servers (default ../shared/anchors)",
+        default=REPO / "bench" / "reference",
+        help="the reference servers go-sleep/ and nginx-echo/ (default %(default)s)",
     )
     ap.add_argument(
         "--oha",

@@ -1,4 +1,4 @@
-# Benchmarks: delay-echo beside two reference servers (../shared/anchors: go-sleep, nginx-echo)
+# Benchmarks: delay-echo beside two reference servers (bench/reference: go-sleep, nginx-echo)
 # and the floor of its own stack (hyper-floor).
 # `make bench` is never part of `make test` (timings are not pass/fail); the quick mode is, as
 # test-bench, so the harness cannot rot. See bench/README.md for how to read the results.
@@ -19,10 +19,10 @@ OHA_VERSION := 1.16.0
 OHA_ROOT    := $(TOOLS)/oha-$(OHA_VERSION)
 OHA         := $(OHA_ROOT)/bin/oha
 BENCH_ARGS  ?=
-# The shared reference servers sit beside the clone (in CI too).
-ANCHORS     ?= ../shared/anchors
+# The reference servers (go-sleep, nginx-echo) ship in the repository.
+REFERENCE   ?= bench/reference
 
-BENCH := $(PYTHON) -m bench --anchors $(ANCHORS) --oha $(OHA)
+BENCH := $(PYTHON) -m bench --reference $(REFERENCE) --oha $(OHA)
 
 # oha for the open-model scenario, pinned and cached under .tools (git-ignored). TLS through
 # the system OpenSSL (native-tls) instead of the default rustls: the benchmark speaks plain
@@ -56,7 +56,7 @@ bench: bench-tools build build-floor ## Benchmark delay-echo against go-sleep, n
 
 .PHONY: bench-quick
 bench-quick: build build-floor ## The benchmark with a second or two per run, h2load for S1 (checks the harness, not the figures)
-	$(PYTHON) -m bench --anchors $(ANCHORS) --quick $(BENCH_ARGS)
+	$(PYTHON) -m bench --reference $(REFERENCE) --quick $(BENCH_ARGS)
 
 .PHONY: test-bench-units
 test-bench-units: $(VENV)/.stamp ## Harness unit tests: parsers, percentiles, verdicts, the report (no servers)
@@ -64,5 +64,5 @@ test-bench-units: $(VENV)/.stamp ## Harness unit tests: parsers, percentiles, ve
 
 .PHONY: test-bench
 test-bench: $(VENV)/.stamp image-binary build-floor-dev ## A quick run of the harness: every scenario and server for a second or two
-	BENCH_ANCHORS=$(ANCHORS) BENCH_BINARY=$(CURDIR)/$(SERVICE_BIN) BENCH_FLOOR_BINARY=$(CURDIR)/$(FLOOR_DEV) \
+	BENCH_REFERENCE=$(REFERENCE) BENCH_BINARY=$(CURDIR)/$(SERVICE_BIN) BENCH_FLOOR_BINARY=$(CURDIR)/$(FLOOR_DEV) \
 	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider bench/tests/test_quick.py

@@ -40,8 +40,8 @@ def quick(tmp_path_factory):
         str(base_port),
         "--out",
         str(out),
-        "--anchors",
-        os.environ.get("BENCH_ANCHORS", str(REPO.parent / "shared" / "anchors")),
+        "--reference",
+        os.environ.get("BENCH_REFERENCE", str(REPO / "bench" / "reference")),
     ]
     # `make test` passes the binaries it built (the image's delay-echo, a dev-built floor);
     # without them the harness's own defaults (target/release) apply.

@@ -438,7 +438,7 @@ def test_a_load_generator_past_its_bound_is_killed_and_named(monkeypatch):
 
 
 def test_what_nginx_echo_s_start_leaves_is_removed_when_the_run_ends(tmp_path):
-    args = harness.parse_args(["--anchors", str(tmp_path), "--out", str(tmp_path / "out")])
+    args = harness.parse_args(["--reference", str(tmp_path), "--out", str(tmp_path / "out")])
     bench = harness.Bench(args, harness.QUICK, tmp_path)
     spec = bench.spec("nginx-echo", 20001, 0)
     assert spec.leaves == (Path("/tmp/bench-nginx-20001"),)

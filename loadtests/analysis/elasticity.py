@@ -4,8 +4,8 @@ Both series hold one value per second: demand d_t, the fewest instances that kee
 second t's load (Little's law: d_t = ⌈offered_t × S ÷ (C × u)⌉, at least 1), and supply s_t, the
 instances actually serving (as the clients saw them, or as the platform says). The formulas are
 BUNGEE's metric classes and Herbst et al., "Quantifying Cloud Performance and Dependability", ACM
-TOMPECS 3(4), 2018; loadtests/README.md ("Reading the elasticity metrics") and
-../shared/elasticity.md give them with their sources. Pure functions on arrays, so the worked
+TOMPECS 3(4), 2018; loadtests/README.md ("Reading the elasticity metrics") gives them with their
+sources. Pure functions on arrays, so the worked
 example of the README is a known-answer test.
 """
 # ruff: noqa: RUF003  (×, −, θ, τ, υ are the notation the report and its sources use)
