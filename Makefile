@@ -106,5 +106,12 @@ test-tools-lane: check-python
 test-gates: ## The integration gates alone (make test runs check first)
 	+$(IN_ORDER) $(TEST_TARGETS) $(LIVE_TARGETS)
 
+# A test that passes only sometimes is a failing test: this finds them before CI does.
+.PHONY: test-flakes
+test-flakes: ## Repeat the suites: cargo test RUST_RUNS=20 times with the other cores busy, each live gate LIVE_RUNS=5 times
+	$(MAKE) --no-print-directory deps
+	+$(IN_ORDER) $(SERVICE_BUILDS)
+	MAKE="$(MAKE)" CARGO="$(CARGO)" scripts/test-flakes.sh $(or $(GATES),$(LIVE_TARGETS))
+
 .PHONY: lint
 lint: $(LINT_TARGETS) ## Run every linter
