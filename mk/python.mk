@@ -2,7 +2,7 @@
 # configured in pyproject.toml; and Terraform's own formatter when terraform is installed.
 
 # The typed packages: mypy runs on each (the rest of the tree gets ruff only).
-MYPY_PACKAGES ?= loadtests/analysis loadtests/locust loadtests/platform bench
+MYPY_PACKAGES ?= loadtests/core loadtests/analysis loadtests/locust loadtests/platform bench
 
 CHECK_TARGETS += lint-python
 LINT_TARGETS  += lint-python lint-terraform

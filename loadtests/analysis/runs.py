@@ -32,7 +32,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from loadtests import durations
+from loadtests.core.plan import Plan, PlanError, k6_seconds
 
 from .platform import PlatformLog, PlatformLogError, read_platform_log
 
@@ -102,19 +102,10 @@ class Run:
 
 def parse_duration(text: object) -> float:
     """Seconds from a Go/k6 duration ("1m0s", "250ms", "0s") or a number of milliseconds."""
-    if text is None:
-        return 0.0
-    if isinstance(text, int | float):
-        return float(text) / 1000.0
-    s = str(text).strip()
-    if not s:
-        return 0.0
     try:
-        return durations.seconds(s)
-    except ValueError:
-        raise RunError(
-            f'"{text}" is not a duration; expected forms like 1m30s, 250ms, 0s'
-        ) from None
+        return k6_seconds(text)
+    except PlanError as e:
+        raise RunError(str(e)) from None
 
 
 def segment_fraction(segment: dict[str, Any] | None) -> float:
@@ -132,65 +123,32 @@ def segment_fraction(segment: dict[str, Any] | None) -> float:
 
 def planned_rate(options: dict[str, Any], fraction: float = 1.0, step: float = 0.01) -> pd.Series:
     """Planned arrivals per second from the k6 scenarios (arrival-rate executors only)."""
-    pieces = []  # (t0, t1, r0, r1): rate goes linearly from r0 to r1 over [t0, t1)
-    for sc in (options.get("scenarios") or {}).values():
-        t = parse_duration(sc.get("startTime"))
-        unit = parse_duration(sc.get("timeUnit") or "1s") or 1.0
-        ex = sc.get("executor")
-        if ex == "constant-arrival-rate":
-            d = parse_duration(sc.get("duration"))
-            r = float(sc.get("rate", 0)) / unit
-            pieces.append((t, t + d, r, r))
-        elif ex == "ramping-arrival-rate":
-            r = float(sc.get("startRate", 0)) / unit
-            for st in sc.get("stages") or []:
-                d = parse_duration(st.get("duration"))
-                target = float(st.get("target", 0)) / unit
-                if d > 0:
-                    pieces.append((t, t + d, r, target))
-                t, r = t + d, target
-        elif ex is not None:
-            raise RunError(
-                f"scenario executor {ex!r} is not an arrival-rate executor; the profiles are open-model only"
-            )
+    try:
+        pieces = Plan.from_options(options).pieces
+    except PlanError as e:
+        raise RunError(str(e)) from None
     if not pieces:
         return pd.Series(dtype=float)
-    end = max(p[1] for p in pieces)
+    end = max(p.t1 for p in pieces)
     n = math.ceil(end - 1e-9)
     # Average the rate over each second by sampling at sub-second midpoints: exact for steps that
     # land on whole seconds, close enough (1 %) for ramps.
     ts = (np.arange(round(n / step)) + 0.5) * step
     rate = np.zeros_like(ts)
-    for t0, t1, r0, r1 in pieces:
-        m = (ts >= t0) & (ts < t1)
-        rate[m] += r0 + (r1 - r0) * (ts[m] - t0) / (t1 - t0)
+    for p in pieces:
+        m = (ts >= p.t0) & (ts < p.t1)
+        rate[m] += p.r0 + (p.r1 - p.r0) * (ts[m] - p.t0) / (p.t1 - p.t0)
     per_second = rate.reshape(n, -1).mean(axis=1) * fraction
     return pd.Series(per_second, index=pd.RangeIndex(n, name="second"), name="planned")
 
 
 def plan_events(options: dict[str, Any]) -> list[tuple[float, bool]]:
-    """Instants where the planned rate jumps (a scenario's start, a zero-length stage) and whether
-    it rises; the end of each scenario counts as a fall. These delimit the report's spike windows."""
-    events = []
-    for sc in (options.get("scenarios") or {}).values():
-        t = parse_duration(sc.get("startTime"))
-        unit = parse_duration(sc.get("timeUnit") or "1s") or 1.0
-        if sc.get("executor") == "constant-arrival-rate":
-            if float(sc.get("rate", 0)) > 0:
-                events.append((t, True))
-            events.append((t + parse_duration(sc.get("duration")), False))
-        elif sc.get("executor") == "ramping-arrival-rate":
-            r = float(sc.get("startRate", 0)) / unit
-            if r > 0:
-                events.append((t, True))
-            for st in sc.get("stages") or []:
-                d = parse_duration(st.get("duration"))
-                target = float(st.get("target", 0)) / unit
-                if d == 0 and target != r:
-                    events.append((t, target > r))
-                t, r = t + d, target
-            events.append((t, False))
-    return sorted(events)
+    """Instants where the planned rate jumps and whether it rises (Plan.jumps); these delimit the
+    report's spike windows."""
+    try:
+        return list(Plan.from_options(options).jumps)
+    except PlanError as e:
+        raise RunError(str(e)) from None
 
 
 def _raw_path(d: Path) -> Path:

@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .plan import Plan, PlanError, seconds
+from loadtests.core.plan import PlanError
+
+from .plan import runnable, seconds
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -169,7 +171,7 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
 def run(s: Settings, env: dict[str, str]) -> int:
     options = resolve_profile(s, env)
     try:
-        plan = Plan.from_options(options)
+        plan = runnable(options)
     except PlanError as e:
         raise UsageError(str(e)) from None
     scenario: dict[str, Any] = next(iter((options.get("scenarios") or {}).values()), {})

@@ -29,13 +29,15 @@ from locust.runners import MasterRunner, WorkerRunner
 
 # Imported as a file by locust (not as part of the package), so the package is found from here.
 try:
-    from loadtests.locust.plan import Plan
+    from loadtests.core.plan import Plan
+    from loadtests.locust.plan import users_at
     from loadtests.locust.samples import Sample, SampleWriter, sample_from_answer
 except ModuleNotFoundError:  # locust run from another working directory
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from loadtests.locust.plan import Plan
+    from loadtests.core.plan import Plan
+    from loadtests.locust.plan import users_at
     from loadtests.locust.samples import Sample, SampleWriter, sample_from_answer
 
 FLUSH_SECONDS = 1.0
@@ -207,7 +209,7 @@ class PlanShape(LoadTestShape):
         if t >= State.plan.end:
             return None
         # Before the start, the users of the first second are spawned and wait for it.
-        users = State.plan.users_at(max(t, 0.0), State.user_rate)
+        users = users_at(State.plan, max(t, 0.0), State.user_rate)
         # Every user at once: spawning over a second would leave the first second short.
         return users, max(float(users), 1.0) * 100
 
@@ -231,7 +233,7 @@ class EchoUser(FastHttpUser):
             gevent.sleep(min(-t, 0.1))
             return
         rate = State.plan.rate(t)
-        users = State.plan.users_at(t, State.user_rate)
+        users = users_at(State.plan, t, State.user_rate)
         if t >= State.plan.end or rate <= 0 or users == 0:
             self._next = None
             gevent.sleep(min(0.1, max(State.plan.end - t, 0.01)))

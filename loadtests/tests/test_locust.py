@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from loadtests.core.plan import Plan, PlanError
 from loadtests.locust.__main__ import UsageError, request_path, settings_from, user_rate
-from loadtests.locust.plan import Plan, PlanError, users_for
+from loadtests.locust.plan import runnable, users_at, users_for
 from loadtests.locust.samples import SampleWriter, parse_server_timing, sample_from_answer
 
 HERE = Path(__file__).resolve().parent.parent
@@ -60,7 +61,7 @@ def test_a_ramping_plan_follows_its_stages_and_jumps():
     assert plan.rate(20) == pytest.approx(50)
     assert plan.requests() == pytest.approx(10 * 5 + 100 * 10 + 50 * 10)
     # The second 15..16 holds a ramp from 100 down: users cover its highest rate.
-    assert plan.users_at(15.5, user_rate=10) == 10
+    assert users_at(plan, 15.5, user_rate=10) == 10
 
 
 def test_users_cover_the_rate_with_at_most_user_rate_each():
@@ -74,7 +75,7 @@ def test_closed_model_executors_are_refused_with_what_is_allowed():
     with pytest.raises(PlanError, match="constant- or ramping-arrival-rate"):
         Plan.from_options({"scenarios": {"x": {"executor": "constant-vus", "vus": 3}}})
     with pytest.raises(PlanError, match="nothing to run"):
-        Plan.from_options({"scenarios": {}})
+        runnable({"scenarios": {}})
 
 
 def test_knobs_are_forwarded_as_the_k6_script_forwards_them():
