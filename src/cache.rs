@@ -1,13 +1,6 @@
 //! The `cache` knob: makes an echo answer cacheable, so a CDN or a proxy cache in front behaves
-//! as it would in front of a real application.
-//!
-//! ```text
-//! cache=60s          Cache-Control: public, max-age=60
-//! cache=private,60s  Cache-Control: private, max-age=60   (browsers, not shared caches)
-//! cache=public,60s   the same as 60s
-//! cache=no-store     Cache-Control: no-store
-//! (unset)            no Cache-Control, no validators (the default)
-//! ```
+//! as it would in front of a real application. The knob's value (`60s`, `private,60s`,
+//! `no-store`) is a `knobs::CachePolicy`; this module writes what it means into an answer.
 //!
 //! An answer that may be stored also carries a strong `ETag` and `Last-Modified` (the instance's
 //! start). The ETag is a hash of what makes the answer: method, path, query, request body,
@@ -26,91 +19,15 @@
 //! the object cached for the bare URL. No `Vary` is sent: CloudFront ignores it for
 //! anything but its own cache key.
 
-use std::fmt;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::time::Duration;
 
 use hyper::header::HeaderValue;
 
-use crate::knobs::{Drawn, KnobError, Value};
-
-/// At most a year: RFC 9111 §5.2.2.1 leaves longer to the cache, and a longer max-age is almost
-/// always a typo.
-const MAX_AGE_LIMIT: Duration = Duration::from_secs(365 * 24 * 3600);
-
-/// Who may store the answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Policy {
-    /// `public` (any cache) or `private` (the client's own), for `max_age` seconds (at most a
-    /// year, so 32 bits: the policy is drawn into every request's state).
-    Store {
-        private: bool,
-        max_age: u32,
-    },
-    NoStore,
-}
-
-impl Policy {
-    pub fn parse(s: &str) -> Result<Policy, KnobError> {
-        let err = |error: String| KnobError {
-            error,
-            allowed: "a max-age in whole seconds with a unit, e.g. 60s or 10m (public), private,60s, public,60s, \
-                      or no-store; at most 365d"
-                .into(),
-        };
-        let s = s.trim();
-        if s == "no-store" {
-            return Ok(Policy::NoStore);
-        }
-        let (private, age) = match s.split_once(',') {
-            Some(("private", age)) => (true, age),
-            Some(("public", age)) => (false, age),
-            Some((scope, _)) => return Err(err(format!("{scope:?} is not a scope (public or private)"))),
-            None => (false, s),
-        };
-        let age = Duration::parse_one(age.trim()).map_err(err)?;
-        if age.subsec_nanos() != 0 {
-            return Err(err(format!("{s:?}: max-age is whole seconds")));
-        }
-        if age > MAX_AGE_LIMIT {
-            return Err(err(format!("{s:?} is longer than a year")));
-        }
-        Ok(Policy::Store { private, max_age: age.as_secs() as u32 })
-    }
-
-    /// The `Cache-Control` value.
-    pub fn header(self) -> HeaderValue {
-        match self {
-            Policy::NoStore => HeaderValue::from_static("no-store"),
-            Policy::Store { private, max_age } => {
-                let scope = if private { "private" } else { "public" };
-                HeaderValue::try_from(format!("{scope}, max-age={max_age}")).expect("ASCII")
-            }
-        }
-    }
-
-    /// Whether the answer may be stored, and so carries validators.
-    pub fn may_store(self) -> bool {
-        matches!(self, Policy::Store { .. })
-    }
-}
-
-impl fmt::Display for Policy {
-    /// The policy in the knob's grammar (what GET /config shows).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Policy::NoStore => f.write_str("no-store"),
-            Policy::Store { private, max_age } => {
-                let age = crate::knobs::format_duration(Duration::from_secs(u64::from(*max_age)));
-                if *private { write!(f, "private,{age}") } else { f.write_str(&age) }
-            }
-        }
-    }
-}
+use crate::knobs::{CachePolicy, Drawn};
 
 /// Writes the caching headers of an answer with this policy: `Cache-Control`, and for one that
 /// may be stored its `ETag` and `Last-Modified`.
-pub fn stamp(h: &mut hyper::HeaderMap, policy: Policy, etag: Option<HeaderValue>, last_modified: &HeaderValue) {
+pub fn stamp(h: &mut hyper::HeaderMap, policy: CachePolicy, etag: Option<HeaderValue>, last_modified: &HeaderValue) {
     h.insert(hyper::header::CACHE_CONTROL, policy.header());
     if let Some(etag) = etag {
         h.insert(hyper::header::ETAG, etag);
@@ -170,32 +87,6 @@ fn matches(if_none_match: &[u8], tag: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn each_form_gives_its_header_and_shows_as_given() {
-        for (given, header, shown) in [
-            ("60s", "public, max-age=60", "60s"),
-            ("public,60s", "public, max-age=60", "60s"),
-            ("private,60s", "private, max-age=60", "private,60s"),
-            ("private, 2m", "private, max-age=120", "private,120s"),
-            ("no-store", "no-store", "no-store"),
-            ("0", "public, max-age=0", "0"),
-        ] {
-            let p = Policy::parse(given).unwrap();
-            assert_eq!(p.header(), header, "{given}");
-            assert_eq!(p.to_string(), shown, "{given}");
-            assert_eq!(Policy::parse(&p.to_string()).unwrap(), p);
-        }
-        assert!(!Policy::NoStore.may_store());
-    }
-
-    #[test]
-    fn bad_values_say_what_is_allowed() {
-        for bad in ["60", "1.5s", "shared,60s", "400d", "", "no-cache", "private,"] {
-            let e = Policy::parse(bad).unwrap_err();
-            assert!(e.allowed.contains("no-store"), "{bad}: {e}");
-        }
-    }
 
     #[test]
     fn if_none_match_uses_weak_comparison_over_a_list() {

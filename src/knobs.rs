@@ -5,6 +5,7 @@
 //! `Values::set`/`Values::show` (how it parses and shows), plus what the echo does with it.
 //! The value grammar (fixed, range, weighted, long tail) lives in `grammar`.
 
+mod cache_policy;
 mod grammar;
 
 use std::borrow::Cow;
@@ -17,8 +18,7 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use serde::Serialize;
 
-use crate::cache::Policy;
-
+pub use cache_policy::CachePolicy;
 pub use grammar::{Cap, Dist, Forms, KnobError, Size, Status, Value, format_duration, parse_seed};
 
 /// One knob: where a request gives it, what it accepts, what caps it, and its server default.
@@ -182,7 +182,7 @@ pub struct Values {
     pub seed: Option<u64>,
     /// Peers to relay through, as given (only a request gives it).
     pub hop: Option<String>,
-    pub cache: Option<Policy>,
+    pub cache: Option<CachePolicy>,
 }
 
 /// A knob whose value was refused: the `400` body (`param`, `error`, `allowed`).
@@ -210,7 +210,7 @@ impl Values {
                 self.hop = text.map(str::to_owned);
                 Ok(())
             }
-            Id::Cache => text.map(Policy::parse).transpose().map(|v| self.cache = v),
+            Id::Cache => text.map(CachePolicy::parse).transpose().map(|v| self.cache = v),
         };
         parsed.map_err(|err| BadKnob { param: knob.name, err })
     }
@@ -322,7 +322,7 @@ pub struct Drawn {
     /// `None` echoes the request body.
     pub size: Option<u64>,
     /// `None`: no Cache-Control, no validators.
-    pub cache: Option<Policy>,
+    pub cache: Option<CachePolicy>,
 }
 
 /// Draws every value in a fixed order (delay, cpu, status, size), so one seed gives one answer;
