@@ -4,13 +4,26 @@
 LINT_TARGETS += lint-platform
 APT_PACKAGES += haproxy
 
-PLATFORM_PY := loadtests/platform loadtests/tests/test_platform_end_to_end.py loadtests/tests/test_platform_policies.py
+PLATFORM_PY := loadtests/platform loadtests/tests/test_platform_end_to_end.py \
+  loadtests/tests/test_platform_container_end_to_end.py loadtests/tests/test_platform_policies.py
+
+# RUNTIME=process (each instance a delay-echo process) or container (each a container of $(IMAGE),
+# built by buildc, pulled from a registry started for the run). A bad value stops make before it
+# builds or starts anything (exit 2); the platform checks it again (same message).
+RUNTIME ?= process
+PLATFORM_RUNTIMES := process container
+ifneq ($(filter platform-local loadtest-local,$(MAKECMDGOALS)),)
+ifneq ($(words $(RUNTIME)) $(filter $(PLATFORM_RUNTIMES),$(RUNTIME)),1 $(strip $(RUNTIME)))
+$(error RUNTIME='$(RUNTIME)': allowed: process | container)
+endif
+endif
+PLATFORM_BUILD := $(if $(filter container,$(RUNTIME)),buildc,build)
 
 .PHONY: platform-local
-platform-local: build $(VENV)/.stamp ## Rehearse a platform: make platform-local POLICY=knative|hpa|apprunner|schedule [PROFILE=spike PEAK=… COLD_START=…]
+platform-local: $(PLATFORM_BUILD) $(VENV)/.stamp ## Rehearse a platform: make platform-local POLICY=knative|hpa|apprunner|schedule [RUNTIME=process|container PROFILE=spike PEAK=… COLD_START=…]
 	@test -n "$(POLICY)" || { echo 'give the policy: make platform-local POLICY=apprunner|knative|hpa|schedule (knobs: $(VENV_BIN)/python -m loadtests.platform knobs)' >&2; exit 2; }
 	K6="$(K6)" RESULTS="$(RESULTS)" PYTHON="$(PYTHON)" DELAY_ECHO_BIN=target/release/delay-echo \
-	  POLICY="$(POLICY)" $(VENV_BIN)/python -m loadtests.platform run
+	  RUNTIME="$(RUNTIME)" IMAGE="$(IMAGE)" POLICY="$(POLICY)" $(VENV_BIN)/python -m loadtests.platform run
 
 # Policies on synthetic series with known decisions; a short spike on the real platform end to end.
 .PHONY: test-platform

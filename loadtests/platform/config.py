@@ -16,6 +16,7 @@ from .durations import Distribution, KnobError, parse_distribution, parse_durati
 from .policies import AppRunner, Bounds, Hpa, Knative, Policy, Schedule
 
 POLICIES = ("apprunner", "knative", "hpa", "schedule")
+RUNTIMES = ("process", "container")
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,12 @@ KNOBS: tuple[Knob, ...] = (
     ),
     Knob("PROFILE", "spike", "the k6 profile driven through HAProxy (any k6 knob passes through)"),
     Knob("MAX_RUN_TIME", "900", "hard bound on the load, seconds"),
+    Knob(
+        "RUNTIME",
+        "process",
+        "process | container: each instance a delay-echo process, or a container of IMAGE pulled from a registry of the run (Podman)",
+    ),
+    Knob("IMAGE", "delay-echo:local", "RUNTIME=container: the image (make buildc builds it)"),
     Knob("HAPROXY", "haproxy", "the HAProxy binary (Debian's haproxy package)"),
     Knob("DELAY_ECHO_BIN", "target/release/delay-echo", "the delay-echo binary"),
     Knob("RESULTS", "loadtests/results", "where run folders go"),
@@ -126,6 +133,8 @@ DEFAULTS = {k.name: k.default for k in KNOBS}
 @dataclass(frozen=True)
 class Config:
     policy: str
+    runtime: str
+    image: str
     bounds: Bounds
     cold_start: Distribution
     cold_start_seed: int
@@ -151,6 +160,9 @@ class Config:
         policy = get("POLICY")
         if policy not in POLICIES:
             raise KnobError(f"POLICY={policy!r}: allowed: {' | '.join(POLICIES)}")
+        runtime = get("RUNTIME")
+        if runtime not in RUNTIMES:
+            raise KnobError(f"RUNTIME={runtime!r}: allowed: {' | '.join(RUNTIMES)}")
         lo, hi = _int(get, "MIN_INSTANCES", 1), _int(get, "MAX_INSTANCES", 1)
         if hi < lo:
             raise KnobError(f"MAX_INSTANCES={hi} is below MIN_INSTANCES={lo}")
@@ -162,6 +174,8 @@ class Config:
         }
         cfg = cls(
             policy=policy,
+            runtime=runtime,
+            image=get("IMAGE"),
             bounds=Bounds(lo, hi),
             cold_start=parse_distribution(get("COLD_START")),
             cold_start_seed=_int(get, "COLD_START_SEED", 0),

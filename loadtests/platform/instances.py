@@ -1,5 +1,7 @@
 """One delay-echo process as a platform instance: started with its cold start, probed, drained.
 
+(RUNTIME=container runs the same flags in a container of the image: containers.py.)
+
 The cold start is delay-echo's own `--startup-delay`, so the process listens at once but its /readyz
 answers 503 until the delay has passed: readiness, not a timer in the platform, is the signal, as on a
 real platform. Scale-in is delay-echo's own drain: SIGTERM makes it unready, it keeps serving for
@@ -55,12 +57,41 @@ def parse_metrics(text: str) -> Metrics:
     return Metrics(in_flight, queued, answered)
 
 
+@dataclass(frozen=True)
+class ServiceArgs:
+    """delay-echo's flags for one instance, the same as a process or in a container."""
+
+    concurrency: int
+    delay: str
+    queue: int
+    drain_delay: float
+
+    def argv(self, instance: str, cold_start: float) -> list[str]:
+        return [
+            "--instance-id",
+            instance,
+            "--max-concurrency",
+            str(self.concurrency),
+            "--delay",
+            self.delay,
+            "--max-queue",
+            str(self.queue),
+            "--queue-timeout",
+            "2s",
+            "--startup-delay",
+            render(cold_start),
+            "--drain-delay",
+            render(self.drain_delay),
+        ]
+
+
 @dataclass
 class Instance:
     name: str
-    port: int
+    port: int  # 0 until known (a container's is read back once it runs)
     cold_start: float
     proc: subprocess.Popen[bytes] | None = None
+    in_haproxy: bool = False  # added to HAProxy (a container only once it runs)
     times: dict[str, float] = field(default_factory=dict)  # phase -> epoch seconds
     kill_at: float | None = None  # monotonic deadline for SIGKILL once draining
 
@@ -84,28 +115,9 @@ class Instance:
     def ready(self) -> bool:
         return "ready" in self.times and not self.draining and not self.exited
 
-    def start(
-        self, binary: Path, concurrency: int, delay: str, queue: int, drain_delay: float, log: Path
-    ) -> int:
-        args = [
-            str(binary),
-            "--listen",
-            f"127.0.0.1:{self.port}",
-            "--instance-id",
-            self.name,
-            "--max-concurrency",
-            str(concurrency),
-            "--delay",
-            delay,
-            "--max-queue",
-            str(queue),
-            "--queue-timeout",
-            "2s",
-            "--startup-delay",
-            render(self.cold_start),
-            "--drain-delay",
-            render(drain_delay),
-        ]
+    def start(self, binary: Path, service: ServiceArgs, log: Path) -> int:
+        args = [str(binary), "--listen", f"127.0.0.1:{self.port}"]
+        args += service.argv(self.name, self.cold_start)
         with open(log, "ab") as f:
             # Own session: Ctrl-C reaches the platform only, which then stops each instance by PID.
             self.proc = subprocess.Popen(
@@ -120,12 +132,15 @@ class Instance:
     def poll(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
 
-    def probe_ready(self, timeout: float = 0.5) -> bool:
+    def probe(self, timeout: float = 0.5) -> int | None:
+        """/readyz's status (503 while the cold start lasts, 200 once ready); None: no answer."""
         try:
             with _OPENER.open(f"{self.url}/readyz", timeout=timeout) as r:
-                return bool(r.status == 200)
+                return int(r.status)
+        except urllib.error.HTTPError as e:
+            return int(e.code)
         except (urllib.error.URLError, OSError, ValueError):
-            return False
+            return None
 
     def scrape(self, timeout: float = 0.5) -> Metrics | None:
         try:

@@ -3,12 +3,17 @@
 Two loops share the fleet. The control loop runs every SCRAPE_INTERVAL: it reads each instance's
 /metrics and HAProxy's stats into one `Sample`, asks the policy when its period is due, and reconciles
 the fleet to the desired count (start with a cold start, or drain). The watch loop runs every 100 ms
-and records each instance's phases as they happen (ready, in rotation, first request served, exit),
-so platform.jsonl times them to about a tenth of a second, finer than the scrapes.
+and records each instance's phases as they happen (listening, ready, in rotation, first request
+served, exit), so platform.jsonl times them to about a tenth of a second, finer than the scrapes.
+
+With RUNTIME=container an instance is a container (containers.py): it is launched in a thread of its
+own (pull, run, until it runs with its port published) so the loops go on meanwhile, and joins
+HAProxy once it runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
 import subprocess
@@ -19,9 +24,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .config import Config
+from .containers import ContainerError, ContainerInstance, ContainerRuntime
 from .eventlog import EventLog
 from .haproxy import Haproxy
-from .instances import Instance, free_port
+from .instances import Instance, ServiceArgs, free_port
 from .policies import Decision, Sample, View
 
 WATCH_INTERVAL = 0.1
@@ -41,7 +47,10 @@ class Platform:
         self.rng = random.Random(cfg.cold_start_seed)
         self.service_log = workdir / "service.log"
         self.haproxy = Haproxy(cfg.haproxy, workdir, free_port(), workdir / "haproxy.log")
+        self.service = ServiceArgs(cfg.concurrency, cfg.delay, cfg.queue, cfg.drain_delay)
+        self.containers = ContainerRuntime(cfg.image) if cfg.runtime == "container" else None
         self.instances: list[Instance] = []
+        self._launchers: list[threading.Thread] = []
         self.samples: deque[Sample] = deque()
         self.desired = cfg.bounds.min_instances
         self.load_started: float | None = None  # monotonic
@@ -60,10 +69,17 @@ class Platform:
     def start(self, ready_timeout: float = 30.0) -> None:
         """HAProxy, then MIN_INSTANCES warm instances (no cold start: they exist before the study)."""
         pid = self.haproxy.start()
+        runtime: dict[str, object] = {"name": "process", "binary": str(self.cfg.delay_echo)}
+        if self.containers is not None:
+            try:
+                runtime = self.containers.prepare()
+            except (ContainerError, OSError, subprocess.SubprocessError) as e:
+                raise PlatformError(f"RUNTIME=container: {e}") from e
         self.log.write(
             "platform",
             policy=self.cfg.policy,
             policy_period_s=self.policy.period,
+            runtime=runtime,
             min_instances=self.cfg.bounds.min_instances,
             max_instances=self.cfg.bounds.max_instances,
             cold_start=self.cfg.cold_start.text,
@@ -93,8 +109,9 @@ class Platform:
                     return
                 dead = [i for i in self.instances if i.exited]
             if dead:
+                why = f" ({self.errors[-1]})" if self.errors else ""
                 raise PlatformError(
-                    f"{dead[0].name} exited before it was ready; see {self.service_log}"
+                    f"{dead[0].name} exited before it was ready{why}; see {self.service_log}"
                 )
             time.sleep(WATCH_INTERVAL)
         raise PlatformError(
@@ -110,11 +127,25 @@ class Platform:
         self._stop.set()
         for t in self._threads:
             t.join(timeout=10)
+        for t in list(self._launchers):  # each gives up at once on _stop, or after its own timeout
+            t.join(timeout=180)
         with self._lock:
-            live = [i for i in self.instances if i.proc is not None and not i.exited]
-            for inst in live:
-                inst.signal(signal.SIGTERM)
-            deadline = time.monotonic() + self.cfg.drain_delay + SHUTDOWN_TIMEOUT + 5
+            # Also a container whose launch gave up (logged as exited) while `podman run` still runs.
+            live = [
+                i
+                for i in self.instances
+                if i.proc is not None and (not i.exited or i.proc.poll() is None)
+            ]
+            grace = self.cfg.drain_delay + SHUTDOWN_TIMEOUT + 5
+            if self.containers is not None:
+                # SIGTERM to every container at once, SIGKILL after the grace (podman stop).
+                self.containers.stop(
+                    [i.container for i in live if isinstance(i, ContainerInstance)], grace
+                )
+            else:
+                for inst in live:
+                    inst.signal(signal.SIGTERM)
+            deadline = time.monotonic() + grace
             for inst in live:
                 assert inst.proc is not None
                 try:
@@ -123,6 +154,12 @@ class Platform:
                     inst.signal(signal.SIGKILL)
                     inst.proc.wait()
                 self._phase(inst, "exit", exit_code=inst.proc.returncode, at_shutdown=True)
+        if self.containers is not None:
+            try:
+                closed = self.containers.close()
+            except (OSError, subprocess.SubprocessError) as e:
+                closed = {"error": f"{type(e).__name__}: {e}"}
+            self.log.write("containers_removed", **closed)
         rc = self.haproxy.stop()
         if rc is not None:
             self.log.write(
@@ -135,7 +172,9 @@ class Platform:
             instances={
                 i.name: {
                     "pid": i.pid,
+                    "runtime": self.cfg.runtime,
                     "cold_start_s": round(i.cold_start, 3),
+                    **startup_times(i.times),
                     **{k: round(v, 3) for k, v in i.times.items()},
                 }
                 for i in self.instances
@@ -155,25 +194,72 @@ class Platform:
 
     def _request(self, cold_start: float, reason: str) -> Instance:
         self._count += 1
-        inst = Instance(f"local-{self._count}", free_port(), cold_start)
+        name = f"local-{self._count}"
+        if self.containers is not None:
+            cont = ContainerInstance(name, 0, cold_start, rt=self.containers)
+            self.instances.append(cont)
+            self._phase(
+                cont,
+                "requested",
+                reason=reason,
+                cold_start_s=round(cold_start, 3),
+                runtime="container",
+            )
+            t = threading.Thread(
+                target=self._launch, args=(cont,), name=f"launch-{name}", daemon=True
+            )
+            self._launchers.append(t)
+            t.start()
+            return cont
+        inst = Instance(name, free_port(), cold_start)
         self.instances.append(inst)
-        self._phase(inst, "requested", reason=reason, cold_start_s=round(cold_start, 3))
-        pid = inst.start(
-            self.cfg.delay_echo,
-            self.cfg.concurrency,
-            self.cfg.delay,
-            self.cfg.queue,
-            self.cfg.drain_delay,
-            self.service_log,
+        self._phase(
+            inst, "requested", reason=reason, cold_start_s=round(cold_start, 3), runtime="process"
         )
+        pid = inst.start(self.cfg.delay_echo, self.service, self.service_log)
         self._phase(inst, "started", pid=pid, port=inst.port)
         # In HAProxy from the start, DOWN until its own /readyz check passes.
         self.haproxy.add_server(inst.name, inst.port, self.cfg.check_interval)
+        inst.in_haproxy = True
         return inst
+
+    def _launch(self, inst: ContainerInstance) -> None:
+        """A container's start, off the loops: pull, run; into HAProxy once it runs."""
+        assert self.containers is not None
+
+        def phase(name: str, when: float | None = None, **fields: object) -> None:
+            self._phase(inst, name, when, **fields)
+
+        try:
+            inst.launch(
+                self.containers,
+                self.service,
+                self.service_log,
+                phase,
+                cancelled=lambda: self._stop.is_set() or inst.draining,
+            )
+            with self._lock:
+                if not inst.draining and not self._stop.is_set():
+                    # DOWN until its own /readyz check passes, as a process instance.
+                    self.haproxy.add_server(inst.name, inst.port, self.cfg.check_interval)
+                    inst.in_haproxy = True
+                elif inst.draining:
+                    inst.signal(signal.SIGTERM)  # scaled in while it was starting
+        except Exception as e:
+            # As an instance that crashed: the exit is logged (the watch loop would see it too) and
+            # the control loop replaces it; a container that does run is stopped at shutdown.
+            self._guard_error("launch", f"{inst.name}: {type(e).__name__}: {e}")
+            if inst.proc is not None and inst.proc.poll() is None and not self._stop.is_set():
+                self.containers.stop([inst.container], 1)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    inst.proc.wait(30)
+            with self._lock:
+                self._phase(inst, "exit", exit_code=inst.poll(), launch_failed=str(e)[:500])
 
     def _drain(self, inst: Instance) -> None:
         self._phase(inst, "drain", was_ready="ready" in inst.times)
-        self.haproxy.drain_server(inst.name)
+        if inst.in_haproxy:
+            self.haproxy.drain_server(inst.name)
         inst.signal(signal.SIGTERM)
         inst.kill_at = time.monotonic() + self.cfg.drain_delay + SHUTDOWN_TIMEOUT + 5
 
@@ -201,10 +287,13 @@ class Platform:
         except Exception as e:
             # A failed scrape or command (or a bug) is logged and retried next tick: a loop that died
             # silently would leave the fleet unmanaged while the load runs on.
-            msg = f"{what}: {type(e).__name__}: {e}"
-            if msg not in self.errors:
-                self.errors.append(msg)
-                self.log.write("error", where=what, message=msg)
+            self._guard_error(what, f"{type(e).__name__}: {e}")
+
+    def _guard_error(self, what: str, message: str) -> None:
+        msg = f"{what}: {message}"
+        if msg not in self.errors:
+            self.errors.append(msg)
+            self.log.write("error", where=what, message=msg)
 
     def _watch_loop(self) -> None:
         while not self._stop.wait(WATCH_INTERVAL):
@@ -227,15 +316,23 @@ class Platform:
             if rc is not None and not inst.exited:
                 self._phase(inst, "exit", exit_code=rc)
             if inst.exited:
-                if self.haproxy.remove_server(inst.name):
+                if inst.in_haproxy and self.haproxy.remove_server(inst.name):
+                    inst.in_haproxy = False
                     self._phase(inst, "removed")
                 continue
             if inst.draining:
                 if inst.kill_at is not None and time.monotonic() > inst.kill_at:
+                    inst.kill_at = None
                     inst.signal(signal.SIGKILL)
                 continue
+            if not inst.port:
+                continue  # a container still starting
             if "ready" not in inst.times:
-                if inst.probe_ready():
+                status = inst.probe()
+                if status is not None:
+                    # Listening; delay-echo's /readyz answers 503 until its cold start has passed.
+                    self._phase(inst, "listening", status=status)
+                if status == 200:
                     self._phase(inst, "ready")
             elif "in_rotation" not in inst.times:
                 st = stats.servers.get(inst.name) if stats else None
@@ -260,7 +357,7 @@ class Platform:
     def _observe(self) -> None:
         now = time.monotonic()
         with self._lock:
-            live = [i for i in self.instances if not i.exited]
+            live = [i for i in self.instances if not i.exited and i.port]
         per: dict[str, dict[str, object]] = {}
         total = 0.0
         for inst in live:
@@ -311,3 +408,22 @@ class Platform:
             desired=d.desired,
             inputs=d.inputs,
         )
+
+
+def startup_times(times: dict[str, float]) -> dict[str, float]:
+    """How long an instance took to come up, from its phase times (epoch seconds).
+
+    `requested_to_ready_s` is the whole start as the platform saw it; `requested_to_running_s` the
+    part before delay-echo runs (for a container: pull, create, start), `listening_to_ready_s` the
+    cold start (delay-echo's --startup-delay) as measured.
+    """
+    out = {}
+    for key, a, b in (
+        ("requested_to_ready_s", "requested", "ready"),
+        ("requested_to_running_s", "requested", "started"),
+        ("requested_to_listening_s", "requested", "listening"),
+        ("listening_to_ready_s", "listening", "ready"),
+    ):
+        if a in times and b in times:
+            out[key] = round(times[b] - times[a], 3)
+    return out

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 
 from .config import Config
+from .containers import ContainerError, find_podman
 from .eventlog import EventLog
 from .haproxy import HaproxyError
 from .platform import Platform, PlatformError
@@ -64,7 +65,8 @@ def load_environment(cfg: Config, env: Mapping[str, str], target: str) -> dict[s
     out.setdefault(
         "STUDY",
         f"local platform: {cfg.policy}, {cfg.bounds.min_instances}..{cfg.bounds.max_instances} instances of "
-        f"delay-echo --max-concurrency {cfg.concurrency} --delay {cfg.delay}, cold start {cfg.cold_start.text}",
+        f"delay-echo --max-concurrency {cfg.concurrency} --delay {cfg.delay}, cold start {cfg.cold_start.text}"
+        + (f", each a container of {cfg.image}" if cfg.runtime == "container" else ""),
     )
     return out
 
@@ -115,11 +117,17 @@ def _wait_load(proc: subprocess.Popen[bytes]) -> int:
 
 
 def run(cfg: Config, env: Mapping[str, str], repo: Path, report: bool = True) -> int:
-    if not cfg.delay_echo.is_file():
+    if cfg.runtime == "process" and not cfg.delay_echo.is_file():
         print(
             f"platform: no delay-echo binary at {cfg.delay_echo}; run make build", file=sys.stderr
         )
         return 2
+    if cfg.runtime == "container":
+        try:
+            find_podman()
+        except ContainerError as e:
+            print(f"platform: {e}", file=sys.stderr)
+            return 2
     cfg.results.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=".platform-", dir=cfg.results))
     log = EventLog(workdir / "platform.jsonl")
@@ -130,8 +138,9 @@ def run(cfg: Config, env: Mapping[str, str], repo: Path, report: bool = True) ->
     try:
         platform.start()
         print(
-            f"platform: {cfg.policy} on {cfg.bounds.min_instances}..{cfg.bounds.max_instances} instances behind "
-            f"HAProxy {platform.url}; cold start {cfg.cold_start.text}; events in platform.jsonl"
+            f"platform: {cfg.policy} on {cfg.bounds.min_instances}..{cfg.bounds.max_instances} instances "
+            f"({'containers' if cfg.runtime == 'container' else 'processes'}) behind HAProxy {platform.url}; cold start {cfg.cold_start.text}; "
+            "events in platform.jsonl"
         )
         platform.mark_load_start()
         # Its own process group, so one SIGINT reaches k6 and the script that records the run.

@@ -249,6 +249,7 @@ def test_a_bad_cold_start_says_what_is_allowed(text, says):
         ({"POLICY": "hpa", "HPA_TOLERANCE": "-1"}, "HPA_TOLERANCE"),
         ({"POLICY": "schedule", "SCHEDULE": "8:9"}, "above MAX_INSTANCES"),
         ({"POLICY": "schedule", "LOCAL_SCALE_OUT": "8s"}, "whole seconds"),
+        ({"POLICY": "hpa", "RUNTIME": "docker"}, "RUNTIME='docker': allowed: process | container"),
     ],
 )
 def test_bad_knobs_are_refused_before_anything_starts(env, says):
@@ -263,6 +264,15 @@ def test_the_command_line_exits_2_with_the_reason(monkeypatch, capsys):
     assert (
         "POLICY='fastest': allowed: apprunner | knative | hpa | schedule" in capsys.readouterr().err
     )
+
+
+def test_a_bad_runtime_exits_2_before_anything_starts(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("POLICY", "knative")
+    monkeypatch.setenv("RUNTIME", "vm")
+    monkeypatch.setenv("RESULTS", str(tmp_path))
+    assert main(["run"]) == 2
+    assert "RUNTIME='vm': allowed: process | container" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # no run folder, nothing started
 
 
 def test_knob_defaults_are_the_published_ones():
@@ -284,3 +294,4 @@ def test_knob_defaults_are_the_published_ones():
     assert isinstance(a, AppRunner) and a.max_concurrency == 10.0
     s = Config.from_env({"POLICY": "schedule", "LOCAL_SCALE_OUT": "8"}, Path("."))
     assert s.schedule == ((8.0, 2),)
+    assert (s.runtime, s.image) == ("process", "delay-echo:local")
