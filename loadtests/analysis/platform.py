@@ -5,7 +5,8 @@ much of it (loadtests/README.md, "platform.jsonl"):
 
 - every line: `time` (epoch seconds, a number; `t` or `ts` are accepted too) and `event`;
 - instance events: `event` one of requested, started, ready, in_rotation, first_request, drain,
-  exit, removed, with `instance` (the id the instance answers with in X-Instance-Id);
+  exit, removed (and, when logged, pulled, created and listening: a container's image pull and
+  creation, the service's first answer), with `instance` (the id it answers with in X-Instance-Id);
 - decisions: `event` = decision, with `desired` (instances wanted) and, when known, `current`,
   `policy` and `inputs` (the policy's inputs, kept as they are).
 
@@ -23,7 +24,10 @@ import numpy as np
 
 INSTANCE_EVENTS = (
     "requested",
+    "pulled",
+    "created",
     "started",
+    "listening",
     "ready",
     "in_rotation",
     "first_request",
@@ -52,7 +56,10 @@ class InstanceEvents:
 
     instance: str
     requested: float | None = None
-    started: float | None = None
+    pulled: float | None = None  # RUNTIME=container: its image pulled
+    created: float | None = None  # RUNTIME=container: its container created
+    started: float | None = None  # the process started; a container running
+    listening: float | None = None  # its first answer (/readyz 503 during the cold start)
     ready: float | None = None
     in_rotation: float | None = None  # the balancer's health check passed
     first_request: float | None = None
