@@ -10,10 +10,22 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use serde::Serialize;
 use tokio::sync::oneshot;
 
-use crate::config::AdmissionLimits;
+use crate::knobs::ser_duration;
 use crate::metrics::Metrics;
+
+/// The admission settings (`--max-concurrency`, `--max-queue`, `--queue-timeout`); all three
+/// change at run time through PUT /config.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Limits {
+    /// Requests in service at once; 0 is unlimited.
+    pub max_concurrency: usize,
+    pub max_queue: usize,
+    #[serde(serialize_with = "ser_duration")]
+    pub queue_timeout: Duration,
+}
 
 /// Why a request was not admitted (also the `reason` label of the rejection counter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +49,7 @@ pub struct Admission {
 }
 
 struct State {
-    limits: AdmissionLimits,
+    limits: Limits,
     in_service: usize,
     next_ticket: u64,
     queue: VecDeque<(u64, oneshot::Sender<()>)>,
@@ -89,7 +101,7 @@ impl Drop for Waiting<'_> {
 }
 
 impl Admission {
-    pub fn new(limits: AdmissionLimits, metrics: Arc<Metrics>) -> Arc<Self> {
+    pub fn new(limits: Limits, metrics: Arc<Metrics>) -> Arc<Self> {
         metrics.concurrency_limit.set(limits.max_concurrency as i64);
         Arc::new(Admission {
             state: Mutex::new(State { limits, in_service: 0, next_ticket: 0, queue: VecDeque::new() }),
@@ -116,12 +128,12 @@ impl Admission {
         self.metrics.queued.set(st.queue.len() as i64);
     }
 
-    pub fn limits(&self) -> AdmissionLimits {
+    pub fn limits(&self) -> Limits {
         self.lock().limits
     }
 
     /// Changes the limits for the requests that follow; a raised limit admits waiters now.
-    pub fn set_limits(&self, limits: AdmissionLimits) {
+    pub fn set_limits(&self, limits: Limits) {
         let mut st = self.lock();
         st.limits = limits;
         self.metrics.concurrency_limit.set(limits.max_concurrency as i64);

@@ -1,15 +1,14 @@
 //! The state every request handler shares: configuration, run-time defaults, admission,
-//! metrics, readiness and the instance's identity.
+//! metrics, readiness and the instance's identity (`instance`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
-use hyper::header::HeaderValue;
 
 use crate::admission::Admission;
 use crate::config::{Config, Defaults};
+use crate::instance::Instance;
 use crate::metrics::Metrics;
 use crate::relay::Relay;
 use crate::timer::Timer;
@@ -28,34 +27,6 @@ pub struct App {
     pub timer: Timer,
     /// Forwarding to peers (the `hop` knob).
     pub relay: Relay,
-}
-
-/// Who answered: precomputed header values, cloned (a reference-count bump) per answer.
-pub struct Instance {
-    pub id: String,
-    pub id_header: HeaderValue,
-    pub started_rfc3339: String,
-    pub start_header: HeaderValue,
-    pub region: Option<String>,
-    pub region_header: Option<HeaderValue>,
-    /// `Last-Modified` of a cacheable answer: the instance's start, as an HTTP date.
-    pub last_modified: HeaderValue,
-}
-
-impl Instance {
-    fn new(id: &str, region: Option<&str>) -> Instance {
-        let started = SystemTime::now();
-        let started_rfc3339 = humantime::format_rfc3339_millis(started).to_string();
-        Instance {
-            last_modified: HeaderValue::from_str(&httpdate::fmt_http_date(started)).expect("an HTTP date is ASCII"),
-            id: id.to_owned(),
-            id_header: HeaderValue::from_str(id).expect("instance id is validated as visible ASCII"),
-            start_header: HeaderValue::from_str(&started_rfc3339).expect("RFC 3339 is ASCII"),
-            started_rfc3339,
-            region: region.map(str::to_owned),
-            region_header: region.map(|r| HeaderValue::from_str(r).expect("the region is validated as a name")),
-        }
-    }
 }
 
 /// Ready = the start-up delay is over and no shutdown signal has arrived.

@@ -2,47 +2,25 @@
 //!
 //! Everything downstream receives its part of `Config` and never sees a raw string, so a bad
 //! flag stops the process before it binds, with a message naming the flag and what it accepts.
+//! Each component declares its own settings (`admission::Limits`, `conn::Timeouts`,
+//! `server::settings`, `relay::Settings`, the knobs' `Caps`); this module only fills them in, so
+//! dependencies point one way: `cli` → `config` → the components, none of which reads `config`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde::Serialize;
-
+use crate::admission;
 use crate::cli::{LogFormat, ServeArgs};
-use crate::knobs::{Size, Value, Values, ser_duration};
+use crate::conn::Timeouts;
+use crate::knobs::{Size, Value, Values};
 use crate::platform::Platform;
-use crate::relay::{self, RelayConfig};
+use crate::relay;
+use crate::server::settings::{Lifecycle, Limits};
 
 pub use crate::knobs::Caps;
 
 /// Server defaults for the per-request knobs; replaceable at run time through PUT /config.
 pub type Defaults = Values;
-
-/// Admission settings; the limit and queue can change at run time.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct AdmissionLimits {
-    pub max_concurrency: usize,
-    pub max_queue: usize,
-    #[serde(serialize_with = "ser_duration")]
-    pub queue_timeout: Duration,
-}
-
-/// How connections are served (`server`, `conn`).
-#[derive(Debug, Clone, Copy)]
-pub struct Connections {
-    pub header_read_timeout: Duration,
-    pub idle_timeout: Duration,
-    pub max_connections: usize,
-    pub max_header_size: usize,
-}
-
-/// Start-up and shutdown timing (`server`).
-#[derive(Debug, Clone, Copy)]
-pub struct Lifecycle {
-    pub startup_delay: Duration,
-    pub drain_delay: Duration,
-    pub shutdown_timeout: Duration,
-}
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -51,16 +29,17 @@ pub struct Config {
     pub defaults: Defaults,
     pub caps: Caps,
     pub no_overrides: bool,
-    pub admission: AdmissionLimits,
+    pub admission: admission::Limits,
     pub reject_status: u16,
     pub lifecycle: Lifecycle,
-    pub connections: Connections,
+    pub timeouts: Timeouts,
+    pub connections: Limits,
     pub control_token: Option<String>,
     pub instance_id: String,
     pub log_format: LogFormat,
     pub access_log: bool,
     pub workers: usize,
-    pub relay: RelayConfig,
+    pub relay: relay::Settings,
 }
 
 /// A configuration error, naming the flag (and its environment twin) and what is allowed.
@@ -145,7 +124,7 @@ impl Config {
             }
             _ => platform.instance_id(),
         };
-        let relay = RelayConfig {
+        let relay = relay::Settings {
             peers: relay::parse_peers(&a.peers).map_err(|message| ConfigError {
                 flag: "peer",
                 env: "DELAY_ECHO_PEERS".into(),
@@ -168,7 +147,7 @@ impl Config {
             defaults,
             caps,
             no_overrides: a.no_overrides,
-            admission: AdmissionLimits {
+            admission: admission::Limits {
                 max_concurrency: a.max_concurrency,
                 max_queue: a.max_queue,
                 queue_timeout: duration("queue-timeout", &a.queue_timeout)?,
@@ -183,12 +162,8 @@ impl Config {
             instance_id,
             log_format: a.log_format,
             access_log: a.access_log,
-            connections: Connections {
-                header_read_timeout,
-                idle_timeout,
-                max_connections: a.max_connections,
-                max_header_size: max_header_size as usize,
-            },
+            timeouts: Timeouts { header_read: header_read_timeout, idle: idle_timeout },
+            connections: Limits { max_connections: a.max_connections, max_header_size: max_header_size as usize },
             workers: a.workers,
             relay,
         })

@@ -20,7 +20,14 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
-use crate::config::Connections;
+/// The two timeouts (`--header-read-timeout`, `--idle-timeout`), both positive.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// A started request head must be complete within this.
+    pub header_read: Duration,
+    /// A connection with nothing in flight is closed after this.
+    pub idle: Duration,
+}
 
 /// What the sweeper knows of one connection. Times are milliseconds since `epoch` (+1, so 0
 /// can mean "none").
@@ -148,12 +155,8 @@ pub struct Watchdog {
 }
 
 impl Watchdog {
-    pub fn new(c: &Connections) -> Arc<Watchdog> {
-        Arc::new(Watchdog {
-            connections: Mutex::new(Vec::new()),
-            header_read: c.header_read_timeout,
-            idle: c.idle_timeout,
-        })
+    pub fn new(t: &Timeouts) -> Arc<Watchdog> {
+        Arc::new(Watchdog { connections: Mutex::new(Vec::new()), header_read: t.header_read, idle: t.idle })
     }
 
     pub fn watch(&self, activity: &Arc<Activity>) {

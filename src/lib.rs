@@ -44,6 +44,7 @@ pub mod config;
 pub mod conn;
 pub mod handlers;
 pub mod healthcheck;
+pub mod instance;
 pub mod knobs;
 pub mod link;
 pub mod memory;

@@ -86,8 +86,8 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use serde_json::{Value, json};
 
-use crate::app::Instance;
 use crate::body::Body;
+use crate::instance::Instance;
 
 /// The remaining chain, shortened at every hop.
 pub static X_ECHO_HOP: HeaderName = HeaderName::from_static("x-echo-hop");
@@ -113,9 +113,9 @@ impl Peer {
     }
 }
 
-/// The relay part of the configuration.
+/// The relay settings: the peers, this instance's region, the hop cap and timeout, extra CAs.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RelayConfig {
+pub struct Settings {
     pub peers: Vec<Peer>,
     pub region: Option<String>,
     pub max_hops: u32,
@@ -503,7 +503,7 @@ fn forwarding_client(peer_ca: &[CertificateDer<'static>]) -> Client<HttpsConnect
 }
 
 impl Relay {
-    pub fn new(config: &RelayConfig, instance_id: &str, registry: &Registry) -> Relay {
+    pub fn new(config: &Settings, instance_id: &str, registry: &Registry) -> Relay {
         // Only an instance with peers forwards: without them no client (nor TLS configuration) is
         // built, so an idle instance allocates nothing for relaying (S4's anonymous memory).
         let client = (!config.peers.is_empty()).then(|| forwarding_client(&config.peer_ca));

@@ -11,8 +11,8 @@ use hyper::{Response, StatusCode};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::app::Instance;
 use crate::body::Body;
+use crate::instance::Instance;
 
 static X_INSTANCE_ID: HeaderName = HeaderName::from_static("x-instance-id");
 static X_INSTANCE_REGION: HeaderName = HeaderName::from_static("x-instance-region");

@@ -21,11 +21,13 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
+pub mod settings;
+
 use crate::app::App;
-use crate::config::Connections;
 use crate::conn::{Activity, Watchdog, Watched};
 use crate::memory;
 use crate::router::{self, Listener};
+use crate::server::settings::Limits;
 
 /// Requested listen backlog: room for a burst of 10,000 clients connecting at once. The kernel
 /// caps it at net.core.somaxconn (4096 by default on Linux 5.4+); start-up warns when it does.
@@ -108,7 +110,7 @@ impl Server {
         let (stop_tx, stop_rx) = watch::channel(false);
         let graceful = Arc::new(GracefulShutdown::new());
         let conn_slots = Arc::new(Semaphore::new(cfg.connections.max_connections));
-        let watchdog = Watchdog::new(&cfg.connections);
+        let watchdog = Watchdog::new(&cfg.timeouts);
         let sweeper = tokio::spawn(watchdog.clone().sweep());
         let trimmer = tokio::spawn(memory::trim_after_closing(app.metrics.clone()));
         let mut loops = vec![tokio::spawn(accept_loop(
@@ -182,7 +184,7 @@ struct Protocols {
 }
 
 impl Protocols {
-    fn new(c: &Connections) -> Protocols {
+    fn new(c: &Limits) -> Protocols {
         let mut h1 = http1::Builder::new();
         h1.timer(TokioTimer::new())
             // Our watchdog (conn.rs) times heads; hyper's would also close idle keep-alives.
@@ -277,7 +279,7 @@ async fn serve_connection(
     _slot: OwnedSemaphorePermit,
 ) {
     let _open = OpenConnection::new(&app);
-    let Some(is_http2) = sniff_http2(&stream, app.config.connections.header_read_timeout).await else { return };
+    let Some(is_http2) = sniff_http2(&stream, app.config.timeouts.header_read).await else { return };
     activity.set_http2(is_http2);
     let io = TokioIo::new(Watched::new(stream, activity.clone()));
     let watched = activity.clone();

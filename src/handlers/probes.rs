@@ -3,8 +3,9 @@
 use hyper::header::HeaderValue;
 use hyper::{Response, StatusCode};
 
-use crate::app::{Instance, Readiness};
+use crate::app::Readiness;
 use crate::body::Body;
+use crate::instance::Instance;
 use crate::metrics::Metrics;
 use crate::response;
 

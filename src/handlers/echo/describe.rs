@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use crate::app::Instance;
+use crate::instance::Instance;
 use crate::knobs::{self, Drawn};
 use crate::relay;
 
