@@ -130,18 +130,24 @@ class ContainerRuntime:
 
     # -- before the first instance -------------------------------------------------------------
 
-    def prepare(self) -> dict[str, Any]:
-        """Engine, probe, registry, push, storage; returns what the `platform` event records."""
+    def preflight(self) -> None:
+        """Podman, the image and the registry script are there (before anything starts)."""
         self.podman = find_podman(self.podman)
-        self.version = (
-            self._podman("version", "--format", "{{.Client.Version}}", check=False).stdout.strip()
-            or "unknown"
-        )
         if self._podman("image", "exists", self.image, check=False).returncode != 0:
             raise ContainerError(
                 f"no image {self.image!r} in Podman's storage: build it with make buildc "
                 "(or point IMAGE at one)"
             )
+        if not self.registry_script.is_file():
+            raise ContainerError(f"{self.registry_script} is missing")
+
+    def prepare(self) -> dict[str, Any]:
+        """Engine, probe, registry, push, storage; returns what the `platform` event records."""
+        self.preflight()
+        self.version = (
+            self._podman("version", "--format", "{{.Client.Version}}", check=False).stdout.strip()
+            or "unknown"
+        )
         self._probe()
         self.tmp = Path(tempfile.mkdtemp(prefix=f"delay-echo-platform-{self.run_id}-"))
         self._start_registry()
@@ -217,8 +223,6 @@ class ContainerRuntime:
 
     def _start_registry(self) -> None:
         assert self.tmp is not None
-        if not self.registry_script.is_file():
-            raise ContainerError(f"{self.registry_script} is missing")
         err = ""
         for _ in range(3):  # a port taken between free_port() and the registry's bind: another one
             port = free_port()

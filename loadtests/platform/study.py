@@ -22,7 +22,7 @@ from pathlib import Path
 from types import FrameType
 
 from .config import Config
-from .containers import ContainerError, find_podman
+from .containers import ContainerError, ContainerRuntime
 from .eventlog import EventLog
 from .haproxy import HaproxyError
 from .platform import Platform, PlatformError
@@ -124,7 +124,7 @@ def run(cfg: Config, env: Mapping[str, str], repo: Path, report: bool = True) ->
         return 2
     if cfg.runtime == "container":
         try:
-            find_podman()
+            ContainerRuntime(cfg.image).preflight()
         except ContainerError as e:
             print(f"platform: {e}", file=sys.stderr)
             return 2
