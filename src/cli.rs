@@ -9,9 +9,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 use crate::knobs::{KnobFlags, Value};
+use crate::telemetry::LogFormat;
 
 /// An HTTP target that answers every request after a delay you control, and tells you which
 /// instance answered and where the time went.
@@ -73,12 +74,6 @@ fn port(s: &str) -> Result<u16, String> {
 /// allowed.
 fn duration(s: &str) -> Result<Duration, String> {
     Duration::parse_one(s.trim()).map_err(|e| format!("{e}; allowed: a duration with a unit, e.g. 500ms or 2s"))
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Debug, Args)]

@@ -10,12 +10,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::admission;
-use crate::cli::{LogFormat, ServeArgs};
+use crate::cli::ServeArgs;
 use crate::conn::Timeouts;
 use crate::knobs::{Size, Value, Values};
 use crate::platform::Platform;
 use crate::relay;
 use crate::server::settings::{Lifecycle, Limits};
+use crate::telemetry::LogFormat;
 
 pub use crate::knobs::Caps;
 

@@ -263,7 +263,7 @@ pub fn main(args: &LinkArgs) -> std::process::ExitCode {
             return ExitCode::from(2);
         }
     };
-    crate::telemetry::init(crate::cli::LogFormat::Text);
+    crate::telemetry::init(crate::telemetry::LogFormat::Text);
     // One thread: a link moves few bytes, and its timerfd wakes the thread that waits on it.
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
     match rt.and_then(|rt| rt.block_on(run(config))) {
