@@ -1,7 +1,13 @@
 """The rehearsal (make mesh-local): one namespace per region plus one for the client, links with
 the configured one-way delays, one delay-echo per region (--region, a --peer for every other
 region), the mesh measured from the client namespace, and the configured and measured matrices
-side by side. Everything it creates is removed on the way out (loadtests/netlab's guarantee)."""
+side by side. Everything it creates is removed on the way out (loadtests/netlab's guarantee).
+
+The floor: the lab's links are processes and its endpoints wake up on a shared machine, so a
+pair's `network_ms` is its configured round trip plus the time the same path takes with nothing
+configured, and that time depends on the machine (0.3 ms on one, 0.7 on another). So a
+rehearsal first runs a short pass of the same lab with every region delay 0 ms (`floor_duration`),
+and judges each pair against configured + that pair's floor, measured in the same run."""
 
 from __future__ import annotations
 
@@ -12,10 +18,13 @@ from typing import Literal
 from ..netlab import Host, Lab, Link, Topology
 from . import report
 from .matrix import MatrixError, Mesh
-from .run import finish, measure, run_folder
+from .run import MeshError, finish, measure, run_folder
 
 PORT = 8080
 CLIENT = "client"
+# The floor pass: long enough for a steady p50 (40 exchanges a pair at 20/s), short enough to
+# add only a few seconds.
+FLOOR_DURATION = "2s"
 
 
 def topology(
@@ -37,22 +46,23 @@ def topology(
     )
 
 
-def rehearse(
+def _pass(
     regions: list[str],
     delays: dict[tuple[str, str], float],
     *,
     client_ms: float,
-    jitter_ms: float = 0.0,
+    jitter_ms: float,
     rate: int,
     duration: str,
-    results: Path,
+    folder: Path,
     k6: str,
     delay_echo: Path,
-    mechanism: Literal["auto", "netem", "userspace"] = "auto",
-    say: Callable[[str], None] = print,
-) -> tuple[Mesh, Path]:
+    mechanism: Literal["auto", "netem", "userspace"],
+    say: Callable[[str], None],
+) -> Mesh:
+    """One lab with these delays, one delay-echo per region, the mesh measured from the client;
+    the lab is gone when this returns."""
     topo = topology(regions, delays, client_ms, jitter_ms)
-    folder = run_folder(results)
     with Lab(topo, mechanism=mechanism, link_bin=delay_echo, log_dir=folder / "logs") as lab:
         for r in regions:
             peers = [a for b in regions if b != r for a in ("--peer", f"{b}={lab.url(b, PORT)}")]
@@ -86,14 +96,58 @@ def rehearse(
             ),
         )
         mesh.mechanism = lab.mechanism
+    return mesh
+
+
+def rehearse(
+    regions: list[str],
+    delays: dict[tuple[str, str], float],
+    *,
+    client_ms: float,
+    jitter_ms: float = 0.0,
+    rate: int,
+    duration: str,
+    results: Path,
+    k6: str,
+    delay_echo: Path,
+    mechanism: Literal["auto", "netem", "userspace"] = "auto",
+    floor_duration: str | None = FLOOR_DURATION,
+    say: Callable[[str], None] = print,
+) -> tuple[Mesh, Path]:
+    """The floor pass (every region delay 0, for `floor_duration`; None skips it), then the
+    configured pass; mesh.json and the report in a new run folder under `results`."""
+    topology(regions, delays, client_ms, jitter_ms)  # a bad matrix fails before any lab exists
+    folder = run_folder(results)
+
+    def run(d: dict[tuple[str, str], float], jitter: float, how_long: str, into: Path) -> Mesh:
+        return _pass(
+            regions, d, client_ms=client_ms, jitter_ms=jitter, rate=rate, duration=how_long,
+            folder=into, k6=k6, delay_echo=delay_echo, mechanism=mechanism, say=say,
+        )  # fmt: skip
+
+    floor: dict[str, float] = {}
+    if floor_duration:
+        say(f"floor: the same lab with every region delay 0 ms, for {floor_duration}")
+        (folder / "floor").mkdir()
+        zero = run(dict.fromkeys(delays, 0.0), 0.0, floor_duration, folder / "floor")
+        floor = {f"{p.src}>{p.dst}": p.stats.p50 for p in zero.pairs if p.stats.p50 is not None}
+        if len(floor) != len(zero.pairs):
+            missing = [f"{p.src}>{p.dst}" for p in zero.pairs if p.stats.p50 is None]
+            raise MeshError(
+                f"the floor pass had no answer for {', '.join(missing)}; see {folder / 'floor'}"
+            )
+    mesh = run(delays, jitter_ms, duration, folder)
     mesh.configured = {
         f"{a}>{b}": delays[(a, b)] + delays[(b, a)] for a in regions for b in regions if a != b
     }
+    mesh.floor = floor
+    mesh.floor_duration = floor_duration if floor else None
     finish(mesh, folder)
     say(
         "\np50 network_ms, measured (configured round trip):\n"
         + "\n".join(report.matrix_lines(mesh))
     )
     say("\n" + "\n".join(report.side_by_side(mesh)))
+    say("\n" + (report.floor_line(mesh) + "\n" if floor else "") + report.verdict(mesh))
     say(f"\nreport: {folder / 'report.md'}")
     return mesh, folder

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import base64
 import html
+import statistics
 from pathlib import Path
 
-from .matrix import Mesh
+from .matrix import TOLERANCE_MS, Mesh
 
 
 def _f(v: float | None) -> str:
@@ -35,22 +36,56 @@ def matrix_lines(mesh: Mesh) -> list[str]:
 
 def side_by_side(mesh: Mesh) -> list[str]:
     """Per pair: the measured percentiles, beside the configured round trip when there is one
-    (the rehearsal's check)."""
+    (the rehearsal's check), and the lab's floor when it was measured: then the last difference
+    is the one judged, measured minus (configured + floor)."""
     conf = bool(mesh.configured)
-    head = "| pair |" + (" configured round trip ms |" if conf else "") + " measured p50 |"
-    head += (" difference |" if conf else "") + " p90 | p99 | max | n | errors |"
+    floor = conf and bool(mesh.floor)
+    head = "| pair |" + (" configured round trip ms |" if conf else "")
+    head += (" floor ms |" if floor else "") + " measured p50 |"
+    head += (" difference |" if conf else "") + (" minus (configured + floor) |" if floor else "")
+    head += " p90 | p99 | max | n | errors |"
     lines = [head, "|---|" + "---:|" * (head.count("|") - 2)]
     for p in mesh.pairs:
         s = p.stats
         cells = [f"{p.src} → {p.dst}"]
         if conf:
-            c = mesh.configured[f"{p.src}>{p.dst}"]
-            cells += [f"{c:g}", _f(s.p50), "-" if s.p50 is None else f"{s.p50 - c:+.2f}"]
+            key = f"{p.src}>{p.dst}"
+            c = mesh.configured[key]
+            cells.append(f"{c:g}")
+            if floor:
+                cells.append(_f(mesh.floor.get(key)))
+            cells += [_f(s.p50), "-" if s.p50 is None else f"{s.p50 - c:+.2f}"]
+            if floor:
+                off = mesh.off(p.src, p.dst)
+                cells.append("-" if off is None else f"{off:+.2f}")
         else:
             cells.append(_f(s.p50))
         cells += [_f(s.p90), _f(s.p99), _f(s.max), str(s.n), str(s.errors)]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def floor_line(mesh: Mesh) -> str:
+    """What the lab's floor was, in one sentence (empty without one)."""
+    if not mesh.floor:
+        return ""
+    v = sorted(mesh.floor.values())
+    mid = statistics.median(v)
+    return (
+        f"Floor: p50 `network_ms` of the same path with 0 ms configured, measured first in this run"
+        f" ({mesh.floor_duration}): {v[0]:.2f} to {v[-1]:.2f} ms per pair, median {mid:.2f}."
+        f" Each pair is judged against configured + its floor, within ±{TOLERANCE_MS:g} ms."
+    )
+
+
+def verdict(mesh: Mesh) -> str:
+    """Whether every pair's p50 is within the tolerance of configured (+ floor)."""
+    off = {f"{p.src}>{p.dst}": mesh.off(p.src, p.dst) for p in mesh.pairs}
+    bad = [f"{k} {v:+.2f}" if v is not None else f"{k} no p50" for k, v in off.items() if v is None or abs(v) > TOLERANCE_MS]  # fmt: skip
+    what = "configured + floor" if mesh.floor else "configured"
+    if bad:
+        return f"Outside ±{TOLERANCE_MS:g} ms of {what}: {', '.join(bad)} ms."
+    return f"Every pair within ±{TOLERANCE_MS:g} ms of {what}."
 
 
 def heat_map(mesh: Mesh, path: Path) -> None:
@@ -107,6 +142,11 @@ def write(mesh: Mesh, folder: Path) -> None:
         "",
         *side_by_side(mesh),
         "",
+        *(
+            [floor_line(mesh), "", verdict(mesh), ""]
+            if mesh.floor
+            else ([verdict(mesh), ""] if mesh.configured else [])
+        ),
         "## The client's own time to each region",
         "",
         "Client round trip minus the region's total (its own network time to the region, both ways).",
