@@ -1,4 +1,5 @@
-"""Command line: `python -m loadtests.platform run` (knobs from the environment, see `knobs`).
+"""Command line: `python -m loadtests.platform run` (knobs from the environment, see `knobs`);
+`starts RUN…` prints how long each instance took to start in those runs.
 
 Exit status: the load's (0, or k6's), 2 with a one-line reason for a bad knob, 130 when interrupted.
 """
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from .config import Config, describe_knobs
 from .durations import KnobError
+from .starts import print_starts
 from .study import run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,10 +27,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     rp.add_argument("--no-report", action="store_true", help="leave the report to `make report`")
     sub.add_parser("knobs", help="list every knob with its default")
+    sp = sub.add_parser(
+        "starts",
+        help="each instance's start (requested -> running -> ready) from run folders, with medians",
+    )
+    sp.add_argument("runs", nargs="+", type=Path, help="run folders (or platform.jsonl files)")
+    sp.add_argument(
+        "--all", action="store_true", help="count the warm instances too (started before the load)"
+    )
     args = ap.parse_args(argv)
     if args.command == "knobs":
         print(describe_knobs())
         return 0
+    if args.command == "starts":
+        return print_starts(args.runs, warm=args.all)
     try:
         cfg = Config.from_env(os.environ, REPO)
     except KnobError as e:
