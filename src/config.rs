@@ -3,7 +3,7 @@
 //! Everything downstream receives its part of `Config` and never sees a raw string, so a bad
 //! flag stops the process before it binds, with a message naming the flag and what it accepts.
 //! Each component declares its own settings (`admission::Limits`, `conn::Timeouts`,
-//! `server::settings`, `relay::Settings`, the knobs' `Caps`); this module only fills them in, so
+//! `server::settings`, `relay::peers::Settings`, the knobs' `Caps`); this module only fills them in, so
 //! dependencies point one way: `cli` → `config` → the components, none of which reads `config`.
 
 use std::net::SocketAddr;
@@ -14,7 +14,7 @@ use crate::cli::ServeArgs;
 use crate::conn::Timeouts;
 use crate::knobs::{Size, Value, Values};
 use crate::platform::Platform;
-use crate::relay;
+use crate::relay::peers;
 use crate::server::settings::{Lifecycle, Limits};
 use crate::telemetry::LogFormat;
 
@@ -40,7 +40,7 @@ pub struct Config {
     pub log_format: LogFormat,
     pub access_log: bool,
     pub workers: usize,
-    pub relay: relay::Settings,
+    pub relay: peers::Settings,
 }
 
 /// A configuration error, naming the flag (and its environment twin) and what is allowed.
@@ -125,17 +125,17 @@ impl Config {
             }
             _ => platform.instance_id(),
         };
-        let relay = relay::Settings {
-            peers: relay::parse_peers(&a.peers).map_err(|message| ConfigError {
+        let relay = peers::Settings {
+            peers: peers::parse_peers(&a.peers).map_err(|message| ConfigError {
                 flag: "peer",
                 env: "DELAY_ECHO_PEERS".into(),
                 message,
             })?,
-            region: relay::parse_region(a.region.as_deref(), a.aws_region.as_deref()).map_err(|e| bad("region", e))?,
+            region: peers::parse_region(a.region.as_deref(), a.aws_region.as_deref()).map_err(|e| bad("region", e))?,
             max_hops: a.max_hops,
             peer_timeout: duration("peer-timeout", &a.peer_timeout)?,
             peer_ca: match &a.peer_ca {
-                Some(path) => relay::load_peer_ca(path).map_err(|e| bad("peer-ca", e))?,
+                Some(path) => peers::load_peer_ca(path).map_err(|e| bad("peer-ca", e))?,
                 None => Vec::new(),
             },
         };
