@@ -27,7 +27,7 @@ platform-local: $(PLATFORM_BUILD) $(VENV)/.stamp ## Rehearse a platform: make pl
 
 # Policies on synthetic series with known decisions; a short spike on the real platform end to end.
 .PHONY: test-platform
-test-platform: image-binary $(VENV)/.stamp ## Local-platform tests alone: policy decisions, a platform-local spike end to end (make test runs them in check-loadtests and test-loadtests)
+test-platform: image-binary $(VENV)/.stamp ## Local-platform tests alone: policy decisions, a platform-local spike end to end, on processes and on containers (make test runs them in check-loadtests and test-loadtests)
 	K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/$(SERVICE_BIN)" PYTHON="$(PYTHON)" \
 	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider $(filter loadtests/tests/%,$(PLATFORM_PY))
 
