@@ -395,6 +395,8 @@ class ContainerInstance(Instance):
         self.container = rt.name(self.name)
         pulled = rt.pull()
         phase("pulled", **pulled)
+        if cancelled():
+            raise ContainerError(f"{self.container}: not run (scaled in, or the platform stops)")
         argv = rt.run_argv(self.container, service.argv(self.name, self.cold_start))
         with open(log, "ab") as f:
             # Own session: Ctrl-C reaches the platform only, which then stops each container.
@@ -411,7 +413,11 @@ class ContainerInstance(Instance):
                     f"podman run of {self.container} exited {self.proc.returncode} before the "
                     f"container ran; see service.log"
                 )
-            if cancelled() or time.monotonic() > deadline:
+            if cancelled():
+                raise ContainerError(
+                    f"{self.container}: start given up (scaled in, or the platform stops)"
+                )
+            if time.monotonic() > deadline:
                 raise ContainerError(f"{self.container} was not running within {timeout:g} s")
             time.sleep(0.05)
         self.container_id, self.container_pid, self.port = running.id, running.pid, running.port
