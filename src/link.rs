@@ -14,8 +14,9 @@
 //! the connection was accepted as TCP's handshake would cost; a half-close is passed on after
 //! the data before it; a reset or error on either side closes both. Holding uses the service's
 //! timerfd timer (`crate::timer`) to wake shortly before a chunk's time and then polls the clock
-//! (see `SPIN`), so a chunk leaves within microseconds of its time rather than on tokio's
-//! millisecond wheel or a slow wake-up. Bandwidth and loss are not emulated.
+//! (see `Lead`), so a chunk leaves within microseconds of its time rather than on tokio's
+//! millisecond wheel or a slow wake-up. How early it wakes is learned from how late its own
+//! wake-ups are on this machine. Bandwidth and loss are not emulated.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,11 +35,80 @@ const CHUNK: usize = 64 * 1024;
 /// Chunks held per direction before reading stops (back-pressure instead of unbounded memory).
 const IN_FLIGHT: usize = 256;
 /// How long before a chunk's time the timer wakes the link, which then polls the clock until
-/// the time has come. A thread that slept for milliseconds takes 0.1 to 0.3 ms to run again on
-/// a virtual machine (measured here: a 5 ms link added 0.2 ms per direction at real-time
-/// priority); the last stretch is spent yielding to the runtime instead, which costs at most this
-/// much CPU per chunk and keeps other connections served meanwhile.
-const SPIN: Duration = Duration::from_micros(500);
+/// the time has come, so a late wake-up does not make the chunk late. How late a wake-up is
+/// depends on the machine: a thread that slept for milliseconds took 0.1 to 0.3 ms to run again on
+/// one virtual machine (a 5 ms link added 0.2 ms per direction at real-time priority), and on an
+/// idle one whose virtual CPUs halt, waking them is the host's business. So each link learns it:
+/// the lead is the mean lateness of its recent wake-ups plus four mean deviations (as TCP sizes a
+/// retransmission timeout from round trips), kept within `LEAD_MIN..=LEAD_MAX`. The last stretch
+/// is spent yielding to the runtime, which costs at most the lead in CPU per chunk and keeps
+/// other connections served meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Lead {
+    /// Smoothed lateness of a wake-up past its time, µs.
+    mean: f64,
+    /// Smoothed absolute deviation from `mean`, µs.
+    dev: f64,
+}
+
+/// The least lead: below it the polling saves too little to matter.
+const LEAD_MIN: Duration = Duration::from_micros(200);
+/// The most: a machine whose wake-ups are later than this is too busy to emulate a network on,
+/// and polling longer would take a CPU from what it measures.
+const LEAD_MAX: Duration = Duration::from_millis(2);
+
+impl Lead {
+    /// Before any wake-up is seen: 0.5 ms, the fixed lead this replaced.
+    const START: Lead = Lead { mean: 0.0, dev: 125.0 };
+
+    fn lead(&self) -> Duration {
+        Duration::from_micros((self.mean + 4.0 * self.dev).max(0.0) as u64).clamp(LEAD_MIN, LEAD_MAX)
+    }
+
+    /// One more wake-up, `late` past its time (gains 1/8 and 1/4, as RFC 6298).
+    fn observe(&mut self, late: Duration) {
+        let late = late.min(LEAD_MAX * 4).as_secs_f64() * 1e6;
+        self.dev += ((late - self.mean).abs() - self.dev) / 4.0;
+        self.mean += (late - self.mean) / 8.0;
+    }
+}
+
+/// A link's lead, shared by its connections (they wake on the same thread).
+#[derive(Debug)]
+struct Leads(std::sync::Mutex<Lead>);
+
+impl Leads {
+    fn new() -> Leads {
+        Leads(std::sync::Mutex::new(Lead::START))
+    }
+    fn get(&self) -> Lead {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn observe(&self, late: Duration) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).observe(late);
+    }
+}
+
+/// What a link holds in common: the timer and the lead.
+struct Clock {
+    timer: Timer,
+    lead: Leads,
+}
+
+impl Clock {
+    /// Returns at `release`, never before: sleeps until the lead before it, then polls.
+    async fn hold_until(&self, release: Instant) {
+        if let Some(wake) = release.checked_sub(self.lead.get().lead())
+            && wake > Instant::now()
+        {
+            self.timer.sleep_until(wake).await;
+            self.lead.observe(Instant::now().saturating_duration_since(wake));
+        }
+        while Instant::now() < release {
+            tokio::task::yield_now().await;
+        }
+    }
+}
 
 /// Flags of `delay-echo link`, each with a `DELAY_ECHO_LINK_…` environment twin.
 #[derive(Debug, Args)]
@@ -134,7 +204,7 @@ pub struct Link {
     listeners: Vec<(TcpListener, SocketAddr)>,
     forward: Hold,
     back: Hold,
-    timer: Arc<Timer>,
+    clock: Arc<Clock>,
 }
 
 impl Link {
@@ -146,7 +216,8 @@ impl Link {
                 .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {listen}: {e}")))?;
             listeners.push((l, *connect));
         }
-        Ok(Link { listeners, forward: config.forward, back: config.back, timer: Arc::new(Timer::new()) })
+        let clock = Arc::new(Clock { timer: Timer::new(), lead: Leads::new() });
+        Ok(Link { listeners, forward: config.forward, back: config.back, clock })
     }
 
     /// The bound addresses, in the order of the routes.
@@ -158,14 +229,14 @@ impl Link {
     pub async fn run(self) {
         let mut tasks = tokio::task::JoinSet::new();
         for (listener, connect) in self.listeners {
-            let (forward, back, timer) = (self.forward, self.back, self.timer.clone());
-            tasks.spawn(accept_loop(listener, connect, forward, back, timer));
+            let (forward, back, clock) = (self.forward, self.back, self.clock.clone());
+            tasks.spawn(accept_loop(listener, connect, forward, back, clock));
         }
         while tasks.join_next().await.is_some() {}
     }
 }
 
-async fn accept_loop(listener: TcpListener, connect: SocketAddr, forward: Hold, back: Hold, timer: Arc<Timer>) {
+async fn accept_loop(listener: TcpListener, connect: SocketAddr, forward: Hold, back: Hold, clock: Arc<Clock>) {
     loop {
         let (inbound, from) = match listener.accept().await {
             Ok(c) => c,
@@ -176,9 +247,9 @@ async fn accept_loop(listener: TcpListener, connect: SocketAddr, forward: Hold, 
                 continue;
             }
         };
-        let timer = timer.clone();
+        let clock = clock.clone();
         tokio::spawn(async move {
-            if let Err(e) = carry(inbound, connect, forward, back, timer).await {
+            if let Err(e) = carry(inbound, connect, forward, back, clock).await {
                 tracing::debug!(%from, %connect, error = %e, "link: connection ended");
             }
         });
@@ -191,7 +262,7 @@ async fn carry(
     connect: SocketAddr,
     forward: Hold,
     back: Hold,
-    timer: Arc<Timer>,
+    clock: Arc<Clock>,
 ) -> std::io::Result<()> {
     let accepted = Instant::now();
     let outbound = TcpStream::connect(connect).await?;
@@ -203,8 +274,8 @@ async fn carry(
     let (in_r, in_w) = inbound.into_split();
     let (out_r, out_w) = outbound.into_split();
     tokio::try_join!(
-        direction(in_r, out_w, forward, handshake, &timer),
-        direction(out_r, in_w, back, accepted, &timer),
+        direction(in_r, out_w, forward, handshake, &clock),
+        direction(out_r, in_w, back, accepted, &clock),
     )?;
     Ok(())
 }
@@ -215,7 +286,7 @@ async fn direction(
     mut to: impl AsyncWrite + Unpin,
     hold: Hold,
     not_before: Instant,
-    timer: &Timer,
+    clock: &Clock,
 ) -> std::io::Result<()> {
     let (tx, mut rx) = mpsc::channel::<(Instant, Vec<u8>)>(IN_FLIGHT);
     let read = async move {
@@ -239,10 +310,7 @@ async fn direction(
     };
     let write = async move {
         while let Some((release, buf)) = rx.recv().await {
-            timer.sleep_until(release.checked_sub(SPIN).unwrap_or(release)).await;
-            while Instant::now() < release {
-                tokio::task::yield_now().await;
-            }
+            clock.hold_until(release).await;
             to.write_all(&buf).await?;
         }
         // The sender is gone: the data before the half-close has been written, pass it on.
@@ -342,6 +410,32 @@ mod tests {
         );
         let wide = Hold { delay: Duration::from_millis(1), jitter: Duration::from_millis(5) };
         assert!((0..2000).all(|_| wide.draw(&mut rng) <= Duration::from_millis(6)));
+    }
+
+    #[test]
+    fn the_lead_learns_how_late_wake_ups_are_here_within_its_bounds() {
+        let us = Duration::from_micros;
+        assert_eq!(Lead::START.lead(), us(500), "before any wake-up: the old fixed lead");
+        // A machine whose wake-ups are 40-60 µs late: the least lead.
+        let mut quick = Lead::START;
+        for i in 0..200 {
+            quick.observe(us(40 + (i % 3) * 10));
+        }
+        assert_eq!(quick.lead(), LEAD_MIN, "{quick:?}");
+        // One whose wake-ups are 300-500 µs late (halted virtual CPUs): a lead that covers them.
+        let mut slow = Lead::START;
+        for i in 0..200 {
+            slow.observe(us(300 + (i % 3) * 100));
+        }
+        assert!(slow.lead() > us(500) && slow.lead() < us(1000), "{slow:?} {:?}", slow.lead());
+        // A stall (the host took the CPU away) widens it for a while, at most to LEAD_MAX, and
+        // steady wake-ups bring it back.
+        quick.observe(Duration::from_millis(30));
+        assert_eq!(quick.lead(), LEAD_MAX);
+        for _ in 0..40 {
+            quick.observe(us(50));
+        }
+        assert_eq!(quick.lead(), LEAD_MIN, "{quick:?}");
     }
 
     /// A TCP server on loopback that echoes what it reads and closes after the client's half-close.
