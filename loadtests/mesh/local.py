@@ -58,12 +58,16 @@ def _pass(
     k6: str,
     delay_echo: Path,
     mechanism: Literal["auto", "netem", "userspace"],
+    awake: bool,
     say: Callable[[str], None],
 ) -> Mesh:
     """One lab with these delays, one delay-echo per region, the mesh measured from the client;
     the lab is gone when this returns."""
     topo = topology(regions, delays, client_ms, jitter_ms)
-    with Lab(topo, mechanism=mechanism, link_bin=delay_echo, log_dir=folder / "logs") as lab:
+    # awake: the delays are a ground truth, and idle CPUs' wake-ups are the machine's, not the
+    # network's (they cost more after a pass's long holds than in the floor pass's short ones).
+    lab = Lab(topo, mechanism=mechanism, link_bin=delay_echo, log_dir=folder / "logs", awake=awake)
+    with lab:
         for r in regions:
             peers = [a for b in regions if b != r for a in ("--peer", f"{b}={lab.url(b, PORT)}")]
             argv = [
@@ -96,6 +100,7 @@ def _pass(
             ),
         )
         mesh.mechanism = lab.mechanism
+        mesh.awake = lab.awake
     return mesh
 
 
@@ -112,6 +117,7 @@ def rehearse(
     delay_echo: Path,
     mechanism: Literal["auto", "netem", "userspace"] = "auto",
     floor_duration: str | None = FLOOR_DURATION,
+    awake: bool = True,
     say: Callable[[str], None] = print,
 ) -> tuple[Mesh, Path]:
     """The floor pass (every region delay 0, for `floor_duration`; None skips it), then the
@@ -122,7 +128,7 @@ def rehearse(
     def run(d: dict[tuple[str, str], float], jitter: float, how_long: str, into: Path) -> Mesh:
         return _pass(
             regions, d, client_ms=client_ms, jitter_ms=jitter, rate=rate, duration=how_long,
-            folder=into, k6=k6, delay_echo=delay_echo, mechanism=mechanism, say=say,
+            folder=into, k6=k6, delay_echo=delay_echo, mechanism=mechanism, awake=awake, say=say,
         )  # fmt: skip
 
     floor: dict[str, float] = {}

@@ -53,6 +53,8 @@ class Mesh:
     # The lab's own time per "a>b" (ms): p50 network_ms of the same path with 0 ms configured.
     floor: dict[str, float] = field(default_factory=dict)
     floor_duration: str | None = None
+    # Whether the emulated network's idle CPUs were held awake (netlab's `awake`).
+    awake: bool | None = None
 
     def pair(self, src: str, dst: str) -> Stats:
         for p in self.pairs:
@@ -82,6 +84,7 @@ class Mesh:
             "configured_round_trip_ms": self.configured or None,
             "floor_ms": self.floor or None,
             "floor_duration": self.floor_duration,
+            "cpus_awake": self.awake,
         }
 
     def write(self, path: Path) -> None:

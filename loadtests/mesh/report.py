@@ -128,6 +128,7 @@ def write(mesh: Mesh, folder: Path) -> None:
         "",
         f"{len(mesh.regions)} regions, {len(mesh.pairs)} ordered pairs, {mesh.rate} req/s per pair for {mesh.duration}"
         + (f"; emulated network, link delays by {mesh.mechanism}" if mesh.mechanism else "")
+        + ("; idle CPUs held awake (PM QoS)" if mesh.awake else "")
         + ".",
         "",
         "`network_ms` of a leg a → b: a's round trip to b minus b's own total, i.e. the network",

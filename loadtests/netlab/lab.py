@@ -16,6 +16,13 @@ Delays per ordered pair of hosts, by one of two mechanisms (`Lab.mechanism` says
   are reachable through a link, and servers must listen on every address (0.0.0.0) or their
   transport address (`HostInfo.transport`), since the link arrives there.
 
+Wake-ups: what runs in a lab mostly waits, and on a machine whose CPUs are otherwise idle each
+wake-up first brings a CPU out of its idle state; on a virtual machine whose idle CPUs halt that is
+the host's business and can take a few tenths of a millisecond, per packet's hop, more after long
+waits than short ones. `Lab(awake=True)` holds a PM QoS request for zero wake-up latency
+(/dev/cpu_dma_latency, as cyclictest does) while the lab is up, so idle CPUs poll instead; the
+kernel drops the request when the lab lets go of it, also if the process dies.
+
 Cleanup is guaranteed: `with Lab(topology) as lab:` removes every process it started and every
 namespace it made on leaving, also on an exception, Ctrl-C or SIGTERM (turned into
 KeyboardInterrupt while the lab is up). A run's namespaces are named
@@ -30,6 +37,7 @@ import os
 import secrets
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -53,6 +61,9 @@ HOST_NET = "10.214.0"  # the hosts' own addresses
 # own threads (which run at 50).
 REALTIME_PRIORITY = 20
 REPO = Path(__file__).resolve().parents[2]
+# The kernel's PM QoS interface: while a process holds it open with a value written, no CPU enters
+# an idle state whose exit latency exceeds that many microseconds.
+CPU_LATENCY_QOS = Path("/dev/cpu_dma_latency")
 
 Mechanism = Literal["netem", "userspace"]
 
@@ -210,7 +221,8 @@ class Lab:
     `link_bin`: the delay-echo binary for the user-space link (default $DELAY_ECHO_BIN, else
     target/release/delay-echo). `log_dir`: where the output of started processes goes (default:
     a temporary folder, kept for reading after the run). `realtime_links`: run the user-space
-    links at a real-time priority (see `run`).
+    links at a real-time priority (see `run`). `awake`: keep idle CPUs polling while the lab is
+    up (see the module doc), for studies whose timings are a ground truth.
     """
 
     def __init__(
@@ -223,12 +235,15 @@ class Lab:
         log_dir: Path | None = None,
         say: Callable[[str], None] = _say,
         realtime_links: bool = True,
+        awake: bool = False,
     ) -> None:
         self.topology = topology
         self._want = mechanism
         self._link_bin = link_bin or _default_link_bin()
         self._realtime_links = realtime_links
         self._realtime: bool | None = None
+        self._awake = awake
+        self._qos_fd: int | None = None
         # The kernel's answer when netem was tried and refused.
         self._netem_note = ""
         self._prefix = prefix
@@ -416,6 +431,8 @@ class Lab:
         if self.log_dir is None:
             self.log_dir = Path(tempfile.mkdtemp(prefix="netlab-logs-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        if self._awake:
+            self._hold_cpus_awake()
         self.run_id = f"{self._prefix}-{os.getpid()}-{secrets.token_hex(3)}"
         switch = self._add_namespace(SWITCH)
         _ip("-n", switch, "link", "add", "br0", "type", "bridge")
@@ -437,6 +454,7 @@ class Lab:
             self._start_links(switch)
         self._say(
             f"up: {len(self.hosts)} hosts, run {self.run_id}, link delays by {self._mechanism_text()}"
+            + ("; idle CPUs held awake" if self.awake else "")
         )
 
     def down(self) -> None:
@@ -464,6 +482,33 @@ class Lab:
             self._say(f"down: removed {len(self._created)} namespaces of run {self.run_id}")
         self._created.clear()
         self.hosts.clear()
+        if self._qos_fd is not None:
+            os.close(self._qos_fd)
+            self._qos_fd = None
+
+    @property
+    def awake(self) -> bool:
+        """Whether idle CPUs are held polling right now (`awake=True` and the kernel agreed)."""
+        return self._qos_fd is not None
+
+    def _hold_cpus_awake(self) -> None:
+        """The PM QoS request of `awake`: 0 µs written to /dev/cpu_dma_latency, held until
+        `down` closes it (the descriptor is not inherited by what the lab starts). Where that
+        cannot be done, say so and go on: timings may then include idle CPUs' wake-ups."""
+        try:
+            fd = os.open(CPU_LATENCY_QOS, os.O_WRONLY)
+        except OSError as e:
+            self._say(
+                f"cannot keep idle CPUs awake ({CPU_LATENCY_QOS}: {e.strerror}): on an idle machine wake-ups may add to timings"
+            )
+            return
+        try:
+            os.write(fd, struct.pack("i", 0))
+        except OSError as e:
+            os.close(fd)
+            self._say(f"cannot keep idle CPUs awake ({CPU_LATENCY_QOS}: {e.strerror})")
+            return
+        self._qos_fd = fd
 
     # --- building --------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ from loadtests.netlab import (
     TopologyError,
     check_prerequisites,
 )
-from loadtests.netlab.lab import namespaces
+from loadtests.netlab.lab import CPU_LATENCY_QOS, namespaces
 
 REPO = Path(__file__).resolve().parents[3]
 BIN = Path(os.environ.get("DELAY_ECHO_BIN") or REPO / "target" / "release" / "delay-echo")
@@ -160,6 +161,25 @@ def test_a_lab_gives_hosts_that_reach_each_other_and_leaves_nothing_behind(tmp_p
         assert server.pid in pids, "the server runs inside the lab's namespaces"
     assert ours(run_id) == []
     assert not [p for p in pids if alive(p)], "every process started in the lab was stopped"
+
+
+def cpu_latency_target() -> int:
+    fd = os.open(CPU_LATENCY_QOS, os.O_RDONLY)
+    try:
+        return struct.unpack("i", os.read(fd, 4))[0]
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.skipif(not CPU_LATENCY_QOS.exists(), reason="no PM QoS interface in this kernel")
+def test_an_awake_lab_holds_idle_cpus_polling_while_up_and_lets_go_after(tmp_path):
+    before = cpu_latency_target()
+    with pytest.raises(RuntimeError, match="study failed"), Lab(TWO, link_bin=BIN, log_dir=tmp_path, awake=True) as lab:  # fmt: skip
+        assert lab.awake and cpu_latency_target() == 0
+        raise RuntimeError("study failed")
+    assert not lab.awake and cpu_latency_target() == before
+    with Lab(TWO, link_bin=BIN, log_dir=tmp_path) as lab:
+        assert not lab.awake, "only when asked"
 
 
 def test_an_exception_inside_the_lab_still_removes_it(tmp_path):
