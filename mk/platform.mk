@@ -5,7 +5,8 @@ LINT_TARGETS += lint-platform
 APT_PACKAGES += haproxy
 
 PLATFORM_PY := loadtests/platform loadtests/tests/test_platform_end_to_end.py \
-  loadtests/tests/test_platform_container_end_to_end.py loadtests/tests/test_platform_policies.py
+  loadtests/tests/test_platform_container_end_to_end.py loadtests/tests/test_platform_policies.py \
+  loadtests/tests/test_platform_starts.py
 
 # RUNTIME=process (each instance a delay-echo process) or container (each a container of $(IMAGE),
 # built by buildc, pulled from a registry started for the run). A bad value stops make before it
