@@ -9,8 +9,10 @@
 # Base image: pinned by version. It is not pinned by digest because the digest could not be
 # read where this file was written (no registry access there); Dependabot (docker ecosystem)
 # proposes the digest-pinned update. The final stage is `scratch`, which has no digest.
+# Fully qualified (docker.io/library/...), which Docker reads as `rust:...` and Podman needs:
+# Debian's Podman resolves no short names (no unqualified-search registries).
 
-FROM rust:1.95.0-slim-bookworm AS chef
+FROM docker.io/library/rust:1.95.0-slim-bookworm AS chef
 # cargo-chef splits the build so the dependencies get a layer of their own, keyed on the
 # manifests only: editing src/ rebuilds the crate, not its ~100 dependencies. A layer (rather
 # than a BuildKit cache mount) is what the GitHub Actions cache can store between runs.

@@ -1,8 +1,9 @@
-# The container image and the GitHub Actions workflows: build, run and push the image
-# (`buildc`, `runc`, `push`, needing Docker), and the checks `make test` runs without a Docker
-# engine: the Dockerfile's lint and scan, the binary built exactly as the Dockerfile builds it,
-# its static linking, a run of it the way the image runs it (scripts/image/sandbox.sh), and the
-# workflows' scan and policy.
+# The container image and the GitHub Actions workflows: build, run, stop and push the image
+# (`buildc`, `runc`, `stopc`, `push`: Docker where a daemon answers, else Podman; see
+# scripts/image/container.sh), and what `make test` checks: the Dockerfile's lint and scan, the
+# binary built exactly as the Dockerfile builds it and its static linking, the image built and
+# run in Podman (`test-container`, with `make push` rehearsed against a local registry), and
+# the workflows' scan and policy.
 
 IMAGE      ?= delay-echo:local
 PLATFORM   ?= linux/amd64
@@ -11,6 +12,15 @@ CONTAINER  ?= delay-echo
 # 123456789012.dkr.ecr.eu-west-1.amazonaws.com/delay-echo; AWS_REGION defaults to its region.
 REPOSITORY_URL ?=
 AWS_REGION ?=
+# REGISTRY_LOGIN=none: push to a registry that is not ECR without logging in (a local one, or
+# one already logged in to).
+REGISTRY_LOGIN ?=
+# Container engine (auto: Docker where a daemon answers, else Podman) and build path (auto:
+# the full multi-stage build where the base image can be pulled, else the offline one).
+ENGINE ?= auto
+BUILD  ?= auto
+# Publish the port on this host address only (e.g. 127.0.0.1); empty: every address.
+HOST_IP ?=
 IMAGE_VERSION  ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 IMAGE_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 # Pushed tag: the commit, so an immutable-tag repository never sees the same tag twice.
@@ -24,30 +34,42 @@ IMAGE_SCRIPTS := $(wildcard scripts/image/*.sh)
 WORKFLOWS     := .github/workflows
 
 CONTAINER_ENV = IMAGE='$(IMAGE)' PLATFORM='$(PLATFORM)' CONTAINER='$(CONTAINER)' PORT='$(PORT)' \
+	HOST_IP='$(HOST_IP)' ENGINE='$(ENGINE)' BUILD='$(BUILD)' PYTHON='$(PYTHON)' \
 	VERSION='$(IMAGE_VERSION)' REVISION='$(IMAGE_REVISION)' \
-	REPOSITORY_URL='$(REPOSITORY_URL)' AWS_REGION='$(AWS_REGION)' TAG='$(TAG)'
+	REPOSITORY_URL='$(REPOSITORY_URL)' AWS_REGION='$(AWS_REGION)' TAG='$(TAG)' \
+	REGISTRY_LOGIN='$(REGISTRY_LOGIN)'
 
 # The image tests that read files and run the container script against a stand-in `docker`
-# (fast); those that need the static binary (built from source) are the integration gate.
-IMAGE_UNIT_TESTS   := $(addprefix tests/image/,test_context.py test_dockerfile.py test_workflows.py test_container_script.py)
-IMAGE_BINARY_TESTS := $(addprefix tests/image/,test_static.py test_sandbox.py)
+# (fast); those that need the static binary (built from source), and those that build and run
+# the image in Podman, are integration gates.
+IMAGE_UNIT_TESTS      := $(addprefix tests/image/,test_context.py test_dockerfile.py test_workflows.py test_container_script.py)
+IMAGE_BINARY_TESTS    := $(addprefix tests/image/,test_static.py)
+IMAGE_CONTAINER_TESTS := $(addprefix tests/image/,test_container.py test_push.py)
 
-APT_PACKAGES += bubblewrap shellcheck file binutils curl util-linux
+# Podman with --no-install-recommends: runc named (else apt picks crun, which refuses cgroup v1
+# hybrid hosts), the CNI plugins (the network stack it depends on) and iptables (their port
+# forwarding). docker-registry: the local registry `make push` is rehearsed against.
+APT_PACKAGES += shellcheck file binutils curl util-linux \
+	podman runc containernetworking-plugins iptables docker-registry
 CHECK_TARGETS += test-image-units
 TEST_TARGETS += lint-image lint-workflows
-LIVE_TARGETS += test-image
+LIVE_TARGETS += test-image test-container
 LINT_TARGETS += lint-image lint-workflows
 
 .PHONY: buildc
-buildc: ## Build the image (linux/amd64; PLATFORM=linux/arm64 to override; plain docker build without buildx), tagged delay-echo:local
+buildc: ## Build the image, tagged delay-echo:local: Docker or Podman; full build, or offline when the base image cannot be pulled
 	$(CONTAINER_ENV) scripts/image/container.sh build
 
 .PHONY: runc
-runc: ## Run the image on port 8080 (PORT=...), replacing the previous container; passes DELAY_ECHO_* through
+runc: ## Run the image read-only on port 8080 (PORT=..., HOST_IP=...), replacing the previous container; passes DELAY_ECHO_* through
 	$(CONTAINER_ENV) scripts/image/container.sh run $(ARGS)
 
+.PHONY: stopc
+stopc: ## Stop the container `make runc` started (it drains and exits 0)
+	$(CONTAINER_ENV) scripts/image/container.sh stop
+
 .PHONY: push
-push: ## Tag the image and push it to ECR: make push REPOSITORY_URL=<terraform output> [TAG=...]
+push: ## Tag the image, push it and print its digest: make push REPOSITORY_URL=<terraform output> [TAG=...] (REGISTRY_LOGIN=none: not ECR)
 	$(CONTAINER_ENV) scripts/image/container.sh push
 
 .PHONY: image-binary
@@ -70,10 +92,14 @@ lint-workflows: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp ## zizmor (offline) and ch
 
 .PHONY: test-image-units
 test-image-units: $(VENV)/.stamp ## Image checks without a build: build context, Dockerfile, workflows, buildc/runc/push on a stand-in docker
-	@stray="$(filter-out $(IMAGE_UNIT_TESTS) $(IMAGE_BINARY_TESTS),$(wildcard tests/image/test_*.py))"; \
-	  [ -z "$$stray" ] || { echo "mk/image.mk: put $$stray in IMAGE_UNIT_TESTS or IMAGE_BINARY_TESTS" >&2; exit 1; }
+	@stray="$(filter-out $(IMAGE_UNIT_TESTS) $(IMAGE_BINARY_TESTS) $(IMAGE_CONTAINER_TESTS),$(wildcard tests/image/test_*.py))"; \
+	  [ -z "$$stray" ] || { echo "mk/image.mk: put $$stray in IMAGE_UNIT_TESTS, IMAGE_BINARY_TESTS or IMAGE_CONTAINER_TESTS" >&2; exit 1; }
 	$(VENV_BIN)/python -m pytest -q -p no:cacheprovider $(IMAGE_UNIT_TESTS)
 
 .PHONY: test-image
-test-image: $(VENV)/.stamp image-binary ## The image contract without Docker: the static binary and a sandboxed run of it
+test-image: $(VENV)/.stamp image-binary ## The image's binary, built as the Dockerfile builds it: static, under the size budget
 	IMAGE_BINARY=$(CURDIR)/$(IMAGE_BINARY) $(VENV_BIN)/python -m pytest -q -p no:cacheprovider $(IMAGE_BINARY_TESTS)
+
+.PHONY: test-container
+test-container: $(VENV)/.stamp ## The image in Podman: offline build of the real Dockerfile, read-only run, health, drain on stop, contents; make push to a local registry
+	PYTHON='$(PYTHON)' $(VENV_BIN)/python -m pytest -q -p no:cacheprovider $(IMAGE_CONTAINER_TESTS)

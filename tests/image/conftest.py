@@ -1,4 +1,4 @@
-"""Shared fixtures for the image-contract tests (`make test-image`).
+"""Shared fixtures for the image-contract tests (`make test-image`, `make test-container`).
 
 The binary under test is the one `make image-binary` builds exactly as the Dockerfile does
 (scripts/image/build-static.sh on the .dockerignore'd context); make passes its path in
@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -61,3 +64,71 @@ def dockerfile_stages(text: str) -> list[dict]:
         elif stages:
             stages[-1]["ops"].append((op, args))
     return stages
+
+
+# --- The container gate (`make test-container`): the image built and run in Podman ------------
+
+CONTAINER_SH = SCRIPTS / "container.sh"
+# Bounds on hangs, generous for a shared machine; they measure nothing.
+BUILD_TIMEOUT_S = 600
+START_TIMEOUT_S = 30
+
+
+def podman(
+    *args: str, check: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    r = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout)
+    if check and r.returncode != 0:
+        pytest.fail(f"podman {' '.join(args)} exited {r.returncode}:\n{r.stdout}{r.stderr}")
+    return r
+
+
+def container_env(**settings: str) -> dict[str, str]:
+    """The environment for scripts/image/container.sh on its Podman path, as make gives it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DELAY_ECHO_")}
+    env.pop("MAKEFLAGS", None)
+    env.update(ENGINE="podman", **settings)
+    return env
+
+
+def git_head() -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def image(tmp_path_factory: pytest.TempPathFactory):
+    """The real Dockerfile built by `container.sh build` on its offline path (no base image
+    pull: the binary is built as the builder stage builds it and given to the Dockerfile as
+    the `builder` build context), under a tag of its own, removed afterwards."""
+    if shutil.which("podman") is None:
+        pytest.fail("podman is not installed: `make deps` installs it (mk/image.mk APT_PACKAGES)")
+    tag = f"localhost/delay-echo-test:{uuid.uuid4().hex[:12]}"
+    revision = git_head()
+    r = subprocess.run(
+        [str(CONTAINER_SH), "build"],
+        env=container_env(
+            IMAGE=tag,
+            BUILD="offline",
+            VERSION=CARGO_VERSION,
+            REVISION=revision,
+            SOURCE="https://example.invalid/delay-echo",
+        ),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT_S,
+    )
+    try:
+        assert r.returncode == 0, f"container.sh build failed:\n{r.stdout}\n{r.stderr}"
+        assert "offline build with podman" in r.stderr, r.stderr
+        yield {"tag": tag, "revision": revision, "build_log": r.stderr}
+    finally:
+        # Only this tag: the image's layers may be shared with other tags, which stay.
+        podman("rmi", "--force", tag, check=False)
+
+
+CARGO_VERSION = re.search(
+    r'^version = "([^"]+)"', (ROOT / "Cargo.toml").read_text(), re.MULTILINE
+).group(1)
