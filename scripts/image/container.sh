@@ -177,6 +177,16 @@ build() {
     --build-arg "REVISION=${REVISION:-unknown}"
     --build-arg "SOURCE=${SOURCE:-}"
   )
+  # Podman 4.3 (buildah 1.28) reuses a cached LABEL layer when only a build argument's value
+  # changed, so the image would carry the previous build's revision; the same values as
+  # --label are applied to the final image whatever the cache holds.
+  if [[ $ENGINE_KIND == podman ]]; then
+    build_args+=(
+      --label "org.opencontainers.image.version=${VERSION:-dev}"
+      --label "org.opencontainers.image.revision=${REVISION:-unknown}"
+      --label "org.opencontainers.image.source=${SOURCE:-}"
+    )
+  fi
   if [[ $BUILD_PATH == offline ]]; then
     local host
     host=$(host_platform)

@@ -104,8 +104,11 @@ def image(tmp_path_factory: pytest.TempPathFactory):
     the `builder` build context), under a tag of its own, removed afterwards."""
     if shutil.which("podman") is None:
         pytest.fail("podman is not installed: `make deps` installs it (mk/image.mk APT_PACKAGES)")
-    tag = f"localhost/delay-echo-test:{uuid.uuid4().hex[:12]}"
+    run_id = uuid.uuid4().hex[:12]
+    tag = f"localhost/delay-echo-test:{run_id}"
     revision = git_head()
+    # Unique per build: the labels must be this build's, not a cached layer's.
+    source = f"https://example.invalid/delay-echo/{run_id}"
     r = subprocess.run(
         [str(CONTAINER_SH), "build"],
         env=container_env(
@@ -113,7 +116,7 @@ def image(tmp_path_factory: pytest.TempPathFactory):
             BUILD="offline",
             VERSION=CARGO_VERSION,
             REVISION=revision,
-            SOURCE="https://example.invalid/delay-echo",
+            SOURCE=source,
         ),
         cwd=ROOT,
         capture_output=True,
@@ -123,7 +126,7 @@ def image(tmp_path_factory: pytest.TempPathFactory):
     try:
         assert r.returncode == 0, f"container.sh build failed:\n{r.stdout}\n{r.stderr}"
         assert "offline build with podman" in r.stderr, r.stderr
-        yield {"tag": tag, "revision": revision, "build_log": r.stderr}
+        yield {"tag": tag, "revision": revision, "source": source, "build_log": r.stderr}
     finally:
         # Only this tag: the image's layers may be shared with other tags, which stay.
         podman("rmi", "--force", tag, check=False)

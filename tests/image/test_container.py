@@ -134,7 +134,7 @@ def test_image_has_the_oci_labels(image: dict, inspect: dict) -> None:
     assert labels["org.opencontainers.image.description"]
     assert labels["org.opencontainers.image.version"] == CARGO_VERSION
     assert labels["org.opencontainers.image.revision"] == image["revision"]
-    assert labels["org.opencontainers.image.source"] == "https://example.invalid/delay-echo"
+    assert labels["org.opencontainers.image.source"] == image["source"]
 
 
 def test_image_config_is_the_dockerfiles(inspect: dict) -> None:
