@@ -3,8 +3,9 @@
 # binary's own start-up and nothing else.
 #
 # How the binary is compiled (profile, target, flags) lives in scripts/image/build-static.sh,
-# which `make test` also runs on the same build context before checking the result in an
-# empty sandbox: change the build there, not here.
+# which `make test` also runs on the same build context, and hands to this Dockerfile in
+# place of the builder stage when the base image cannot be pulled (`make buildc`, offline
+# path: scripts/image/container.sh): change the build there, not here.
 #
 # Base image: pinned by version. It is not pinned by digest because the digest could not be
 # read where this file was written (no registry access there); Dependabot (docker ecosystem)

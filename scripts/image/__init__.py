@@ -1,3 +1,3 @@
-"""The image's scripts: the Docker build context without an engine (context.py), the static build
-and the sandboxed run (shell).
+"""The image's scripts: the Docker build context as .dockerignore makes it (context.py), the
+static build, the container engine commands and the local registry (shell).
 """

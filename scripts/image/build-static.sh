@@ -2,7 +2,8 @@
 # How the image's binary is built: profile, target and flags live here and nowhere else.
 # The Dockerfile RUNs this script (for the cached dependency layer and for the binary) and
 # `make image-binary` runs the same script on the same build context, so the binary that
-# `make test` checks in the sandbox cannot drift from the one that ships in the image.
+# `make test` checks (and `make buildc`'s offline path puts in the image) cannot drift from the
+# one the builder stage builds.
 #
 #   build-static.sh deps  RECIPE   build only the dependencies (cargo-chef), for layer caching
 #   build-static.sh build OUT      build the binary and copy it to OUT
