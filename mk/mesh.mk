@@ -20,6 +20,8 @@ MESH_CLIENT_DELAY ?= 1
 # Jitter of every region-region link in ms (each chunk or packet: delay +- jitter).
 MESH_JITTER   ?= 0
 MESH_LOCAL_DURATION ?= 10s
+# The rehearsal's floor pass (every region delay 0 ms) before the configured one; 0 skips it.
+MESH_FLOOR_DURATION ?= 2s
 
 MESH := $(VENV_BIN)/python -m loadtests.mesh
 
@@ -35,9 +37,10 @@ mesh: $(VENV)/.stamp ## Latency matrix of deployed regions (infra's service_urls
 	  $(if $(MESH_TF_DIR),--terraform-dir '$(MESH_TF_DIR)')
 
 .PHONY: mesh-local
-mesh-local: build $(VENV)/.stamp ## Rehearse the mesh on namespaces with known delays (root): [REGIONS=eu,us,ap MESH_DELAYS=eu/us=5,… MESH_RATE=]; prints configured vs measured
+mesh-local: build $(VENV)/.stamp ## Rehearse the mesh on namespaces with known delays (root): [REGIONS=eu,us,ap MESH_DELAYS=eu/us=5,… MESH_RATE=]; prints configured, floor and measured
 	K6="$(abspath $(VENV_BIN))/k6" $(MESH) local --regions '$(REGIONS)' --delays '$(MESH_DELAYS)' \
 	  --client-delay $(MESH_CLIENT_DELAY) --jitter $(MESH_JITTER) --rate $(MESH_RATE) --duration $(MESH_LOCAL_DURATION) \
+	  --floor-duration $(MESH_FLOOR_DURATION) \
 	  --results $(RESULTS) --delay-echo $(CURDIR)/target/release/delay-echo
 
 .PHONY: netlab-cleanup
@@ -45,7 +48,7 @@ netlab-cleanup: ## Remove emulated-network namespaces left by runs that died (ne
 	$(PYTHON) -m loadtests.netlab cleanup
 
 .PHONY: test-mesh
-test-mesh: image-binary $(VENV)/.stamp ## netlab and mesh: topology/matrix parsing, cleanup on exit/failure/SIGTERM, the emulated 3-region mesh against its configured delays
+test-mesh: image-binary $(VENV)/.stamp ## netlab and mesh: topology/matrix parsing, cleanup on exit/failure/SIGTERM, the emulated 3-region mesh against its configured delays plus its floor
 	K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/$(SERVICE_BIN)" \
 	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider loadtests/netlab/tests loadtests/mesh/tests
 

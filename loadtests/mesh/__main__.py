@@ -2,6 +2,7 @@
 
     python -m loadtests.mesh run   (--peers name=url,... | --file FILE | --terraform JSON) [--rate N] [--duration 30s]
     python -m loadtests.mesh local [--regions eu,us,ap] [--delays MATRIX] [--client-delay MS] [--rate N] [--duration 10s]
+                                   [--floor-duration 2s] [--no-awake]
 
 Exit codes: 0 done, 1 a pair answered errors only or k6 failed, 2 bad input (or no root for local).
 """
@@ -73,6 +74,17 @@ def main(argv: list[str] | None = None) -> int:
                 help="jitter of every region-region link, ms (delay +- jitter)",
             )
             s.add_argument("--mechanism", choices=["auto", "netem", "userspace"], default="auto")
+            s.add_argument(
+                "--floor-duration",
+                default="2s",
+                help="the floor pass (every region delay 0 ms) first, this long; 0 skips it",
+            )
+            s.add_argument(
+                "--awake",
+                action=argparse.BooleanOptionalAction,
+                default=True,
+                help="hold idle CPUs polling while the lab is up (netlab's awake)",
+            )
     a = p.parse_args(argv)
     if not 1 <= a.rate <= 1000:
         print(
@@ -110,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             mesh, folder = rehearse(
                 regions, delays, client_ms=a.client_delay, jitter_ms=a.jitter, rate=a.rate, duration=a.duration,
                 results=a.results, k6=_k6(a.k6), delay_echo=a.delay_echo, mechanism=a.mechanism,
+                floor_duration=None if a.floor_duration in ("", "0") else a.floor_duration,
+                awake=a.awake,
             )  # fmt: skip
     except (peers_mod.PeersError, MatrixError, TopologyError, NetlabError, OSError) as e:
         print(f"mesh: {e}", file=sys.stderr)

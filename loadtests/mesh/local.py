@@ -18,7 +18,7 @@ from typing import Literal
 from ..netlab import Host, Lab, Link, Topology
 from . import report
 from .matrix import MatrixError, Mesh
-from .run import MeshError, finish, measure, run_folder
+from .run import MeshError, finish, measure, run_folder, seconds
 
 PORT = 8080
 CLIENT = "client"
@@ -122,7 +122,16 @@ def rehearse(
 ) -> tuple[Mesh, Path]:
     """The floor pass (every region delay 0, for `floor_duration`; None skips it), then the
     configured pass; mesh.json and the report in a new run folder under `results`."""
-    topology(regions, delays, client_ms, jitter_ms)  # a bad matrix fails before any lab exists
+    # A bad matrix or duration fails before any lab exists.
+    topology(regions, delays, client_ms, jitter_ms)
+    seconds(duration)
+    if floor_duration:
+        try:
+            seconds(floor_duration)
+        except MeshError:
+            raise MeshError(
+                f"MESH_FLOOR_DURATION={floor_duration!r}; allowed: a whole number with ms, s or m, e.g. 2s, or 0 for none"
+            ) from None
     folder = run_folder(results)
 
     def run(d: dict[tuple[str, str], float], jitter: float, how_long: str, into: Path) -> Mesh:

@@ -42,7 +42,8 @@ def side_by_side(mesh: Mesh) -> list[str]:
     floor = conf and bool(mesh.floor)
     head = "| pair |" + (" configured round trip ms |" if conf else "")
     head += (" floor ms |" if floor else "") + " measured p50 |"
-    head += (" difference |" if conf else "") + (" minus (configured + floor) |" if floor else "")
+    head += " minus configured |" if floor else " difference |" if conf else ""
+    head += " minus (configured + floor) |" if floor else ""
     head += " p90 | p99 | max | n | errors |"
     lines = [head, "|---|" + "---:|" * (head.count("|") - 2)]
     for p in mesh.pairs:

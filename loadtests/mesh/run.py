@@ -50,7 +50,7 @@ def measure(
     }
     argv = [k6, "run", "--quiet", "--log-output", f"file={folder / 'k6.log'}", str(SCRIPT)]
     # Bounded: the duration plus start-up and the last requests' timeout.
-    bound = timeout or (_seconds(duration) + 90)
+    bound = timeout or (seconds(duration) + 90)
     (folder / "run.json").write_text(
         json.dumps({"peers": peers, "rate": rate, "duration": duration}, indent=2) + "\n"
     )
@@ -63,7 +63,7 @@ def measure(
     return from_summary(json.loads(summary.read_text()))
 
 
-def _seconds(d: str) -> float:
+def seconds(d: str) -> float:
     for unit, f in (("ms", 0.001), ("s", 1.0), ("m", 60.0)):
         if d.endswith(unit) and d[: -len(unit)].isdigit():
             return int(d[: -len(unit)]) * f

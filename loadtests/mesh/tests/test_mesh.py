@@ -144,6 +144,9 @@ def test_the_cli_refuses_bad_input_with_exit_2(tmp_path):
     assert r.returncode == 2 and "give exactly one of" in r.stderr
     r = run("local", "--regions", "eu,us", "--delays", "eu/xx=3", "--results", str(tmp_path))
     assert r.returncode == 2 and "not one of REGIONS" in r.stderr
+    r = run("local", "--floor-duration", "two", "--results", str(tmp_path))
+    assert r.returncode == 1 and "MESH_FLOOR_DURATION='two'" in r.stderr, r.stderr
+    assert not list(tmp_path.iterdir()), "refused before any run folder or lab"
 
 
 def test_the_rehearsal_measures_every_pair_at_its_configured_round_trip(tmp_path):
