@@ -48,7 +48,10 @@ case "$mode" in
     target_dir="${CARGO_TARGET_DIR:-target}"
     built="$target_dir/$TARGET/$PROFILE/$BIN"
     mkdir -p "$(dirname "$arg")"
-    cp "$built" "$arg"
+    # Copy beside OUT, then rename over it: a plain cp fails ("Text file busy") while a test
+    # runs the previous binary, and a rename also never leaves a half-written OUT.
+    cp "$built" "$arg.tmp.$$"
+    mv -f "$arg.tmp.$$" "$arg"
     echo "built $arg (profile $PROFILE, target $TARGET, flags '$STATIC_FLAGS' + .cargo/config.toml)"
     ;;
   *)
