@@ -48,9 +48,10 @@ IMAGE_CONTAINER_TESTS := $(addprefix tests/image/,test_container.py test_push.py
 
 # Podman with --no-install-recommends: runc named (else apt picks crun, which refuses cgroup v1
 # hybrid hosts), the CNI plugins (the network stack it depends on) and iptables (their port
-# forwarding). docker-registry: the local registry `make push` is rehearsed against.
+# forwarding); uidmap and slirp4netns are what rootless Podman needs (a non-root `make test`;
+# only root was tried). docker-registry: the local registry `make push` is rehearsed against.
 APT_PACKAGES += shellcheck file binutils curl util-linux \
-	podman runc containernetworking-plugins iptables docker-registry
+	podman runc containernetworking-plugins iptables uidmap slirp4netns docker-registry
 CHECK_TARGETS += test-image-units
 TEST_TARGETS += lint-image lint-workflows
 LIVE_TARGETS += test-image test-container
