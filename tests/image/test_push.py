@@ -60,6 +60,19 @@ def registry(tmp_path_factory: pytest.TempPathFactory):
         assert not (folder / "registry.pid").exists()
 
 
+def test_registry_sh_refuses_a_port_in_use(registry: str, tmp_path: Path) -> None:
+    port = registry.rsplit(":", 1)[1]
+    r = subprocess.run(
+        [REGISTRY_SH, "start", str(tmp_path), port], capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 1 and "already in use" in r.stderr, r.stdout + r.stderr
+    assert not (tmp_path / "registry.pid").exists()
+    with urllib.request.urlopen(f"http://{registry}/v2/", timeout=10) as resp:
+        assert resp.status == 200  # the first one is untouched
+    # Stopping where nothing runs is not an error.
+    assert subprocess.run([REGISTRY_SH, "stop", str(tmp_path)], timeout=60).returncode == 0
+
+
 def test_make_push_then_pull_by_digest(image: dict, registry: str) -> None:
     repository = f"{registry}/delay-echo"
     tag = f"rehearsal-{uuid.uuid4().hex[:8]}"
