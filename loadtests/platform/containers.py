@@ -202,8 +202,6 @@ class ContainerRuntime:
                     "--name",
                     self.name("probe"),
                     "--read-only",
-                    "--network",
-                    "none",
                     "--no-healthcheck",
                     *extra,
                     self.image,
