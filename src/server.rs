@@ -5,6 +5,8 @@
 //! unready → drain delay (still serving) → stop accepting → finish in-flight requests within the
 //! shutdown timeout → report what was drained and what was cut.
 
+pub mod settings;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
@@ -20,8 +22,6 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
-
-pub mod settings;
 
 use crate::app::App;
 use crate::conn::{Activity, Watchdog, Watched};
