@@ -11,28 +11,26 @@
 //!
 //! # Memory per connection
 //!
-//! A connection that waits in an 80 ms sleep is what this service holds by the ten thousand,
-//! so its cost is a budget: about 12 KB per open HTTP/1 connection, most of it hyper's 8 KiB
-//! read and write buffers (touched only at their start), the rest the connection task and the
-//! request future hyper keeps per connection; 10,000 connections each with a request in flight
-//! measure about 116 MB resident on one worker (bench/hyper_floor.rs is the floor a bare hyper
-//! server sets). What keeps it there, each measured when it was made:
+//! A connection that waits in an 80 ms sleep is what this service holds by the ten thousand, so
+//! its cost is a budget, most of it hyper's read and write buffers (bench/hyper_floor.rs is the
+//! floor a bare hyper server sets). What keeps it there (the figures are in bench/README.md,
+//! "Memory per connection"):
 //! - the echo reads what it needs from the request head inside `Service::call` and lets the
-//!   head go (`router::route`, `echo::prepare`): a head held across the sleep made hyper
-//!   allocate a second 8 KiB read buffer per request (168 → 139 MB);
+//!   head go (`router::route`, `echo::prepare`): a head held across the sleep makes hyper
+//!   allocate a second read buffer per request;
 //! - the echo future works on its state in place (`Echo::run(&mut self)`): moving the fields
-//!   out made the future hold them twice (1,600 → 880 bytes per request); for the same reason
-//!   `router::route` returns an async block, not an async fn's future (+650 bytes per request);
+//!   out makes the future hold them twice; for the same reason `router::route` returns an async
+//!   block, not an async fn's future;
 //! - rare paths are boxed so their state does not enlarge every request's future (the chunked
 //!   body read, the CPU burn, the relay hop, the admission queue wait, `/config`, tokio's sleep
 //!   where no timerfd can be made, and an HTTP/2 connection inside the connection task);
-//! - knob values are drawn on arrival (48 bytes kept, not 240 of parsed distributions), a
-//!   delay is a 32-byte timerfd entry (`timer`), timeouts are one shared sweeper (`conn`),
-//!   HTTP/2 is told apart by peeking (no 4 KiB rewind buffer), and the three per-request header
-//!   values share one allocation (`handlers::echo`'s `headers`);
+//! - knob values are drawn on arrival (not kept as parsed distributions), a delay is a small
+//!   timerfd entry (`timer`), timeouts are one shared sweeper (`conn`), HTTP/2 is told apart by
+//!   peeking (no rewind buffer), and the per-request header values share one allocation
+//!   (`handlers::echo`'s `headers`);
 //! - an echo answer's header map is reserved for exactly the headers it carries: hyper keeps it
-//!   for the connection's next request, and `HeaderMap` rounds a reserve of 7 up to 16 slots
-//!   (12 entries), 700 bytes more per connection than 6 (S2's peak: 131.6 → 138.4 MB);
+//!   for the connection's next request, and `HeaderMap` rounds a reserve up to the next power of
+//!   two;
 //! - freed memory goes back to the system after many connections close (`memory`).
 
 pub mod admission;

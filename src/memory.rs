@@ -1,14 +1,13 @@
 //! Handing freed heap memory back to the system after many connections have closed.
 //!
-//! hyper gives every HTTP/1 connection an 8 KiB read buffer and an 8 KiB write buffer. A fresh
-//! process touches only the first page or so of each, so 10,000 connections cost about 125 MB
-//! resident. When they close, glibc keeps their pages; the next wave of connections is carved
-//! out of that memory at other offsets and touches pages the first wave never did, so resident
-//! memory grows with every wave (measured: 127 → 168 → 184 → 197 MB over four waves of 10,000;
-//! hyper alone shows the same). `malloc_trim` returns the free pages, and each wave then costs
-//! what the first did. It holds the allocator's lock while it works (about 1 ms, 16 ms at most
-//! right after 10,000 connections closed), so it runs only after many connections have closed:
-//! a task looks once a second at how many have closed (accepted minus open, from the metrics).
+//! hyper gives every HTTP/1 connection a read and a write buffer, and a fresh process touches
+//! only the first page or so of each. When connections close, glibc keeps their pages; the next
+//! wave is carved out of that memory at other offsets and touches pages the first wave never
+//! did, so resident memory grows with every wave (hyper alone shows the same; figures in
+//! bench/README.md, "Memory per connection"). `malloc_trim` returns the free pages, and each
+//! wave then costs what the first did. It holds the allocator's lock while it works, so it runs
+//! only after many connections have closed: a task looks once a second at how many have closed
+//! (accepted minus open, from the metrics).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
