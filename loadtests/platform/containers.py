@@ -54,8 +54,9 @@ def find_podman(name: str = "podman") -> str:
     path = shutil.which(name)
     if path is None:
         raise ContainerError(
-            f"RUNTIME=container needs Podman and no {name!r} is on PATH: install it "
-            "(Debian/Ubuntu: apt-get install podman runc) or use RUNTIME=process"
+            f"RUNTIME=container needs Podman and no {name!r} is on PATH: install it (Debian/Ubuntu: "
+            "apt-get install --no-install-recommends podman runc containernetworking-plugins "
+            "iptables docker-registry, as make deps does) or use RUNTIME=process"
         )
     return path
 

@@ -39,7 +39,7 @@ BUILD = ["podman", "build", "--quiet", "--format", "docker"]
 
 pytestmark = pytest.mark.skipif(
     shutil.which("podman") is None,
-    reason="no container engine: Podman is not installed (apt-get install podman runc; make deps)",
+    reason="no container engine: Podman is not installed (make deps installs it)",
 )
 
 
