@@ -4,7 +4,7 @@ Before the first instance, the runtime
 - probes what the engine needs on this machine (`podman run --rm IMAGE --version`: the default OCI
   runtime, else the other of runc/crun, as crun refuses cgroup v1 in hybrid mode; Podman's default
   rlimits, else explicit ones below the hard limits, as a host without CAP_SYS_RESOURCE refuses
-  the defaults): a copy of scripts/image/container.sh's probe for `make runc`;
+  the defaults): scripts/image/container.sh's probe, the one `make runc` uses;
 - starts a throw-away registry on 127.0.0.1 (scripts/image/registry.sh) and pushes the image to it;
 - gives the instances a Podman storage of their own (`--root`/`--runroot` in a temporary folder), so
   the first instance's pull really downloads the image, as on a fresh node, and later ones find it
@@ -23,7 +23,7 @@ storage and the registry with them.
 from __future__ import annotations
 
 import contextlib
-import resource
+import os
 import secrets
 import shutil
 import signal
@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .instances import Instance, ServiceArgs, free_port
+from .instances import Instance, ServiceArgs
 
 LABEL = "io.github.delay-echo.platform-run"
 REPOSITORY = "delay-echo"
@@ -178,68 +178,40 @@ class ContainerRuntime:
         }
 
     def _probe(self) -> None:
-        """What this host lets a container do, probed with the image's own `--version`: the default
-        OCI runtime, else the other of runc/crun; Podman's default rlimits, else explicit ones below
-        this process's hard limits. The same probe, in the same order with the same limits, as
-        `probe_podman` in scripts/image/container.sh (`make runc`): keep the two alike."""
+        """What this host lets a container do: scripts/image/container.sh's probe (`make runc`'s),
+        which runs the image's own `--version` with the default OCI runtime, else the other of
+        runc/crun, and Podman's default rlimits, else explicit ones below the hard limits."""
+        p = subprocess.run(
+            [str(self.repo / "scripts" / "image" / "container.sh"), "probe"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "ENGINE": "podman", "PODMAN": self.podman, "IMAGE": self.image},
+        )
+        lines = p.stdout.splitlines()
+        if p.returncode != 0 or len(lines) != 2:
+            raise ContainerError("Podman could not run the image: " + _clip(p.stderr or p.stdout))
+        global_flags, self.run_args = lines[0].split(), lines[1].split()
+        self.runtime_flag = global_flags[1] if global_flags[:1] == ["--runtime"] else ""
         info = self._podman("info", "--format", "{{.Host.OCIRuntime.Name}}", check=False)
-        default = info.stdout.strip() if info.returncode == 0 else "unknown"
-        other = {"crun": "runc", "runc": "crun"}.get(default, "")
-        runtimes = [""] + ([other] if other and shutil.which(other) else [])
-
-        def half(hard: int, unlimited: int, cap: int) -> int:
-            return min((unlimited if hard == resource.RLIM_INFINITY else hard) // 2, cap)
-
-        nofile = half(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 131072, 65536)
-        nproc = half(resource.getrlimit(resource.RLIMIT_NPROC)[1], 8192, 4096)
-        limits = ["--ulimit", f"nofile={nofile}:{nofile}", "--ulimit", f"nproc={nproc}:{nproc}"]
-        tried = []
-        for extra in ([], limits):
-            for runtime in runtimes:
-                self.runtime_flag = runtime
-                p = self._podman(
-                    "run",
-                    "--rm",
-                    "--name",
-                    self.name("probe"),
-                    "--read-only",
-                    "--no-healthcheck",
-                    *extra,
-                    self.image,
-                    "--version",
-                    check=False,
-                    timeout=60,
-                )
-                if p.returncode == 0:
-                    self.oci_runtime = runtime or default
-                    self.run_args = extra
-                    return
-                tried.append(
-                    f"{runtime or default}{' + rlimits' if extra else ''}: "
-                    + _clip(p.stderr or p.stdout, 200)
-                )
-        raise ContainerError("Podman could not run the image: " + " | ".join(tried))
+        self.oci_runtime = self.runtime_flag or info.stdout.strip() or "unknown"
 
     def _start_registry(self) -> None:
+        """The run's registry on a port it binds itself (port 0; registry.sh reports it)."""
         assert self.tmp is not None
-        err = ""
-        for _ in range(3):  # a port taken between free_port() and the registry's bind: another one
-            port = free_port()
-            p = subprocess.run(
-                [str(self.registry_script), "start", str(self.tmp / "registry"), str(port)],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                stdin=subprocess.DEVNULL,
-            )
-            self.registry_started = True
-            if p.returncode == 0:
-                self.registry_port = port
-                return
-            err = _clip(p.stderr or p.stdout)
-            if p.returncode == 2:
-                break
-        raise ContainerError(f"the local registry did not start: {err}")
+        folder = self.tmp / "registry"
+        p = subprocess.run(
+            [str(self.registry_script), "start", str(folder), "0"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+        self.registry_started = True
+        if p.returncode != 0:
+            raise ContainerError(f"the local registry did not start: {_clip(p.stderr or p.stdout)}")
+        self.registry_port = int((folder / "registry.port").read_text())
 
     # -- one instance ----------------------------------------------------------------------------
 

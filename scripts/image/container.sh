@@ -19,6 +19,10 @@
 #                        set; PORT=0 picks a free port, `<engine> port $CONTAINER` tells which),
 #                        passing every DELAY_ECHO_* (and RUST_LOG) set in the environment;
 #                        extra arguments go to delay-echo. Its exit status is the service's.
+#   container.sh probe   (Podman) what `run` would add on this host, as two lines of flags:
+#                        the global ones (e.g. `--runtime runc`) and the `run` ones (e.g.
+#                        `--ulimit nofile=…`), each possibly empty; the local platform's
+#                        containers use it, so the probe is written once
 #   container.sh stop    stop $CONTAINER (SIGTERM: it drains and exits 0; SIGKILL after
 #                        $STOP_TIMEOUT s); says so and exits 0 when there is none
 #   container.sh push    tag $IMAGE as $REPOSITORY_URL:$TAG, push it and print the digest the
@@ -307,6 +311,14 @@ run() {
     "${env_args[@]}" "$IMAGE" "$@"
 }
 
+probe() {
+  pick_engine
+  [[ $ENGINE_KIND == podman ]] || die "probe is for Podman (the engine here is $ENGINE_KIND)"
+  probe_podman
+  echo "${PODMAN_GLOBAL[*]}"
+  echo "${PODMAN_LIMITS[*]}"
+}
+
 stop() {
   [[ $STOP_TIMEOUT =~ ^[0-9]+$ ]] || die "STOP_TIMEOUT '$STOP_TIMEOUT' is not a number of seconds"
   pick_engine
@@ -386,6 +398,7 @@ case "$cmd" in
   build) build "$@" ;;
   run) run "$@" ;;
   stop) stop ;;
+  probe) probe ;;
   push) push ;;
-  *) die "unknown command '$cmd'; allowed: build, run, stop, push" ;;
+  *) die "unknown command '$cmd'; allowed: build, run, stop, probe, push" ;;
 esac

@@ -9,7 +9,10 @@
 #                                DIR/registry.log, PID in DIR/registry.pid) and wait until
 #                                GET http://127.0.0.1:PORT/v2/ answers 200; exit non-zero with
 #                                a message (and the log's tail) if it does not within
-#                                REGISTRY_WAIT seconds (default 10)
+#                                REGISTRY_WAIT seconds (default 10). PORT 0: the registry binds
+#                                a free port itself (no probe-and-release race) and the port it
+#                                got is read from its log. Either way the port is written to
+#                                DIR/registry.port.
 #   registry.sh stop DIR         stop the registry whose PID is in DIR/registry.pid (SIGTERM,
 #                                then SIGKILL after 5 s) and remove the PID file; no-op if
 #                                there is none or the process is already gone
@@ -42,8 +45,8 @@ live_pid() {
 
 start() {
   local dir=$1 port=$2
-  if ! [[ $port =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
-    die "PORT '$port' is not a TCP port; allowed: 1-65535" 2
+  if ! [[ $port =~ ^[0-9]+$ ]] || ((port > 65535)); then
+    die "PORT '$port' is not a TCP port; allowed: 1-65535, or 0 for a free one" 2
   fi
   command -v "$REGISTRY_BIN" >/dev/null 2>&1 ||
     die "'$REGISTRY_BIN' is not installed; install it (Debian/Ubuntu: apt-get install docker-registry)" 2
@@ -54,7 +57,7 @@ start() {
     die "a registry from $dir is already running (PID $(<"$dir/registry.pid")); stop it first"
   fi
   # Something already listening would answer the readiness probe in the new registry's place.
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  if ((port > 0)) && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     die "127.0.0.1:$port is already in use; pick another PORT"
   fi
   cat >"$dir/config.yml" <<EOF
@@ -78,16 +81,24 @@ EOF
   setsid "$REGISTRY_BIN" serve "$dir/config.yml" >"$dir/registry.log" 2>&1 </dev/null &
   local pid=$!
   echo "$pid" >"$dir/registry.pid"
+  rm -f "$dir/registry.port"
   local deadline=$((SECONDS + REGISTRY_WAIT)) code
   while ((SECONDS < deadline)); do
+    if ((port == 0)); then
+      # The registry logs the address it bound: 'msg="listening on 127.0.0.1:NNNNN"'.
+      port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$dir/registry.log" | head -n 1)
+      port=${port:-0}
+    fi
     if ! kill -0 "$pid" 2>/dev/null; then
       rm -f "$dir/registry.pid"
       echo "--- $dir/registry.log ---" >&2
       tail -n 20 "$dir/registry.log" >&2 || true
       die "the registry exited at start (port $port in use?)"
     fi
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$port/v2/" || true)
+    code=000
+    ((port == 0)) || code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "http://127.0.0.1:$port/v2/" || true)
     if [[ $code == 200 ]] && kill -0 "$pid" 2>/dev/null; then
+      echo "$port" >"$dir/registry.port"
       echo "registry.sh: registry on 127.0.0.1:$port (PID $pid, storage $dir/storage)"
       return 0
     fi
@@ -115,7 +126,7 @@ stop() {
     echo "registry.sh: PID $pid did not stop on SIGTERM within 5 s; sending SIGKILL" >&2
     kill -KILL "$pid" 2>/dev/null || true
   fi
-  rm -f "$dir/registry.pid"
+  rm -f "$dir/registry.pid" "$dir/registry.port"
 }
 
 [[ $# -ge 1 ]] || usage

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import urllib.request
 import uuid
@@ -31,28 +30,16 @@ MANIFEST_TYPES = ", ".join(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory):
     folder: Path = tmp_path_factory.mktemp("registry")
-    # A free port can be taken between the check and the start: registry.sh then refuses it.
-    for _ in range(3):
-        port = free_port()
-        r = subprocess.run(
-            [REGISTRY_SH, "start", str(folder), str(port)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        if r.returncode == 0:
-            break
-    else:
+    # Port 0: the registry binds a free port itself and registry.sh reports it (no race).
+    r = subprocess.run(
+        [REGISTRY_SH, "start", str(folder), "0"], capture_output=True, text=True, timeout=60
+    )
+    if r.returncode != 0:
         pytest.fail(f"registry.sh start failed:\n{r.stdout}{r.stderr}")
+    port = int((folder / "registry.port").read_text())
     try:
         yield f"127.0.0.1:{port}"
     finally:
