@@ -16,7 +16,8 @@
 //! timerfd timer (`crate::timer`) to wake shortly before a chunk's time and then polls the clock
 //! (see `Lead`), so a chunk leaves within microseconds of its time rather than on tokio's
 //! millisecond wheel or a slow wake-up. How early it wakes is learned from how late its own
-//! wake-ups are on this machine. Bandwidth and loss are not emulated.
+//! wake-ups are on this machine; it polls only at a real-time priority (see `Clock::polls`).
+//! Bandwidth and loss are not emulated.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -89,15 +90,39 @@ impl Leads {
     }
 }
 
-/// What a link holds in common: the timer and the lead.
+/// What a link holds in common: the timer, the lead, and whether it may poll.
 struct Clock {
     timer: Timer,
     lead: Leads,
+    /// Polling the clock only pays at a real-time priority (the lab starts links under `chrt`),
+    /// where nothing of normal priority can take the CPU from the poller. At normal priority the
+    /// polling itself is the problem: on a CPU shared with a busy process, a poller spends the
+    /// share that would let it pre-empt that process on waking, and is descheduled for a
+    /// scheduler slice (milliseconds) mid-poll; measured with one CPU-bound process beside the
+    /// region-mesh rehearsal, pairs read 1 to 2 ms over their configured round trip. So there
+    /// the link sleeps until the chunk's time and pays the wake-up (tens of µs) instead.
+    polls: bool,
+}
+
+/// Whether this process runs under a real-time scheduling policy (SCHED_FIFO or SCHED_RR).
+fn realtime() -> bool {
+    // SAFETY: sched_getscheduler(0) only reads the calling process's policy.
+    let policy = unsafe { libc::sched_getscheduler(0) };
+    policy == libc::SCHED_FIFO || policy == libc::SCHED_RR
 }
 
 impl Clock {
-    /// Returns at `release`, never before: sleeps until the lead before it, then polls.
+    fn new() -> Clock {
+        Clock { timer: Timer::new(), lead: Leads::new(), polls: realtime() }
+    }
+
+    /// Returns at `release`, never before: sleeps until the lead before it, then polls (at a
+    /// real-time priority; otherwise sleeps until `release` itself).
     async fn hold_until(&self, release: Instant) {
+        if !self.polls {
+            self.timer.sleep_until(release).await;
+            return;
+        }
         if let Some(wake) = release.checked_sub(self.lead.get().lead())
             && wake > Instant::now()
         {
@@ -216,7 +241,7 @@ impl Link {
                 .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {listen}: {e}")))?;
             listeners.push((l, *connect));
         }
-        let clock = Arc::new(Clock { timer: Timer::new(), lead: Leads::new() });
+        let clock = Arc::new(Clock::new());
         Ok(Link { listeners, forward: config.forward, back: config.back, clock })
     }
 
@@ -436,6 +461,20 @@ mod tests {
             quick.observe(us(50));
         }
         assert_eq!(quick.lead(), LEAD_MIN, "{quick:?}");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_hold_never_ends_early_polling_or_not() {
+        for polls in [false, true] {
+            let clock = Clock { timer: Timer::new(), lead: Leads::new(), polls };
+            for i in 0..20u64 {
+                let release = Instant::now() + Duration::from_micros(300 + i * 150);
+                clock.hold_until(release).await;
+                let now = Instant::now();
+                assert!(now >= release && now < release + Duration::from_secs(1), "polls {polls}, {i}");
+            }
+            assert_eq!(clock.lead.get() != Lead::START, polls, "only a polling link learns its lead");
+        }
     }
 
     /// A TCP server on loopback that echoes what it reads and closes after the client's half-close.
