@@ -101,6 +101,7 @@ def _pass(
         )
         mesh.mechanism = lab.mechanism
         mesh.awake = lab.awake
+        mesh.realtime = lab.realtime
     return mesh
 
 

@@ -55,6 +55,8 @@ class Mesh:
     floor_duration: str | None = None
     # Whether the emulated network's idle CPUs were held awake (netlab's `awake`).
     awake: bool | None = None
+    # Whether its links and instances ran at real-time priority (netlab's `realtime`).
+    realtime: bool | None = None
 
     def pair(self, src: str, dst: str) -> Stats:
         for p in self.pairs:
@@ -85,6 +87,7 @@ class Mesh:
             "floor_ms": self.floor or None,
             "floor_duration": self.floor_duration,
             "cpus_awake": self.awake,
+            "realtime": self.realtime,
         }
 
     def write(self, path: Path) -> None:

@@ -130,6 +130,11 @@ def write(mesh: Mesh, folder: Path) -> None:
         f"{len(mesh.regions)} regions, {len(mesh.pairs)} ordered pairs, {mesh.rate} req/s per pair for {mesh.duration}"
         + (f"; emulated network, link delays by {mesh.mechanism}" if mesh.mechanism else "")
         + ("; idle CPUs held awake (PM QoS)" if mesh.awake else "")
+        + {
+            True: "; links and instances at real-time priority",
+            False: "; links and instances at normal priority (no chrt here: timings are noisier on a busy machine)",
+            None: "",
+        }[mesh.realtime]
         + ".",
         "",
         "`network_ms` of a leg a → b: a's round trip to b minus b's own total, i.e. the network",

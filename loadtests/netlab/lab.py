@@ -487,6 +487,11 @@ class Lab:
             self._qos_fd = None
 
     @property
+    def realtime(self) -> bool | None:
+        """Whether processes asked to run at real-time priority got it (None: none was asked)."""
+        return self._realtime
+
+    @property
     def awake(self) -> bool:
         """Whether idle CPUs are held polling right now (`awake=True` and the kernel agreed)."""
         return self._qos_fd is not None

@@ -208,6 +208,7 @@ def test_the_rehearsal_measures_every_pair_at_its_configured_round_trip(tmp_path
     doc = json.loads((folder / "mesh.json").read_text())
     assert doc["configured_round_trip_ms"]["us>ap"] == 40
     assert doc["floor_ms"] == mesh.floor and doc["floor_duration"] == "2s"
+    assert doc["cpus_awake"] in (True, False) and doc["realtime"] in (True, False)
     md = (folder / "report.md").read_text()
     assert "Floor: p50 `network_ms` of the same path with 0 ms configured" in md
     assert "Every pair within ±1 ms of configured + floor." in md
