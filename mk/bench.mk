@@ -60,9 +60,9 @@ bench-quick: build build-floor ## The benchmark with a second or two per run, h2
 
 .PHONY: test-bench-units
 test-bench-units: $(VENV)/.stamp ## Harness unit tests: parsers, percentiles, verdicts, the report (no servers)
-	$(VENV_BIN)/python -m pytest -q -p no:cacheprovider bench/tests/test_units.py
+	$(VENV_BIN)/python -m pytest -q -p no:cacheprovider -m "not live" bench/tests
 
 .PHONY: test-bench
 test-bench: $(VENV)/.stamp image-binary build-floor-dev ## A quick run of the harness: every scenario and server for a second or two
 	BENCH_REFERENCE=$(REFERENCE) BENCH_BINARY=$(CURDIR)/$(SERVICE_BIN) BENCH_FLOOR_BINARY=$(CURDIR)/$(FLOOR_DEV) \
-	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider bench/tests/test_quick.py
+	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider -m live bench/tests

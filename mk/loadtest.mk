@@ -37,19 +37,19 @@ compare: $(VENV)/.stamp ## Put two runs side by side: make compare A=<run folder
 	@test -n "$(A)" -a -n "$(B)" || { echo 'give both runs: make compare A=<run folder> B=<run folder>' >&2; exit 2; }
 	$(ANALYSIS) compare $(A) $(B) $(REPORT_ARGS)
 
-# Tests without a server (analysis known answers, k6 inspect, policies, plans) run in make check;
-# the end-to-end ones (every loadtests/tests/*end_to_end*.py: k6, locust and the local platform
-# against the real delay-echo on 127.0.0.1) are the gate.
-LOADTEST_E2E_TESTS := $(sort $(wildcard loadtests/tests/*end_to_end*.py))
+# Tests without a server (analysis known answers, k6 inspect, policies, plans, study files) run in
+# make check; the ones marked `live` (k6, locust and the local platform against the real delay-echo
+# on 127.0.0.1) are the gate. Those also marked `netns` build network namespaces: test-studies runs
+# them. Markers are declared in pyproject.toml.
 LOADTEST_ENV = K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/$(SERVICE_BIN)" PYTHON="$(PYTHON)"
 
 .PHONY: check-loadtests
 check-loadtests: $(VENV)/.stamp ## Load-test checks without a server: analysis known answers, k6 inspect, policies
-	$(LOADTEST_ENV) $(VENV_BIN)/python -m pytest -q -p no:cacheprovider loadtests/tests --ignore-glob='*end_to_end*'
+	$(LOADTEST_ENV) $(VENV_BIN)/python -m pytest -q -p no:cacheprovider -m "not live" loadtests/tests
 
 .PHONY: test-loadtests
 test-loadtests: image-binary $(VENV)/.stamp ## Load-test gate: k6, locust and the local platform end to end on loopback
-	$(LOADTEST_ENV) $(VENV_BIN)/python -m pytest -q -p no:cacheprovider $(LOADTEST_E2E_TESTS)
+	$(LOADTEST_ENV) $(VENV_BIN)/python -m pytest -q -p no:cacheprovider -m "live and not netns" loadtests/tests
 
 .PHONY: lint-loadtests
 lint-loadtests: ## shellcheck on the load-test scripts

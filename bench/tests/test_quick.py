@@ -17,6 +17,8 @@ import pytest
 
 from bench import harness, procs, report
 
+pytestmark = pytest.mark.live
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 SERVERS = report.SERVERS

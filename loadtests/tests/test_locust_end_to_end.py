@@ -14,6 +14,8 @@ import pytest
 
 from loadtests.tests.servers import delay_echo, free_port
 
+pytestmark = pytest.mark.live
+
 HERE = Path(__file__).resolve().parent.parent
 REPO = HERE.parent
 K6 = os.environ.get("K6") or str(REPO / ".venv" / "bin" / "k6")

@@ -37,10 +37,13 @@ PHASES += ["first_request", "exit"]
 # binary), so no base image is pulled; --format docker keeps its HEALTHCHECK.
 BUILD = ["podman", "build", "--quiet", "--format", "docker"]
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("podman") is None,
-    reason="no container engine: Podman is not installed (make deps installs it)",
-)
+pytestmark = [
+    pytest.mark.live,
+    pytest.mark.skipif(
+        shutil.which("podman") is None,
+        reason="no container engine: Podman is not installed (make deps installs it)",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

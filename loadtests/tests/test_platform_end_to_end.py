@@ -23,6 +23,8 @@ from loadtests.analysis.runs import load_run
 from loadtests.platform.eventlog import read
 from loadtests.platform.haproxy import find_binary
 
+pytestmark = pytest.mark.live
+
 HERE = Path(__file__).resolve().parent.parent
 REPO = HERE.parent
 BIN = Path(os.environ.get("DELAY_ECHO_BIN") or REPO / "target" / "release" / "delay-echo")

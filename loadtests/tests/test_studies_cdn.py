@@ -3,14 +3,13 @@ origin and nginx as the edge, k6 from the user's host, the compare report at the
 checked are ground truths the study set itself (the link delays and the origin's delay), with the
 issue's tolerances; nothing here judges speed.
 
-Needs root and iproute2 (it builds network namespaces); `make test-studies` runs it and sets
-STUDIES_END_TO_END=1, so `make test-loadtests`, which collects this folder too, does not run it twice.
+Needs root and iproute2 (it builds network namespaces): marked `live` and `netns`, so `make
+test-studies` selects it and `make test-loadtests`, which collects this folder too, leaves it out.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,10 +20,7 @@ from loadtests.studies.study import find
 
 REPO = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("STUDIES_END_TO_END") != "1",
-    reason="run by make test-studies (root, network namespaces); set STUDIES_END_TO_END=1",
-)
+pytestmark = [pytest.mark.live, pytest.mark.netns]
 
 
 def _ms(value: str) -> float:

@@ -32,6 +32,8 @@ from conftest import (
     podman,
 )
 
+pytestmark = pytest.mark.live
+
 IMAGE_LIMIT_BYTES = 7_000_000
 IN_FLIGHT = 60
 REQUEST_DELAY = "2s"

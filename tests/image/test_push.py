@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SCRIPTS, container_env, podman
 
+pytestmark = pytest.mark.live
+
 REGISTRY_SH = str(SCRIPTS / "registry.sh")
 MANIFEST_TYPES = ", ".join(
     [

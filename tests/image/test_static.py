@@ -10,6 +10,10 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.live
+
 # The image must stay under 10 MB; it holds nothing but this file (test_dockerfile checks).
 IMAGE_BUDGET_BYTES = 10_000_000
 
