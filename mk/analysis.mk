@@ -9,15 +9,3 @@ BENCH_ANALYSIS_SIZES ?= 576000,5000000
 .PHONY: bench-analysis
 bench-analysis: $(VENV)/.stamp ## Time and peak memory of the analysis on generated 576 k and 5 M-request runs
 	nice -n 10 $(VENV_BIN)/python -m loadtests.analysis.bench --sizes $(BENCH_ANALYSIS_SIZES) --dir $(BENCH_ANALYSIS_DIR)
-
-# ruff (format and lint) and mypy on the analysis package and its tests; configured in the root
-# pyproject.toml.
-ANALYSIS_PY := loadtests/analysis loadtests/tests/test_analysis.py loadtests/tests/test_elasticity.py \
-               loadtests/tests/test_cache_analysis.py loadtests/tests/synth.py
-LINT_TARGETS += lint-analysis
-
-.PHONY: lint-analysis
-lint-analysis: $(VENV)/.stamp ## ruff format --check, ruff check and mypy on loadtests/analysis
-	$(VENV_BIN)/ruff format --check $(ANALYSIS_PY)
-	$(VENV_BIN)/ruff check $(ANALYSIS_PY)
-	$(VENV_BIN)/mypy loadtests/analysis

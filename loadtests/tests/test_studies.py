@@ -60,8 +60,14 @@ def test_the_path_study_uses_locust_with_two_workers_and_a_relay_hop():
     s = find("path")
     assert (s.load.tool, s.load.workers) == ("locust", 2)
     t = s.topology()
-    assert t.link("user", "app").jitter_ms > 0
-    assert t.link("user", "relay").jitter_ms == 0 and t.link("relay", "app").jitter_ms == 0
+    direct, to_relay, from_relay = (
+        t.link("user", "app"),
+        t.link("user", "relay"),
+        t.link("relay", "app"),
+    )
+    assert direct is not None and to_relay is not None and from_relay is not None
+    assert direct.jitter_ms > 0
+    assert to_relay.jitter_ms == 0 and from_relay.jitter_ms == 0
     assert s.services["relay"].peers == {"app": "app"}
     b = s.variants[1]
     assert b.target == "relay" and "hop=app" in s.knobs(b)["ECHO_PATH"]
