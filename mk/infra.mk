@@ -10,6 +10,8 @@ TF_MODULES := $(INFRA_DIR) $(CLOUDRUN_DIR)
 # The pinned provider wheels the schema check reads (downloaded with hashes, never installed).
 PROVIDER_SCHEMAS := .tools/provider-schemas
 PROVIDER_PINS    := $(INFRA_DIR)/tests/requirements-providers.txt
+# The checkers: a package (infra/tfcheck), as deploy/k8scheck is; each module is a command.
+TFCHECK := $(VENV_BIN)/python -m infra.tfcheck
 
 APT_PACKAGES += python3-venv
 TEST_TARGETS += test-infra
@@ -23,7 +25,7 @@ test-infra: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp $(PROVIDER_SCHEMAS)/.stamp ## 
 $(PROVIDER_SCHEMAS)/.stamp: $(PROVIDER_PINS) | $(VENV)/.stamp
 	@mkdir -p $(PROVIDER_SCHEMAS)
 	$(VENV_BIN)/pip download -q --disable-pip-version-check --no-deps --require-hashes --only-binary=:all: -d $(PROVIDER_SCHEMAS) -r $(PROVIDER_PINS)
-	$(VENV_BIN)/python $(INFRA_DIR)/tests/provider_schema.py $(PROVIDER_SCHEMAS)/cdktn_provider_*.whl
+	$(TFCHECK).provider_schema $(PROVIDER_SCHEMAS)/cdktn_provider_*.whl
 	touch $@
 
 .PHONY: infra-schemas
@@ -31,17 +33,17 @@ infra-schemas: $(PROVIDER_SCHEMAS)/.stamp ## Download the pinned provider schema
 
 .PHONY: infra-schema
 infra-schema: $(VENV)/.stamp $(PROVIDER_SCHEMAS)/.stamp ## Check infra/ and infra/cloudrun against the providers' schemas (DIR=folder checks another)
-	$(VENV_BIN)/python $(INFRA_DIR)/tests/schemacheck.py --schemas $(PROVIDER_SCHEMAS) $(or $(DIR),$(TF_MODULES))
+	$(TFCHECK).schemacheck --schemas $(PROVIDER_SCHEMAS) $(or $(DIR),$(TF_MODULES))
 
 .PHONY: lint-infra
 lint-infra: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp $(PROVIDER_SCHEMAS)/.stamp ## Terraform: fmt (when terraform is installed), schema, conventions and checkov on infra/ and infra/cloudrun
 	@if command -v $(TERRAFORM) >/dev/null 2>&1; then \
 	  $(TERRAFORM) fmt -check -recursive $(INFRA_DIR) && echo "terraform fmt: $(INFRA_DIR) is formatted"; \
 	else echo "lint-infra: $(TERRAFORM) not on PATH; skipping terraform fmt -check"; fi
-	$(VENV_BIN)/python $(INFRA_DIR)/tests/schemacheck.py --schemas $(PROVIDER_SCHEMAS) $(TF_MODULES)
-	for d in $(TF_MODULES); do $(VENV_BIN)/python $(INFRA_DIR)/tests/tfcheck.py $$d; done
-	$(VENV_BIN)/python $(INFRA_DIR)/tests/checkov_gate.py --checkov $(CHECKOV) --skip-path tests/ --skip-path cloudrun/ $(INFRA_DIR)
-	$(VENV_BIN)/python $(INFRA_DIR)/tests/checkov_gate.py --checkov $(CHECKOV) $(CLOUDRUN_DIR)
+	$(TFCHECK).schemacheck --schemas $(PROVIDER_SCHEMAS) $(TF_MODULES)
+	for d in $(TF_MODULES); do $(TFCHECK).conventions $$d; done
+	$(TFCHECK).checkov_gate --checkov $(CHECKOV) --skip-path tests/ --skip-path cloudrun/ $(INFRA_DIR)
+	$(TFCHECK).checkov_gate --checkov $(CHECKOV) $(CLOUDRUN_DIR)
 
 .PHONY: infra-validate
 infra-validate: ## terraform fmt -check and validate of both modules (needs terraform and the providers; no cloud access)

@@ -45,7 +45,7 @@ def infra_dir() -> Path:
 
 def merged_module(directory: Path) -> dict:
     """Every top-level block of directory/*.tf, merged: {"resource": {type: {name: body}}, ...}."""
-    from hcl_module import OPTIONS
+    from infra.tfcheck.hcl_module import OPTIONS
 
     merged: dict = {
         "resource": {},

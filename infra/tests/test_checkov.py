@@ -3,9 +3,10 @@ Each rule of the gate is shown to fail on a fixture that breaks it."""
 
 from __future__ import annotations
 
-import checkov_gate
 import pytest
 from conftest import CLOUDRUN, FIXTURES, INFRA
+
+from infra.tfcheck import checkov_gate
 
 
 @pytest.fixture(scope="module")

@@ -45,7 +45,8 @@ def test_layout_and_versions(stack):
 
 def test_tfvars_example_sets_only_declared_variables(stack):
     import hcl2
-    from hcl_module import OPTIONS
+
+    from infra.tfcheck.hcl_module import OPTIONS
 
     example = hcl2.loads(
         (INFRA / "terraform.tfvars.example").read_text(), serialization_options=OPTIONS

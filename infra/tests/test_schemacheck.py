@@ -4,8 +4,9 @@ breaks it, and what Terraform accepts (list-of-object attributes either way) pas
 from __future__ import annotations
 
 import pytest
-import schemacheck
 from conftest import CLOUDRUN, FIXTURES, INFRA, SCHEMAS
+
+from infra.tfcheck import schemacheck
 
 
 @pytest.fixture(scope="module", autouse=True)

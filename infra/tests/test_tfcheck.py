@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import hcl_module
 import pytest
-import tfcheck
 from conftest import CLOUDRUN, FIXTURES, INFRA
+
+from infra.tfcheck import conventions, hcl_module
 
 
 def test_every_infra_file_parses():
@@ -19,7 +19,7 @@ def test_every_infra_file_parses():
 
 @pytest.mark.parametrize("directory", [INFRA, CLOUDRUN], ids=["infra", "cloudrun"])
 def test_variables_are_typed_described_used(directory):
-    findings = tfcheck.check_directory(directory)
+    findings = conventions.check_directory(directory)
     assert findings == [], "\n".join(map(str, findings))
 
 
@@ -42,16 +42,16 @@ def test_checker_sees_the_references_it_vouches_for():
     ],
 )
 def test_each_rule_fails_on_its_broken_fixture(fixture, rule, needle):
-    findings = tfcheck.check_directory(FIXTURES / fixture)
+    findings = conventions.check_directory(FIXTURES / fixture)
     assert [f.rule for f in findings] == [rule], "\n".join(map(str, findings))
     assert needle in findings[0].message
-    assert tfcheck.main(["tfcheck.py", str(FIXTURES / fixture)]) == 1
+    assert conventions.main(["conventions", str(FIXTURES / fixture)]) == 1
 
 
 def test_lookalikes_are_not_references():
-    findings = tfcheck.check_directory(FIXTURES / "valid-tricky")
+    findings = conventions.check_directory(FIXTURES / "valid-tricky")
     assert findings == [], "\n".join(map(str, findings))
-    assert tfcheck.main(["tfcheck.py", str(FIXTURES / "valid-tricky")]) == 0
+    assert conventions.main(["conventions", str(FIXTURES / "valid-tricky")]) == 0
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """One directory of Terraform, parsed: its declarations, blocks and the references between them.
 
-Shared by the offline checkers (tfcheck.py: conventions; schemacheck.py: references and the
+Shared by the offline checkers (conventions; schemacheck: references and the
 provider schema), for machines without terraform or AWS access; it needs only python-hcl2.
 
 References are found by walking the expression text that python-hcl2 serialises as `${...}`,

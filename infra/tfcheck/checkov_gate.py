@@ -7,7 +7,7 @@ the run still exits 0, and a skip comment without a reason is accepted. The gate
 - a `#checkov:skip=` comment has no reason (or checkov recorded a skip without one),
 - skips come from anywhere but inline comments (a .checkov.yaml config with skip-check).
 
-Usage: python checkov_gate.py [--checkov PATH] [--skip-path REGEX]... DIR
+Usage: python -m infra.tfcheck.checkov_gate [--checkov PATH] [--skip-path REGEX]... DIR
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@
 - every variable has a type and a non-empty description.
 
 Parsing, references and the provider schema (unknown types, arguments, blocks, attributes,
-undeclared names) are schemacheck.py's job; both read the directory through hcl_module.py.
+undeclared names) are schemacheck's job; both read the directory through hcl_module.
 
-Usage: python tfcheck.py DIR   (exit 0 when clean, 1 with one line per finding)
+Usage: python -m infra.tfcheck.conventions DIR   (exit 0 when clean, 1 with one line per finding)
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from hcl_module import Finding, Module
+from .hcl_module import Finding, Module
 
 
 def check_module(module: Module) -> list[Finding]:
@@ -50,13 +50,13 @@ def check_module(module: Module) -> list[Finding]:
 
 
 def check_directory(directory: str | Path) -> list[Finding]:
-    """Conventions only; a file that does not parse is reported by schemacheck.py."""
+    """Conventions only; a file that does not parse is reported by schemacheck."""
     return check_module(Module(Path(directory)))
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
-        print("usage: tfcheck.py DIR", file=sys.stderr)
+        print("usage: python -m infra.tfcheck.conventions DIR", file=sys.stderr)
         return 2
     findings = check_directory(argv[1])
     for f in findings:

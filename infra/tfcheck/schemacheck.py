@@ -1,7 +1,7 @@
 """Check a Terraform root module against its providers' own schemas, offline.
 
 `terraform validate` needs the provider binaries, which cannot be downloaded here; the schemas
-can (provider_schema.py reads them from the pinned cdktn provider wheels). This fails on:
+can (provider_schema reads them from the pinned cdktn provider wheels). This fails on:
 
 - parse: a file that does not parse as HCL;
 - undefined-var|local|module|resource|data: a reference to nothing declared;
@@ -17,7 +17,7 @@ can (provider_schema.py reads them from the pinned cdktn provider wheels). This 
 - unknown-attribute: a reference such as `aws_x.y.attr` (or `.attr[0].nested`) naming an
   attribute the schema does not have.
 
-Usage: python schemacheck.py [--schemas DIR] MODULE_DIR...
+Usage: python -m infra.tfcheck.schemacheck [--schemas DIR] MODULE_DIR...
 (exit 0 when clean, 1 with one line per finding, 2 on bad usage)
 """
 
@@ -29,9 +29,9 @@ import re
 import sys
 from pathlib import Path
 
-import provider_schema
-from hcl_module import Finding, Module
-from provider_schema import Block, ProviderSchema
+from . import provider_schema
+from .hcl_module import Finding, Module
+from .provider_schema import Block, ProviderSchema
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SCHEMAS = ROOT / ".tools" / "provider-schemas"

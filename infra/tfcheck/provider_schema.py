@@ -281,7 +281,7 @@ def _load(wheel: Path, cache_dir: Path | None) -> ProviderSchema:
 def main(argv: list[str]) -> int:
     """Build the JSON cache of each wheel given (make infra-schemas runs this once)."""
     if not argv:
-        print("usage: provider_schema.py WHEEL...", file=sys.stderr)
+        print("usage: python -m infra.tfcheck.provider_schema WHEEL...", file=sys.stderr)
         return 2
     for arg in argv:
         schema = load(Path(arg))
