@@ -1,6 +1,6 @@
 # Region meshes (issue 11): the network time between every ordered pair of delay-echo instances,
 # measured through relay hops, and its rehearsal on an emulated network (loadtests/netlab:
-# namespaces, veth, a bridge; delays by tc netem, or by `delay-echo link` where the kernel has
+# namespaces, veth, a bridge; delays by tc netem, or by `delay-echo-link` where the kernel has
 # no netem). See loadtests/mesh/README.md and loadtests/netlab/README.md.
 
 # Instances to measure: PEERS=name=url,... or MESH_FILE=<`name url` lines> or MESH_TF=<saved
@@ -41,15 +41,16 @@ mesh-local: build $(VENV)/.stamp ## Rehearse the mesh on namespaces with known d
 	K6="$(abspath $(VENV_BIN))/k6" $(MESH) local --regions '$(REGIONS)' --delays '$(MESH_DELAYS)' \
 	  --client-delay $(MESH_CLIENT_DELAY) --jitter $(MESH_JITTER) --rate $(MESH_RATE) --duration $(MESH_LOCAL_DURATION) \
 	  --floor-duration $(MESH_FLOOR_DURATION) \
-	  --results $(RESULTS) --delay-echo $(CURDIR)/target/release/delay-echo
+	  --results $(RESULTS) --delay-echo $(CURDIR)/target/release/delay-echo \
+	  --link $(CURDIR)/target/release/delay-echo-link
 
 .PHONY: netlab-cleanup
 netlab-cleanup: ## Remove emulated-network namespaces left by runs that died (netlab cleanup)
 	$(PYTHON) -m loadtests.netlab cleanup
 
 .PHONY: test-mesh
-test-mesh: image-binary $(VENV)/.stamp ## netlab and mesh: topology/matrix parsing, cleanup on exit/failure/SIGTERM, the emulated 3-region mesh against its configured delays plus its floor
-	K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/$(SERVICE_BIN)" \
+test-mesh: image-binary link-binary $(VENV)/.stamp ## netlab and mesh: topology/matrix parsing, cleanup on exit/failure/SIGTERM, the emulated 3-region mesh against its configured delays plus its floor
+	K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/$(SERVICE_BIN)" DELAY_ECHO_LINK_BIN="$(CURDIR)/$(LINK_BIN)" \
 	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider loadtests/netlab/tests loadtests/mesh/tests
 
 .PHONY: lint-mesh

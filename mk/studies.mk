@@ -7,7 +7,8 @@ LIVE_TARGETS += test-studies
 LINT_TARGETS += lint-studies
 APT_PACKAGES += nginx iproute2
 
-STUDY_RUN    := K6="$(K6)" DELAY_ECHO_BIN="$(CURDIR)/target/release/delay-echo" $(VENV_BIN)/python -m loadtests.studies run
+STUDY_RUN    := K6="$(K6)" DELAY_ECHO_BIN="$(CURDIR)/target/release/delay-echo" \
+	DELAY_ECHO_LINK_BIN="$(CURDIR)/target/release/delay-echo-link" $(VENV_BIN)/python -m loadtests.studies run
 # Extra options for a study run, e.g. STUDY_ARGS=--short for the test's short plan.
 STUDY_ARGS   ?=
 STUDIES_PY   := loadtests/studies loadtests/tests/test_studies.py loadtests/tests/test_studies_cdn.py
@@ -27,8 +28,9 @@ cache-vs-db-local: build $(VENV)/.stamp ## Study: app relaying to a slow databas
 # Study files parsed and validated (bad files give clear errors), and cdn-local end to end on a
 # short plan, checked against the delays it configured.
 .PHONY: test-studies
-test-studies: image-binary $(VENV)/.stamp ## Studies: study-file validation, cdn-local end to end (short; root)
+test-studies: image-binary link-binary $(VENV)/.stamp ## Studies: study-file validation, cdn-local end to end (short; root)
 	STUDIES_END_TO_END=1 K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/$(SERVICE_BIN)" \
+	  DELAY_ECHO_LINK_BIN="$(CURDIR)/$(LINK_BIN)" \
 	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider loadtests/tests/test_studies.py loadtests/tests/test_studies_cdn.py
 
 .PHONY: lint-studies

@@ -37,9 +37,6 @@ pub enum Command {
     /// Probe a running instance's /readyz: exit 0 when it answers 200, 1 otherwise.
     /// Meant for a Docker HEALTHCHECK in an image without a shell or curl.
     Healthcheck(HealthcheckArgs),
-    /// A user-space network link for the lab's emulated networks: forwards TCP connections and
-    /// holds every chunk for the link's one-way delay in each direction (see src/link.rs).
-    Link(crate::link::LinkArgs),
 }
 
 #[derive(Debug, Args)]

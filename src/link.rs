@@ -1,5 +1,6 @@
-//! `delay-echo link`: a user-space network link, a TCP forwarder that holds every chunk for the
-//! link's one-way delay in each direction, in order.
+//! The lab's user-space network link (the `delay-echo-link` binary, src/bin/delay-echo-link.rs):
+//! a TCP forwarder that holds every chunk for the link's one-way delay in each direction, in order.
+//! It lives in the library beside the timer it uses, but not in the service's binary or image.
 //!
 //! Why it exists: the lab's emulated networks (loadtests/netlab) give each link a delay with
 //! `tc netem`, but some kernels are built without netem (CONFIG_NET_SCH_NETEM unset) and no
@@ -23,7 +24,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Args;
+use clap::Parser;
 use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -135,8 +136,13 @@ impl Clock {
     }
 }
 
-/// Flags of `delay-echo link`, each with a `DELAY_ECHO_LINK_…` environment twin.
-#[derive(Debug, Args)]
+/// A user-space network link for the lab's emulated networks (loadtests/netlab): forwards TCP
+/// connections and holds every chunk for the link's one-way delay in each direction.
+///
+/// Prints one line per route, then `ready`, once every route listens; forwards until killed.
+/// Each flag has a `DELAY_ECHO_LINK_…` environment twin.
+#[derive(Debug, Parser)]
+#[command(name = "delay-echo-link", version, about, long_about)]
 pub struct LinkArgs {
     /// Forward connections accepted on LISTEN to CONNECT, as LISTEN=CONNECT (IP:PORT=IP:PORT);
     /// repeatable, every route gets the same delays.
@@ -157,7 +163,7 @@ pub struct LinkArgs {
     pub jitter: String,
 }
 
-/// A bad `link` flag: which one and what is allowed.
+/// A bad `delay-echo-link` flag: which one and what is allowed.
 #[derive(Debug, thiserror::Error)]
 #[error("--{flag}: {message}")]
 pub struct LinkError {
@@ -345,14 +351,14 @@ async fn direction(
     Ok(())
 }
 
-/// The subcommand's doorway: validate, start a one-thread runtime, forward until killed.
+/// The binary's doorway (after clap): validate, start a one-thread runtime, forward until killed.
 /// Exit codes: 2 bad flags, 1 cannot listen or runtime error.
 pub fn main(args: &LinkArgs) -> std::process::ExitCode {
     use std::process::ExitCode;
     let config = match LinkConfig::from_args(args) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("delay-echo link: {e}");
+            eprintln!("delay-echo-link: {e}");
             return ExitCode::from(2);
         }
     };
@@ -362,13 +368,13 @@ pub fn main(args: &LinkArgs) -> std::process::ExitCode {
     match rt.and_then(|rt| rt.block_on(run(config))) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("delay-echo link: {e}");
+            eprintln!("delay-echo-link: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-/// `delay-echo link`: binds every route, says so on stdout (one line per route, then `ready`),
+/// The link: binds every route, says so on stdout (one line per route, then `ready`),
 /// and forwards until killed.
 pub async fn run(config: LinkConfig) -> std::io::Result<()> {
     use std::io::Write;

@@ -1,5 +1,5 @@
-//! The doorway: parse the flags, then serve (`delay_echo::run`), probe (`healthcheck`) or carry a
-//! lab link (`link`).
+//! The doorway: parse the flags, then serve (`delay_echo::run`) or probe (`healthcheck`). The lab's
+//! link is a binary of its own (src/bin/delay-echo-link.rs).
 //! Exit codes: 0 clean, 1 unhealthy or a runtime error, 2 bad configuration (clap's own too).
 
 use std::process::ExitCode;
@@ -13,9 +13,6 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Healthcheck(args)) = &cli.command {
         return healthcheck::run(args);
-    }
-    if let Some(Command::Link(args)) = &cli.command {
-        return delay_echo::link::main(args);
     }
     let config = match Config::from_args(&cli.serve, &Platform::detect()) {
         Ok(c) => c,

@@ -228,6 +228,10 @@ fn help_documents_every_flag_with_its_env_twin_and_default() {
     }
     assert!(help.contains("[default: 80ms]") && help.contains("[default: 30s]"));
     assert!(help.contains("healthcheck"));
+    // The lab's link is a binary of its own (tests/link.rs), not a subcommand of the service.
+    assert!(!help.to_lowercase().contains("link"), "the service's --help mentions the link:\n{help}");
+    let out = Command::new(BIN).arg("link").env_clear().output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "`delay-echo link` is no command: {out:?}");
 }
 
 /// 10,000 clients connect at once (a burst, like a load balancer opening connections at a

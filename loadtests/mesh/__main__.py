@@ -68,6 +68,16 @@ def main(argv: list[str] | None = None) -> int:
                 ),
             )
             s.add_argument(
+                "--link",
+                type=Path,
+                default=Path(
+                    os.environ.get("DELAY_ECHO_LINK_BIN")
+                    or REPO / "target" / "release" / "delay-echo-link"
+                ),
+                help="the user-space link's binary, where the kernel has no netem"
+                " (default $DELAY_ECHO_LINK_BIN, else target/release/delay-echo-link)",
+            )
+            s.add_argument(
                 "--jitter",
                 type=float,
                 default=0.0,
@@ -121,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             delays = parse_delays(a.delays, regions)
             mesh, folder = rehearse(
                 regions, delays, client_ms=a.client_delay, jitter_ms=a.jitter, rate=a.rate, duration=a.duration,
-                results=a.results, k6=_k6(a.k6), delay_echo=a.delay_echo, mechanism=a.mechanism,
+                results=a.results, k6=_k6(a.k6), delay_echo=a.delay_echo, link_bin=a.link, mechanism=a.mechanism,
                 floor_duration=None if a.floor_duration in ("", "0") else a.floor_duration,
                 awake=a.awake,
             )  # fmt: skip

@@ -57,6 +57,7 @@ def _pass(
     folder: Path,
     k6: str,
     delay_echo: Path,
+    link_bin: Path | None,
     mechanism: Literal["auto", "netem", "userspace"],
     awake: bool,
     say: Callable[[str], None],
@@ -66,7 +67,7 @@ def _pass(
     topo = topology(regions, delays, client_ms, jitter_ms)
     # awake: the delays are a ground truth, and idle CPUs' wake-ups are the machine's, not the
     # network's (they cost more after a pass's long holds than in the floor pass's short ones).
-    lab = Lab(topo, mechanism=mechanism, link_bin=delay_echo, log_dir=folder / "logs", awake=awake)
+    lab = Lab(topo, mechanism=mechanism, link_bin=link_bin, log_dir=folder / "logs", awake=awake)
     with lab:
         for r in regions:
             peers = [a for b in regions if b != r for a in ("--peer", f"{b}={lab.url(b, PORT)}")]
@@ -116,13 +117,15 @@ def rehearse(
     results: Path,
     k6: str,
     delay_echo: Path,
+    link_bin: Path | None = None,
     mechanism: Literal["auto", "netem", "userspace"] = "auto",
     floor_duration: str | None = FLOOR_DURATION,
     awake: bool = True,
     say: Callable[[str], None] = print,
 ) -> tuple[Mesh, Path]:
     """The floor pass (every region delay 0, for `floor_duration`; None skips it), then the
-    configured pass; mesh.json and the report in a new run folder under `results`."""
+    configured pass; mesh.json and the report in a new run folder under `results`. `link_bin`:
+    the user-space link's binary (None: netlab's default, $DELAY_ECHO_LINK_BIN)."""
     # A bad matrix or duration fails before any lab exists.
     topology(regions, delays, client_ms, jitter_ms)
     seconds(duration)
@@ -138,7 +141,8 @@ def rehearse(
     def run(d: dict[tuple[str, str], float], jitter: float, how_long: str, into: Path) -> Mesh:
         return _pass(
             regions, d, client_ms=client_ms, jitter_ms=jitter, rate=rate, duration=how_long,
-            folder=into, k6=k6, delay_echo=delay_echo, mechanism=mechanism, awake=awake, say=say,
+            folder=into, k6=k6, delay_echo=delay_echo, link_bin=link_bin, mechanism=mechanism, awake=awake,
+            say=say,
         )  # fmt: skip
 
     floor: dict[str, float] = {}

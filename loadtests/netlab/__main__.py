@@ -36,7 +36,7 @@ def _check() -> int:
         print("netlab: root and iproute2 present; link delays by tc netem")
     else:
         print(
-            f"netlab: root and iproute2 present; no netem in this kernel ({why}): link delays by the user-space link (delay-echo link)"
+            f"netlab: root and iproute2 present; no netem in this kernel ({why}): link delays by the user-space link (delay-echo-link)"
         )
     return 0
 

@@ -11,7 +11,7 @@ Delays per ordered pair of hosts, by one of two mechanisms (`Lab.mechanism` says
   with a netem qdisc holding that peer's one-way delay and jitter. Every port is delayed.
 - `userspace`: where the kernel has no netem. Each link gets a namespace of its own (a "wire",
   on the bridge too) where both ends' addresses are local; a and b route each other's address to
-  the wire, where `delay-echo link` processes listen on the ports the far end declares and connect
+  the wire, where `delay-echo-link` processes listen on the ports the far end declares and connect
   onward to it over the bridge, holding each chunk for that direction's delay. Only declared ports
   are reachable through a link, and servers must listen on every address (0.0.0.0) or their
   transport address (`HostInfo.transport`), since the link arrives there.
@@ -211,15 +211,17 @@ class HostInfo:
 
 
 def _default_link_bin() -> Path:
-    return Path(os.environ.get("DELAY_ECHO_BIN") or REPO / "target" / "release" / "delay-echo")
+    return Path(
+        os.environ.get("DELAY_ECHO_LINK_BIN") or REPO / "target" / "release" / "delay-echo-link"
+    )
 
 
 class Lab:
     """An emulated network, built on entering and removed on leaving (see the module doc).
 
     `mechanism`: "auto" (netem where the kernel has it, else the user-space link), or force one.
-    `link_bin`: the delay-echo binary for the user-space link (default $DELAY_ECHO_BIN, else
-    target/release/delay-echo). `log_dir`: where the output of started processes goes (default:
+    `link_bin`: the user-space link's binary, delay-echo-link (default $DELAY_ECHO_LINK_BIN, else
+    target/release/delay-echo-link). `log_dir`: where the output of started processes goes (default:
     a temporary folder, kept for reading after the run). `realtime_links`: run the user-space
     links at a real-time priority (see `run`). `awake`: keep idle CPUs polling while the lab is
     up (see the module doc), for studies whose timings are a ground truth.
@@ -539,8 +541,8 @@ class Lab:
         if self._want == "userspace" or not works:
             if not (self._link_bin.is_file() and os.access(self._link_bin, os.X_OK)):
                 raise NetlabError(
-                    f"the user-space link needs the delay-echo binary, not found at {self._link_bin}: "
-                    "run `make build` or set DELAY_ECHO_BIN"
+                    f"the user-space link needs the delay-echo-link binary, not found at {self._link_bin}: "
+                    "run `make build` or set DELAY_ECHO_LINK_BIN"
                 )
             if not works:
                 self._netem_note = why
@@ -551,7 +553,7 @@ class Lab:
         if self.mechanism == "netem":
             return "tc netem"
         note = f"; no netem: {self._netem_note}" if self._netem_note else " (asked for)"
-        return "the user-space link (delay-echo link)" + note
+        return "the user-space link (delay-echo-link)" + note
 
     def _wire(self, k: int) -> str:
         """The bridge address of link k's wire namespace (userspace)."""
@@ -654,7 +656,7 @@ class Lab:
                     continue
                 routes = ",".join(f"{far.address}:{p}={far.transport}:{p}" for p in far.ports)
                 argv = [
-                    str(self._link_bin), "link", "--route", routes,
+                    str(self._link_bin), "--route", routes,
                     "--delay", f"{link.one_way_ms(src, dst)}ms",
                     "--return-delay", f"{link.one_way_ms(dst, src)}ms",
                     "--jitter", f"{link.jitter_ms}ms",

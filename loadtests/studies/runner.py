@@ -66,6 +66,8 @@ class Tools:
     k6: Path
     python: Path  # the venv's: locust and the analysis live there
     nginx: str = "nginx"
+    # The user-space link, where the kernel has no netem (netlab checks it when it needs it).
+    link: Path = REPO / "target/release/delay-echo-link"
 
     @classmethod
     def from_env(cls) -> Tools:
@@ -74,6 +76,9 @@ class Tools:
             k6=Path(os.environ.get("K6") or shutil.which("k6") or REPO / ".venv/bin/k6"),
             python=Path(os.environ.get("STUDY_PYTHON") or sys.executable),
             nginx=os.environ.get("NGINX") or "nginx",
+            link=Path(
+                os.environ.get("DELAY_ECHO_LINK_BIN") or REPO / "target/release/delay-echo-link"
+            ),
         )
 
     def check(self, study: Study) -> None:
@@ -326,7 +331,7 @@ def run(study: Study, results: Path, short: bool = False, tools: Tools | None = 
     try:
         with (
             time_limit(study.limit_seconds),
-            Lab(study.topology(), log_dir=folder / "logs") as lab,
+            Lab(study.topology(), link_bin=tools.link, log_dir=folder / "logs") as lab,
         ):
             described = lab.describe()
             _say("network up:\n" + described)

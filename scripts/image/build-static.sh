@@ -8,6 +8,9 @@
 #   build-static.sh deps  RECIPE   build only the dependencies (cargo-chef), for layer caching
 #   build-static.sh build OUT      build the binary and copy it to OUT
 #
+# Only the service's binary (--bin delay-echo): the crate's other binary, the lab's user-space
+# link (delay-echo-link, loadtests/netlab), is neither built nor shipped here.
+#
 # Statically linked against glibc (crt-static) rather than musl: a musl target cannot be
 # fetched on every machine that builds this, the gnu target is always there. An explicit
 # --target keeps proc-macros (host) dynamic while the binary itself is static.

@@ -18,6 +18,9 @@ from loadtests.netlab.lab import namespaces
 
 REPO = Path(__file__).resolve().parents[3]
 BIN = Path(os.environ.get("DELAY_ECHO_BIN") or REPO / "target" / "release" / "delay-echo")
+LINK_BIN = Path(
+    os.environ.get("DELAY_ECHO_LINK_BIN") or REPO / "target" / "release" / "delay-echo-link"
+)
 K6 = os.environ.get("K6") or str(REPO / ".venv" / "bin" / "k6")
 
 
@@ -176,6 +179,7 @@ def test_the_rehearsal_measures_every_pair_at_its_configured_round_trip(tmp_path
             results=tmp_path / f"attempt-{attempt}",
             k6=K6,
             delay_echo=BIN,
+            link_bin=LINK_BIN,
             say=lambda s: None,
         )
         log.append(

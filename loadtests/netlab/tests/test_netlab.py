@@ -28,6 +28,9 @@ from loadtests.netlab.lab import CPU_LATENCY_QOS, namespaces
 
 REPO = Path(__file__).resolve().parents[3]
 BIN = Path(os.environ.get("DELAY_ECHO_BIN") or REPO / "target" / "release" / "delay-echo")
+LINK_BIN = Path(
+    os.environ.get("DELAY_ECHO_LINK_BIN") or REPO / "target" / "release" / "delay-echo-link"
+)
 TWO = Topology(
     hosts=(Host("client"), Host("server", ports=(8080,))), links=(Link("client", "server", 3),)
 )
@@ -132,20 +135,20 @@ def test_check_says_which_delay_mechanism_it_uses():
 
 
 def test_the_mechanism_is_netem_where_the_kernel_has_it_else_the_user_space_link(tmp_path):
-    probe = Lab(TWO, link_bin=BIN, log_dir=tmp_path)
+    probe = Lab(TWO, link_bin=LINK_BIN, log_dir=tmp_path)
     with probe as lab:
         chosen = lab.mechanism
         assert chosen in ("netem", "userspace")
     if chosen == "userspace":
         # No netem here: asking for it is refused with the kernel's reason, and nothing is left.
-        lab = Lab(TWO, mechanism="netem", link_bin=BIN, log_dir=tmp_path)
+        lab = Lab(TWO, mechanism="netem", link_bin=LINK_BIN, log_dir=tmp_path)
         with pytest.raises(NetlabError, match="this kernel has none"), lab:
             pass
         assert ours(lab.run_id) == []
 
 
 def test_a_lab_gives_hosts_that_reach_each_other_and_leaves_nothing_behind(tmp_path):
-    with Lab(TWO, link_bin=BIN, log_dir=tmp_path) as lab:
+    with Lab(TWO, link_bin=LINK_BIN, log_dir=tmp_path) as lab:
         run_id = lab.run_id
         assert set(lab.hosts) == {"client", "server"} and lab.mechanism in ("netem", "userspace")
         server = lab.run(
@@ -174,18 +177,18 @@ def cpu_latency_target() -> int:
 @pytest.mark.skipif(not CPU_LATENCY_QOS.exists(), reason="no PM QoS interface in this kernel")
 def test_an_awake_lab_holds_idle_cpus_polling_while_up_and_lets_go_after(tmp_path):
     before = cpu_latency_target()
-    with pytest.raises(RuntimeError, match="study failed"), Lab(TWO, link_bin=BIN, log_dir=tmp_path, awake=True) as lab:  # fmt: skip
+    with pytest.raises(RuntimeError, match="study failed"), Lab(TWO, link_bin=LINK_BIN, log_dir=tmp_path, awake=True) as lab:  # fmt: skip
         assert lab.awake and cpu_latency_target() == 0
         raise RuntimeError("study failed")
     assert not lab.awake and cpu_latency_target() == before
-    with Lab(TWO, link_bin=BIN, log_dir=tmp_path) as lab:
+    with Lab(TWO, link_bin=LINK_BIN, log_dir=tmp_path) as lab:
         assert not lab.awake, "only when asked"
 
 
 def test_an_exception_inside_the_lab_still_removes_it(tmp_path):
     with (
         pytest.raises(RuntimeError, match="study failed"),
-        Lab(TWO, link_bin=BIN, log_dir=tmp_path) as lab,
+        Lab(TWO, link_bin=LINK_BIN, log_dir=tmp_path) as lab,
     ):
         run_id = lab.run_id
         lab.run("server", ["sleep", "60"])
@@ -195,7 +198,7 @@ def test_an_exception_inside_the_lab_still_removes_it(tmp_path):
 
 def test_a_failure_while_building_removes_what_was_built(tmp_path):
     lab = Lab(TWO, mechanism="userspace", link_bin=tmp_path / "no-such-binary", log_dir=tmp_path)
-    with pytest.raises(NetlabError, match="needs the delay-echo binary"), lab:
+    with pytest.raises(NetlabError, match="needs the delay-echo-link binary"), lab:
         pass
     assert lab.run_id and ours(lab.run_id) == []
 
