@@ -26,9 +26,7 @@ MESH_FLOOR_DURATION ?= 2s
 MESH := $(VENV_BIN)/python -m loadtests.mesh
 
 APT_PACKAGES += iproute2 util-linux
-TEST_TARGETS += lint-mesh
 LIVE_TARGETS += test-mesh
-LINT_TARGETS += lint-mesh
 
 .PHONY: mesh
 mesh: $(VENV)/.stamp ## Latency matrix of deployed regions (infra's service_urls, or PEERS=eu=https://…,us=… or MESH_FILE=) [MESH_RATE= MESH_DURATION=]
@@ -52,9 +50,3 @@ netlab-cleanup: ## Remove emulated-network namespaces left by runs that died (ne
 test-mesh: image-binary link-binary $(VENV)/.stamp ## netlab and mesh: topology/matrix parsing, cleanup on exit/failure/SIGTERM, the emulated 3-region mesh against its configured delays plus its floor
 	K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/$(SERVICE_BIN)" DELAY_ECHO_LINK_BIN="$(CURDIR)/$(LINK_BIN)" \
 	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider loadtests/netlab/tests loadtests/mesh/tests
-
-.PHONY: lint-mesh
-lint-mesh: $(VENV)/.stamp ## ruff (format and lint) and mypy on loadtests/netlab and loadtests/mesh
-	$(VENV_BIN)/ruff format --check loadtests/netlab loadtests/mesh
-	$(VENV_BIN)/ruff check loadtests/netlab loadtests/mesh
-	$(VENV_BIN)/mypy --explicit-package-bases loadtests/netlab loadtests/mesh

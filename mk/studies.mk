@@ -4,14 +4,12 @@
 # and removes every namespace and process it started, also on failure or Ctrl-C.
 
 LIVE_TARGETS += test-studies
-LINT_TARGETS += lint-studies
 APT_PACKAGES += nginx iproute2
 
 STUDY_RUN    := K6="$(K6)" DELAY_ECHO_BIN="$(CURDIR)/target/release/delay-echo" \
 	DELAY_ECHO_LINK_BIN="$(CURDIR)/target/release/delay-echo-link" $(VENV_BIN)/python -m loadtests.studies run
 # Extra options for a study run, e.g. STUDY_ARGS=--short for the test's short plan.
 STUDY_ARGS   ?=
-STUDIES_PY   := loadtests/studies loadtests/tests/test_studies.py loadtests/tests/test_studies_cdn.py
 
 .PHONY: cdn-local
 cdn-local: build $(VENV)/.stamp ## Study: CDN edge (nginx, 5 ms away) vs origin (45 ms) on an emulated network (root; ~2 min)
@@ -25,16 +23,10 @@ path-local: build $(VENV)/.stamp ## Study: jittery 150 ms direct path vs 10+60 m
 cache-vs-db-local: build $(VENV)/.stamp ## Study: app relaying to a slow database vs answering from a 90 % cache (root; ~2 min)
 	$(STUDY_RUN) cache-vs-db --results $(RESULTS) $(STUDY_ARGS)
 
-# Study files parsed and validated (bad files give clear errors), and cdn-local end to end on a
-# short plan, checked against the delays it configured.
+# cdn-local end to end on a short plan, checked against the delays it configured: the tests marked
+# live and netns (pyproject.toml). The study-file validation needs no root: check-loadtests runs it.
 .PHONY: test-studies
-test-studies: image-binary link-binary $(VENV)/.stamp ## Studies: study-file validation, cdn-local end to end (short; root)
-	STUDIES_END_TO_END=1 K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/$(SERVICE_BIN)" \
+test-studies: image-binary link-binary $(VENV)/.stamp ## Studies: cdn-local end to end (short; root)
+	K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/$(SERVICE_BIN)" \
 	  DELAY_ECHO_LINK_BIN="$(CURDIR)/$(LINK_BIN)" \
-	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider loadtests/tests/test_studies.py loadtests/tests/test_studies_cdn.py
-
-.PHONY: lint-studies
-lint-studies: $(VENV)/.stamp ## ruff format --check, ruff check and mypy on loadtests/studies
-	$(VENV_BIN)/ruff format --check $(STUDIES_PY)
-	$(VENV_BIN)/ruff check $(STUDIES_PY)
-	$(VENV_BIN)/mypy -p loadtests.studies
+	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider -m "live and netns" loadtests/tests
