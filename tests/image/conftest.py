@@ -60,6 +60,7 @@ def dockerfile_stages(text: str) -> list[dict]:
         op, args = m.group(1).upper(), m.group(2)
         if op == "FROM":
             fm = re.match(r"(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?", args, re.IGNORECASE)
+            assert fm is not None, f"FROM {args!r}"
             stages.append({"from": fm.group(1), "name": fm.group(2), "ops": []})
         elif stages:
             stages[-1]["ops"].append((op, args))
@@ -132,6 +133,6 @@ def image(tmp_path_factory: pytest.TempPathFactory):
         podman("rmi", "--force", tag, check=False)
 
 
-CARGO_VERSION = re.search(
-    r'^version = "([^"]+)"', (ROOT / "Cargo.toml").read_text(), re.MULTILINE
-).group(1)
+_version = re.search(r'^version = "([^"]+)"', (ROOT / "Cargo.toml").read_text(), re.MULTILINE)
+assert _version is not None, "Cargo.toml has a version"
+CARGO_VERSION = _version.group(1)

@@ -154,15 +154,21 @@ def test_image_holds_nothing_but_the_binary(image: dict, tmp_path: Path) -> None
     podman("image", "save", "--format", "docker-archive", "-o", str(archive), image["tag"])
     files: dict[str, tarfile.TarInfo] = {}
     with tarfile.open(archive) as outer:
-        (manifest,) = json.load(outer.extractfile("manifest.json"))
+
+        def member_of(tar: tarfile.TarFile, name: str | tarfile.TarInfo) -> bytes:
+            f = tar.extractfile(name)
+            assert f is not None, f"{name} is a file in the archive"
+            return f.read()
+
+        (manifest,) = json.loads(member_of(outer, "manifest.json"))
         for layer in manifest["Layers"]:
-            data = outer.extractfile(layer).read()
+            data = member_of(outer, layer)
             with tarfile.open(fileobj=io.BytesIO(data)) as inner:
                 for member in inner.getmembers():
                     if not member.isdir():
                         files[member.name.removeprefix("./")] = member
                         if member.name.removeprefix("./") == "delay-echo":
-                            head = inner.extractfile(member).read(4)
+                            head = member_of(inner, member)[:4]
     assert sorted(files) == ["delay-echo"], sorted(files)
     binary = files["delay-echo"]
     assert binary.isfile() and binary.mode & 0o111, oct(binary.mode)
