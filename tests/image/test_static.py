@@ -56,3 +56,10 @@ def test_binary_fits_the_image_budget(binary: Path) -> None:
     size = binary.stat().st_size
     print(f"image binary: {size} bytes")
     assert 0 < size < IMAGE_BUDGET_BYTES, f"{size} bytes; the image budget is {IMAGE_BUDGET_BYTES}"
+
+
+def test_the_lab_s_link_is_not_in_the_service_binary(binary: Path) -> None:
+    # delay-echo-link is a binary of its own; its flags' env twins would show it was linked in.
+    assert b"DELAY_ECHO_LINK" not in binary.read_bytes()
+    help_text = run(str(binary), "--help").stdout
+    assert "Usage:" in help_text and " link" not in help_text, help_text
