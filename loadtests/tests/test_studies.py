@@ -3,11 +3,8 @@ and what is allowed, and the runner turns a study into the right commands. Pure:
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import tomllib
 from pathlib import Path
 
@@ -15,6 +12,7 @@ import pytest
 
 from loadtests.studies import runner
 from loadtests.studies.study import HERE, StudyError, available, find, load, parse
+from loadtests.tests.nobody import as_nobody
 
 REPO = HERE.parents[1]
 CDN = tomllib.loads((HERE / "cdn.toml").read_text())
@@ -316,56 +314,10 @@ def test_a_study_stops_at_once_without_iproute2(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-
-
-def _python_for_nobody() -> str | None:
-    """An interpreter (3.11+, for tomllib) that nobody may run: the venv's own lives inside the
-    checkout, which may sit in a folder only its owner can enter (a home, `mktemp -d`)."""
-    for python in (sys.executable, getattr(sys, "_base_executable", None), "/usr/bin/python3"):
-        if (
-            python
-            and subprocess.run(
-                [*NOBODY, python, "-c", "import sys; assert sys.version_info >= (3, 11)"],
-                capture_output=True,
-                timeout=30,
-            ).returncode
-            == 0
-        ):
-            return python
-    return None
-
-
-@pytest.mark.skipif(
-    shutil.which("setpriv") is None, reason="setpriv (util-linux) runs it as nobody"
-)
 def test_a_study_stops_at_once_without_root():
-    python = _python_for_nobody()
-    if python is None:
-        pytest.skip("no Python 3.11+ interpreter that nobody may run")
-    # The package is copied where nobody can read it, so the test means the same wherever the
-    # clone lives (the stdlib is all `run` imports before it checks for root).
-    readable = Path(tempfile.mkdtemp(prefix="study-nobody-"))
-    try:
-        readable.chmod(0o755)
-        shutil.copytree(
-            REPO / "loadtests",
-            readable / "loadtests",
-            ignore=shutil.ignore_patterns("tests", "__pycache__", "results"),
-        )
-        results = readable / "results"
-        results.mkdir(mode=0o777)
-        results.chmod(0o777)
-        p = subprocess.run(
-            [*NOBODY, python, "-m", "loadtests.studies", "run", "cdn", "--results", str(results)],
-            cwd=readable,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONDONTWRITEBYTECODE": "1"},
-        )
+    with as_nobody() as nobody:
+        results = nobody.folder / "results"
+        p = nobody.run("loadtests.studies", "run", "cdn", "--results", str(results))
         assert p.returncode == 2, p.stderr
         assert "needs root" in p.stderr
         assert list(results.iterdir()) == []
-    finally:
-        shutil.rmtree(readable, ignore_errors=True)

@@ -25,6 +25,7 @@ from loadtests.netlab import (
     check_prerequisites,
 )
 from loadtests.netlab.lab import CPU_LATENCY_QOS, namespaces
+from loadtests.tests.nobody import as_nobody
 
 REPO = Path(__file__).resolve().parents[3]
 BIN = Path(os.environ.get("DELAY_ECHO_BIN") or REPO / "target" / "release" / "delay-echo")
@@ -108,11 +109,9 @@ def test_missing_root_or_iproute2_stops_with_what_to_do():
         check_prerequisites(euid=1000, which=lambda tool: f"/usr/sbin/{tool}")
 
 
-def cli(
-    *args: str, env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()
-) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*prefix, sys.executable, "-m", "loadtests.netlab", *args],
+        [sys.executable, "-m", "loadtests.netlab", *args],
         cwd=REPO,
         env={**os.environ, **(env or {})},
         capture_output=True,
@@ -124,7 +123,8 @@ def cli(
 def test_the_cli_without_iproute2_or_root_exits_2_at_once():
     r = cli("check", env={"PATH": "/nonexistent"})
     assert r.returncode == 2 and "needs iproute2" in r.stderr, r
-    r = cli("check", prefix=("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"))
+    with as_nobody() as nobody:
+        r = nobody.run("loadtests.netlab", "check")
     assert r.returncode == 2 and "needs root" in r.stderr, r
 
 
