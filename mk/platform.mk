@@ -1,4 +1,4 @@
-# The local platform (loadtests/platform/): HAProxy from Debian in front of delay-echo instances, an
+# The local platform (loadtests/localplatform/): HAProxy from Debian in front of delay-echo instances, an
 # autoscaler applying a published policy, and k6 driving a profile through it into a run folder.
 
 APT_PACKAGES += haproxy
@@ -20,9 +20,9 @@ PLATFORM_BUILD := $(if $(filter container,$(RUNTIME)),buildc,build)
 
 .PHONY: platform-local
 platform-local: $(PLATFORM_BUILD) $(VENV)/.stamp ## Rehearse a platform: make platform-local POLICY=knative|hpa|apprunner|schedule [RUNTIME=process|container PROFILE=spike PEAK=… COLD_START=…]
-	@test -n "$(POLICY)" || { echo 'give the policy: make platform-local POLICY=apprunner|knative|hpa|schedule (knobs: $(VENV_BIN)/python -m loadtests.platform knobs)' >&2; exit 2; }
+	@test -n "$(POLICY)" || { echo 'give the policy: make platform-local POLICY=apprunner|knative|hpa|schedule (knobs: $(VENV_BIN)/python -m loadtests.localplatform knobs)' >&2; exit 2; }
 	K6="$(K6)" RESULTS="$(RESULTS)" PYTHON="$(PYTHON)" DELAY_ECHO_BIN=target/release/delay-echo \
-	  RUNTIME="$(RUNTIME)" IMAGE="$(IMAGE)" POLICY="$(POLICY)" $(VENV_BIN)/python -m loadtests.platform run
+	  RUNTIME="$(RUNTIME)" IMAGE="$(IMAGE)" POLICY="$(POLICY)" $(VENV_BIN)/python -m loadtests.localplatform run
 
 # Policies on synthetic series with known decisions; a short spike on the real platform end to end.
 .PHONY: test-platform

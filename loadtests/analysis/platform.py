@@ -1,6 +1,6 @@
 """The local platform's event log (`platform.jsonl` in a run folder), as the report reads it.
 
-The autoscaler in loadtests/platform writes one JSON object per line. The analysis relies on this
+The autoscaler in loadtests/localplatform writes one JSON object per line. The analysis relies on this
 much of it (loadtests/README.md, "platform.jsonl"):
 
 - every line: `time` (epoch seconds, a number; `t` or `ts` are accepted too) and `event`;

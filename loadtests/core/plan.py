@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from loadtests import durations
+from . import durations
 
 EXECUTORS = ("constant-arrival-rate", "ramping-arrival-rate")
 

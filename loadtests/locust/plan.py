@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from loadtests import durations
+from loadtests.core import durations
 from loadtests.core.plan import Plan, PlanError
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from loadtests.durations import seconds
+from loadtests.core.durations import seconds
 from loadtests.locust.__main__ import request_path
 
 from . import edge

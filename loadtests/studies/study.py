@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from loadtests.durations import seconds
+from loadtests.core.durations import seconds
 from loadtests.netlab.topology import Host, Link, Topology, TopologyError
 
 HERE = Path(__file__).resolve().parent

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-RUN = [sys.executable, "-m", "loadtests.platform", "run"]
+RUN = [sys.executable, "-m", "loadtests.localplatform", "run"]
 
 
 def interrupted_run(

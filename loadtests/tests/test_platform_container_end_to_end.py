@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from loadtests.analysis.runs import load_run
-from loadtests.platform.eventlog import read
+from loadtests.localplatform.eventlog import read
 from loadtests.tests.platform_runs import RUN, interrupted_run
 
 HERE = Path(__file__).resolve().parent.parent

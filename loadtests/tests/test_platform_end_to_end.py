@@ -18,8 +18,8 @@ import jsonschema
 import pytest
 
 from loadtests.analysis.runs import load_run
-from loadtests.platform.eventlog import read
-from loadtests.platform.haproxy import find_binary
+from loadtests.localplatform.eventlog import read
+from loadtests.localplatform.haproxy import find_binary
 from loadtests.tests.platform_runs import RUN, interrupted_run
 
 pytestmark = pytest.mark.live

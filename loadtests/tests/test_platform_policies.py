@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from loadtests.platform.__main__ import main
-from loadtests.platform.config import Config
-from loadtests.platform.durations import KnobError, parse_distribution, parse_duration, render
-from loadtests.platform.policies import AppRunner, Bounds, Hpa, Knative, Sample, Schedule, View
+from loadtests.localplatform.__main__ import main
+from loadtests.localplatform.config import Config
+from loadtests.localplatform.durations import KnobError, parse_distribution, parse_duration, render
+from loadtests.localplatform.policies import AppRunner, Bounds, Hpa, Knative, Sample, Schedule, View
 
 WIDE = Bounds(1, 20)
 

@@ -1,4 +1,4 @@
-"""`python -m loadtests.platform starts`: each instance's start read back from platform.jsonl."""
+"""`python -m loadtests.localplatform starts`: each instance's start read back from platform.jsonl."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import io
 import json
 from pathlib import Path
 
-from loadtests.platform.starts import print_starts, starts
+from loadtests.localplatform.starts import print_starts, starts
 
 
 def write(d: Path, runtime: str, lines: list[tuple[float, str, str, dict]]) -> Path:

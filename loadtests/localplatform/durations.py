@@ -13,7 +13,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from loadtests import durations
+from loadtests.core import durations
 
 # z of the standard normal's 99th percentile, as in delay-echo's lognormal.
 _Z_P99 = 2.3263478740408408

@@ -1,4 +1,4 @@
-"""Command line: `python -m loadtests.platform run` (knobs from the environment, see `knobs`);
+"""Command line: `python -m loadtests.localplatform run` (knobs from the environment, see `knobs`);
 `starts RUN…` prints how long each instance took to start in those runs.
 
 Exit status: the load's (0, or k6's), 2 with a one-line reason for a bad knob, 130 when interrupted.
@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m loadtests.platform", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m loadtests.localplatform", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
     rp = sub.add_parser(
         "run", help="start the platform, drive the profile through HAProxy, stop, report"

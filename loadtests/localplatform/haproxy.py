@@ -30,7 +30,7 @@ class HaproxyError(RuntimeError):
 
 def render_config(listen_port: int, socket_path: Path) -> str:
     """The whole configuration: one frontend on loopback, one backend whose servers come at run time."""
-    return f"""# Written by loadtests/platform for one run; servers are added and removed at run time.
+    return f"""# Written by loadtests/localplatform for one run; servers are added and removed at run time.
 global
     stats socket {socket_path} mode 600 level admin
     # Far above what a local study opens, and within a default open-file limit (2 fds each).

@@ -1,7 +1,7 @@
 """Scaling policies: pure functions of a metric series, so each is tested on synthetic series.
 
 Each policy is a published autoscaler reduced to its decision rule, with the platform's defaults as
-knobs (sources in loadtests/platform/README.md):
+knobs (sources in loadtests/localplatform/README.md):
 
 - `Knative`: the KPA of knative/serving (`pkg/autoscaler/scaling/autoscaler.go`): stable and panic
   window averages of the concurrency, panic mode entered at 200 % of the ready capacity over the

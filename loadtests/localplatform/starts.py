@@ -1,4 +1,4 @@
-"""How long instances took to start, read back from platform.jsonl: `python -m loadtests.platform starts`.
+"""How long instances took to start, read back from platform.jsonl: `python -m loadtests.localplatform starts`.
 
 Per instance: `requested → ready` (the whole start as the platform saw it), `requested → running`
 (the process spawned; for a container: pulled, created and running), `pull`, and the cold start

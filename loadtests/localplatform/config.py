@@ -1,7 +1,7 @@
 """Knobs (environment variables, as every load-test knob) turned once into a validated `Config`.
 
 Every window and target of every policy is a knob whose default is the platform's published default;
-`python -m loadtests.platform knobs` lists them. A bad value stops the run before anything starts,
+`python -m loadtests.localplatform knobs` lists them. A bad value stops the run before anything starts,
 with the knob's name and what is allowed.
 """
 
