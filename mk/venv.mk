@@ -5,7 +5,7 @@
 VENV_BIN := $(VENV)/bin
 REQUIREMENTS := $(sort $(wildcard requirements/*.txt))
 
-$(VENV)/.stamp: $(REQUIREMENTS)
+$(VENV)/.stamp: $(REQUIREMENTS) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	@for r in $(REQUIREMENTS); do \
 	  case "$$r" in \
@@ -13,6 +13,8 @@ $(VENV)/.stamp: $(REQUIREMENTS)
 	    *) $(VENV_BIN)/pip install -q --disable-pip-version-check -r "$$r" ;; \
 	  esac; \
 	done
+	@# The lab itself, editable: its commands (pyproject's [project.scripts]) and imports from any folder.
+	$(VENV_BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 .PHONY: venv

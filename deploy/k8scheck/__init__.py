@@ -1,6 +1,6 @@
 """Offline checks of delay-echo's Kubernetes manifests (deploy/kubernetes).
 
-`python -m k8scheck` renders every overlay with kubectl's kustomize and runs, on what it
+`python -m deploy.k8scheck` renders every overlay with kubectl's kustomize and runs, on what it
 rendered, each validator named in a finding:
 
 - ``render``: kustomize itself (a missing file, a bad patch, a replacement that selects nothing);

@@ -1,4 +1,4 @@
-"""`python -m k8scheck`: render every overlay (or check rendered files) and print the findings.
+"""`python -m deploy.k8scheck`: render every overlay (or check rendered files) and print the findings.
 
 Exit 0 when nothing was found, 1 with one line per finding, 2 when a tool is missing.
 """
@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from k8scheck import checkov_scan, render, rules, schemas
-from k8scheck.findings import Finding
+from deploy.k8scheck import checkov_scan, render, rules, schemas
+from deploy.k8scheck.findings import Finding
 
 OVERLAYS = Path(__file__).resolve().parent.parent / "kubernetes" / "overlays"
 
@@ -22,8 +22,10 @@ def check_documents(docs: list[dict[str, Any]]) -> list[Finding]:
     return schemas.validate(docs, schemas.load_crds()) + rules.check(docs)
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="k8scheck", description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="delay-echo-k8scheck", description=__doc__.splitlines()[0]
+    )
     parser.add_argument(
         "--kubectl",
         default=os.environ.get("KUBECTL"),
@@ -75,4 +77,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from k8scheck.findings import Finding
+from deploy.k8scheck.findings import Finding
 
 MIN_REASON_WORDS = 3
 

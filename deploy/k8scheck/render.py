@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from k8scheck.findings import Finding
+from deploy.k8scheck.findings import Finding
 
 
 class RenderError(Exception):

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from k8scheck.findings import Finding, resource_name
+from deploy.k8scheck.findings import Finding, resource_name
 
 METRICS_RS = Path(__file__).resolve().parents[2] / "src" / "metrics.rs"
 

@@ -18,7 +18,7 @@ import kubernetes_validate.utils as kvu
 import yaml
 from referencing import Registry, Resource
 
-from k8scheck.findings import Finding, resource_name
+from deploy.k8scheck.findings import Finding, resource_name
 
 # The Kubernetes version whose schemas the core kinds are checked against (the newest that
 # kubernetes-validate 1.37.0 ships; requirements/k8s.txt pins it).

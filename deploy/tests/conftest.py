@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from infra.tfcheck.checkov_gate import find_checkov
+
 TESTS = Path(__file__).resolve().parent
 DEPLOY = TESTS.parent
 FIXTURES = TESTS / "fixtures"
@@ -23,6 +25,4 @@ def kubectl() -> str:
 
 @pytest.fixture(scope="session")
 def checkov() -> str:
-    found = os.environ.get("CHECKOV")
-    assert found and Path(found).exists(), "set CHECKOV (make test-k8s builds checkov's venv)"
-    return found
+    return find_checkov()

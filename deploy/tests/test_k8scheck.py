@@ -4,10 +4,11 @@ mistake it is there for, on a fixture broken on purpose (deploy/tests/fixtures).
 from __future__ import annotations
 
 import pytest
-from conftest import FIXTURES, OVERLAYS
-from k8scheck import __main__ as cli
-from k8scheck import checkov_scan, render, rules, schemas
-from k8scheck.findings import Finding
+
+from deploy.k8scheck import __main__ as cli
+from deploy.k8scheck import checkov_scan, render, rules, schemas
+from deploy.k8scheck.findings import Finding
+from deploy.tests.conftest import FIXTURES, OVERLAYS
 
 
 def load(name: str) -> list[dict]:

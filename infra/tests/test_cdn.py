@@ -5,7 +5,7 @@ make loadtest accepts. (Arguments and blocks are checked against the AWS schema 
 
 from __future__ import annotations
 
-from conftest import INFRA
+from infra.tests.conftest import INFRA
 
 
 def res(stack, rtype, name="this"):

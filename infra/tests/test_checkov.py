@@ -4,8 +4,8 @@ Each rule of the gate is shown to fail on a fixture that breaks it."""
 from __future__ import annotations
 
 import pytest
-from conftest import CLOUDRUN, FIXTURES, INFRA
 
+from infra.tests.conftest import CLOUDRUN, FIXTURES, INFRA
 from infra.tfcheck import checkov_gate
 
 

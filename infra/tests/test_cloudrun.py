@@ -5,7 +5,8 @@ Artifact Registry image, the CPU allocation switch, the URL output, and the stag
 from __future__ import annotations
 
 import pytest
-from conftest import CLOUDRUN, merged_module
+
+from infra.tests.conftest import CLOUDRUN, merged_module
 
 
 @pytest.fixture(scope="module")

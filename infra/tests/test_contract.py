@@ -8,7 +8,8 @@ import json
 import re
 
 import pytest
-from conftest import INFRA
+
+from infra.tests.conftest import INFRA
 
 
 def res(stack, rtype, name="this"):

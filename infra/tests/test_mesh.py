@@ -15,7 +15,8 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import INFRA
+
+from infra.tests.conftest import INFRA
 
 TERRAFORM = shutil.which("terraform")
 REGIONS = ["eu-west-1", "us-east-1", "ap-southeast-2", "sa-east-1"]

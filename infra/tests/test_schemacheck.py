@@ -4,8 +4,8 @@ breaks it, and what Terraform accepts (list-of-object attributes either way) pas
 from __future__ import annotations
 
 import pytest
-from conftest import CLOUDRUN, FIXTURES, INFRA, SCHEMAS
 
+from infra.tests.conftest import CLOUDRUN, FIXTURES, INFRA, SCHEMAS
 from infra.tfcheck import schemacheck
 
 

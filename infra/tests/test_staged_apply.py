@@ -9,7 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import INFRA
+
+from infra.tests.conftest import INFRA
 
 FAKE = r"""#!/usr/bin/env bash
 # Records its arguments; answers `terraform output -raw NAME` and `aws ecr ...` from env.

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import CLOUDRUN, FIXTURES, INFRA
 
+from infra.tests.conftest import CLOUDRUN, FIXTURES, INFRA
 from infra.tfcheck import conventions, hcl_module
 
 

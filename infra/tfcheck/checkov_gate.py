@@ -26,12 +26,20 @@ SKIP = re.compile(r"#\s*checkov:skip=([A-Za-z0-9_]+)(?::(.*))?")
 MIN_REASON_WORDS = 3
 
 
+# Where `make` installs checkov, in a venv of its own (mk/venv.mk).
+PROJECT_CHECKOV = Path(__file__).resolve().parents[2] / ".tools" / "checkov" / "bin" / "checkov"
+
+
 def find_checkov(explicit: str | None = None) -> str:
-    candidate = explicit or os.environ.get("CHECKOV") or shutil.which("checkov")
+    """checkov: the one given, else $CHECKOV, else the project's own, else checkov on PATH."""
+    candidate = explicit or os.environ.get("CHECKOV")
+    if not candidate and PROJECT_CHECKOV.exists():
+        candidate = str(PROJECT_CHECKOV)
+    candidate = candidate or shutil.which("checkov")
     if not candidate or not Path(candidate).exists():
         raise FileNotFoundError(
-            "checkov not found: set CHECKOV=/path/to/checkov or run through `make test-infra`, "
-            "which installs it in its own venv"
+            "checkov not found: set CHECKOV=/path/to/checkov or run `make test-infra`, "
+            f"which installs it in its own venv ({PROJECT_CHECKOV})"
         )
     return candidate
 

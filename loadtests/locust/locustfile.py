@@ -23,22 +23,14 @@ from typing import Any, ClassVar
 
 import gevent
 
+# Imported as a file by locust; the lab's package is installed in the venv (pip install -e .), so
+# this works from any working directory.
+from loadtests.core.plan import Plan
+from loadtests.locust.plan import users_at
+from loadtests.locust.samples import Sample, SampleWriter, sample_from_answer
 from locust import FastHttpUser, LoadTestShape, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
-
-# Imported as a file by locust (not as part of the package), so the package is found from here.
-try:
-    from loadtests.core.plan import Plan
-    from loadtests.locust.plan import users_at
-    from loadtests.locust.samples import Sample, SampleWriter, sample_from_answer
-except ModuleNotFoundError:  # locust run from another working directory
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from loadtests.core.plan import Plan
-    from loadtests.locust.plan import users_at
-    from loadtests.locust.samples import Sample, SampleWriter, sample_from_answer
 
 FLUSH_SECONDS = 1.0
 # The plan starts this long after the shape's first tick: workers take up to about a second to

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from synth import Req, arrivals, ramping, write_run
 
 from loadtests.analysis import metrics
 from loadtests.analysis.__main__ import main
 from loadtests.analysis.analyse import criteria_for
 from loadtests.analysis.report import build_compare, build_report
 from loadtests.analysis.runs import RunError, load_run, parse_duration, planned_rate
+from loadtests.tests.synth import Req, arrivals, ramping, write_run
 
 RATE = 100
 SECOND_INSTANCE_AT = 7.0  # i-b starts answering here

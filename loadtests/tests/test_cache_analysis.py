@@ -11,11 +11,11 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from synth import Req, arrivals, ramping, write_run
 
 from loadtests.analysis.cache import classify
 from loadtests.analysis.report import build_compare, build_report
 from loadtests.analysis.runs import load_run
+from loadtests.tests.synth import Req, arrivals, ramping, write_run
 
 HERE = Path(__file__).resolve().parent.parent
 K6 = os.environ.get("K6") or str(HERE.parent / ".venv" / "bin" / "k6")

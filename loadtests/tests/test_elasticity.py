@@ -10,12 +10,12 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from synth import Req, arrivals, ramping, write_run
 
 from loadtests.analysis import elasticity
 from loadtests.analysis.__main__ import main
 from loadtests.analysis.report import build_compare, build_report
 from loadtests.analysis.runs import RunError, load_run
+from loadtests.tests.synth import Req, arrivals, ramping, write_run
 
 SCHEMA = json.loads((Path(__file__).parents[1] / "analysis" / "report.schema.json").read_text())
 

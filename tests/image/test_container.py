@@ -23,7 +23,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import (
+
+from tests.image.conftest import (
     CARGO_VERSION,
     CONTAINER_SH,
     ROOT,

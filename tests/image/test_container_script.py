@@ -18,7 +18,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+
+from tests.image.conftest import ROOT
 
 ECR_URL = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/delay-echo"
 

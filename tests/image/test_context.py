@@ -12,9 +12,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
 from scripts.image import context
+from tests.image.conftest import ROOT
 
 
 @pytest.mark.parametrize(

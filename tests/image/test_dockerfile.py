@@ -11,7 +11,8 @@ import json
 import re
 
 import pytest
-from conftest import ROOT, dockerfile_stages
+
+from tests.image.conftest import ROOT, dockerfile_stages
 
 TEXT = (ROOT / "Dockerfile").read_text()
 STAGES = dockerfile_stages(TEXT)

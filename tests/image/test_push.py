@@ -17,7 +17,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SCRIPTS, container_env, podman
+
+from tests.image.conftest import ROOT, SCRIPTS, container_env, podman
 
 pytestmark = pytest.mark.live
 
