@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from loadtests.analysis.runs import plan_events, planned_rate
+from loadtests.core import tools
 from loadtests.core.plan import Plan, PlanError, k6_seconds
 from loadtests.locust.plan import runnable
 
@@ -68,3 +71,25 @@ def test_an_empty_plan_is_zero_and_a_closed_model_executor_is_refused():
     assert Plan.from_options({}).pieces == () and Plan.from_options({}).rate(1) == 0
     with pytest.raises(PlanError, match="allowed: constant-arrival-rate or ramping-arrival-rate"):
         Plan.from_options({"scenarios": {"x": {"executor": "constant-vus"}}})
+
+
+def test_tools_come_from_their_variable_else_the_project_default(tmp_path: Path) -> None:
+
+    assert tools.delay_echo({}).path == tools.REPO / "target" / "release" / "delay-echo"
+    assert tools.link({}).path == tools.REPO / "target" / "release" / "delay-echo-link"
+    fake = tmp_path / "k6"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    assert tools.k6({"K6": str(fake)}).require() == fake
+    # Without $K6, k6 on PATH wins over the venv's pinned copy.
+    assert tools.k6({"PATH": str(tmp_path)}).path == fake
+    assert tools.k6({"PATH": "/nonexistent"}).path == tools.VENV_BIN / "k6"
+
+
+def test_a_missing_tool_says_where_it_looked_and_how_to_get_it(tmp_path: Path) -> None:
+
+    missing = tools.delay_echo({"DELAY_ECHO_BIN": str(tmp_path / "nope")})
+    with pytest.raises(
+        tools.ToolMissing, match=r"delay-echo not found at .*nope \(\$DELAY_ECHO_BIN\)"
+    ):
+        missing.require()
