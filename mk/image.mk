@@ -39,12 +39,9 @@ CONTAINER_ENV = IMAGE='$(IMAGE)' PLATFORM='$(PLATFORM)' CONTAINER='$(CONTAINER)'
 	REPOSITORY_URL='$(REPOSITORY_URL)' AWS_REGION='$(AWS_REGION)' TAG='$(TAG)' \
 	REGISTRY_LOGIN='$(REGISTRY_LOGIN)'
 
-# The image tests that read files and run the container script against a stand-in `docker`
-# (fast); those that need the static binary (built from source), and those that build and run
-# the image in Podman, are integration gates.
-IMAGE_UNIT_TESTS      := $(addprefix tests/image/,test_context.py test_dockerfile.py test_workflows.py test_container_script.py)
-IMAGE_BINARY_TESTS    := $(addprefix tests/image/,test_static.py)
-IMAGE_CONTAINER_TESTS := $(addprefix tests/image/,test_container.py test_push.py)
+# The image tests that read files and run the container script against a stand-in `docker` are
+# fast checks; those marked `live` (the static binary, built from source) and `container` (the
+# image built and run in Podman) are integration gates. Markers, not file lists: pyproject.toml.
 
 # Podman with --no-install-recommends: runc named (else apt picks crun, which refuses cgroup v1
 # hybrid hosts), the CNI plugins (the network stack it depends on) and iptables (their port
@@ -93,14 +90,12 @@ lint-workflows: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp ## zizmor (offline) and ch
 
 .PHONY: test-image-units
 test-image-units: $(VENV)/.stamp ## Image checks without a build: build context, Dockerfile, workflows, buildc/runc/push on a stand-in docker
-	@stray="$(filter-out $(IMAGE_UNIT_TESTS) $(IMAGE_BINARY_TESTS) $(IMAGE_CONTAINER_TESTS),$(wildcard tests/image/test_*.py))"; \
-	  [ -z "$$stray" ] || { echo "mk/image.mk: put $$stray in IMAGE_UNIT_TESTS, IMAGE_BINARY_TESTS or IMAGE_CONTAINER_TESTS" >&2; exit 1; }
-	$(VENV_BIN)/python -m pytest -q -p no:cacheprovider $(IMAGE_UNIT_TESTS)
+	$(VENV_BIN)/python -m pytest -q -p no:cacheprovider -m "not live" tests/image
 
 .PHONY: test-image
 test-image: $(VENV)/.stamp image-binary ## The image's binary, built as the Dockerfile builds it: static, under the size budget
-	IMAGE_BINARY=$(CURDIR)/$(IMAGE_BINARY) $(VENV_BIN)/python -m pytest -q -p no:cacheprovider $(IMAGE_BINARY_TESTS)
+	IMAGE_BINARY=$(CURDIR)/$(IMAGE_BINARY) $(VENV_BIN)/python -m pytest -q -p no:cacheprovider -m "live and not container" tests/image
 
 .PHONY: test-container
 test-container: $(VENV)/.stamp ## The image in Podman: offline build of the real Dockerfile, read-only run, health, drain on stop, contents; make push to a local registry
-	PYTHON='$(PYTHON)' $(VENV_BIN)/python -m pytest -q -p no:cacheprovider $(IMAGE_CONTAINER_TESTS)
+	PYTHON='$(PYTHON)' $(VENV_BIN)/python -m pytest -q -p no:cacheprovider -m container tests/image

@@ -33,7 +33,7 @@ from tests.image.conftest import (
     podman,
 )
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.container]
 
 IMAGE_LIMIT_BYTES = 7_000_000
 IN_FLIGHT = 60

@@ -20,7 +20,7 @@ import pytest
 
 from tests.image.conftest import ROOT, SCRIPTS, container_env, podman
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.container]
 
 REGISTRY_SH = str(SCRIPTS / "registry.sh")
 MANIFEST_TYPES = ", ".join(
