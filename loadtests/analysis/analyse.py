@@ -268,23 +268,19 @@ def _clean(v: Any) -> Any:
 def as_json(a: Analysis, run: Run) -> dict[str, Any]:
     """The analysis as report.json's `run`-level object (see report.schema.json)."""
     sec = a.per_second
-    m = run.meta[0] if run.meta else {}
+    m = run.meta[0] if run.meta else None
     return _clean(
         {
             "label": a.label,
             "run": {
                 "folders": [str(d) for d in run.dirs],
                 "profile": run.profile,
-                "target": m.get("target"),
-                "start_utc": min(
-                    (str(m.get("start_utc")) for m in run.meta if m.get("start_utc")), default=None
-                ),
-                "end_utc": max(
-                    (str(m.get("end_utc")) for m in run.meta if m.get("end_utc")), default=None
-                ),
-                "git_revision": m.get("git_revision"),
-                "git_dirty": bool(m.get("git_dirty")),
-                "k6_version": m.get("k6_version"),
+                "target": m.target if m else None,
+                "start_utc": min((x.start_utc for x in run.meta), default=None),
+                "end_utc": max((x.end_utc for x in run.meta if x.end_utc), default=None),
+                "git_revision": m.git_revision if m else None,
+                "git_dirty": bool(m and m.git_dirty),
+                "k6_version": m.k6_version if m else None,
                 "parameters": run.parameters,
                 "service": run.service,
             },

@@ -285,18 +285,18 @@ READING = {
 
 
 def _run_info(doc: Doc, run: Run) -> None:
-    m = run.meta[0] if run.meta else {}
+    m = run.meta[0] if run.meta else None
     rows: list[list[object]] = [
         ["profile", run.profile],
-        ["target", m.get("target", "?")],
-        ["start (UTC)", min((str(x.get("start_utc", "?")) for x in run.meta), default="?")],
-        ["end (UTC)", max((str(x.get("end_utc", "?")) for x in run.meta), default="?")],
+        ["target", (m.target if m else None) or "?"],
+        ["start (UTC)", min((x.start_utc for x in run.meta), default="?")],
+        ["end (UTC)", max((x.end_utc or "?" for x in run.meta), default="?")],
         ["generators (folders merged)", str(len(run.dirs))],
         [
             "git revision",
-            f"{str(m.get('git_revision', '?'))[:12]}{' (dirty)' if m.get('git_dirty') else ''}",
+            f"{((m.git_revision if m else None) or '?')[:12]}{' (dirty)' if m and m.git_dirty else ''}",
         ],
-        ["k6", m.get("k6_version", "?")],
+        ["k6", (m.k6_version if m else None) or "?"],
     ]
     for k, v in sorted(run.service.items()):
         rows.append([k, v])
@@ -443,7 +443,7 @@ def build_compare(
     doc.table(
         ["", "run", "profile", "target"],
         [
-            [lab, r.label, r.profile, (r.meta[0] if r.meta else {}).get("target", "?")]
+            [lab, r.label, r.profile, (r.meta[0].target if r.meta else None) or "?"]
             for lab, r in zip(labels, (a_run, b_run), strict=True)
         ],
     )

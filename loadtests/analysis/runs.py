@@ -1,7 +1,7 @@
-"""Reading run folders written by loadtests/bin/loadtest into DuckDB tables, streaming.
+"""Reading run folders written by the loadtest (loadtests/loadtest) into DuckDB tables, streaming.
 
 A run folder holds k6's raw CSV (every sample, millisecond timestamps), the resolved k6 options and
-run.json. Several folders can make one run: each load generator drives its execution segment and
+run.json (loadtests/core/run.py). Several folders can make one run: each load generator drives its execution segment and
 writes its own folder; their samples share one wall clock and their planned rates add up.
 Percentiles are computed afterwards from the merged samples, never averaged across generators.
 
@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 
 from loadtests.core.plan import Plan, PlanError, k6_seconds
+from loadtests.core.run import FILE as RUN_FILE
+from loadtests.core.run import RunMeta, RunMetaError, Segment
 
 from .platform import PlatformLog, PlatformLogError, read_platform_log
 
@@ -65,7 +67,7 @@ class Run:
     """
 
     dirs: list[Path]
-    meta: list[dict[str, Any]]
+    meta: list[RunMeta]  # of the folders that have a run.json, in the order given
     label: str
     origin: float  # epoch seconds of the earliest scenario start
     db: duckdb.DuckDBPyConnection
@@ -82,7 +84,7 @@ class Run:
 
     @property
     def profile(self) -> str:
-        return str(self.meta[0].get("profile", "?")) if self.meta else "?"
+        return self.meta[0].profile if self.meta else "?"
 
     @property
     def duration(self) -> float:
@@ -108,13 +110,13 @@ def parse_duration(text: object) -> float:
         raise RunError(str(e)) from None
 
 
-def segment_fraction(segment: dict[str, Any] | None) -> float:
+def segment_fraction(segment: Segment | None) -> float:
     """The share of the planned rate one generator drives ("1/3:2/3" → 1/3); 1 when unsegmented."""
     if not segment:
         return 1.0
     try:
-        a, b = (Fraction(x) if x else Fraction(0) for x in str(segment["segment"]).split(":"))
-    except (KeyError, ValueError, ZeroDivisionError) as e:
+        a, b = (Fraction(x) if x else Fraction(0) for x in segment.segment.split(":"))
+    except (ValueError, ZeroDivisionError) as e:
         raise RunError(
             f"run.json segment {segment!r} is not of the form from:to (e.g. 1/3:2/3)"
         ) from e
@@ -264,6 +266,16 @@ def _ingest(db: duckdb.DuckDBPyConnection, g: int, path: Path, tmp: Path) -> Non
         fifo.unlink()
 
 
+def _read_meta(folder: Path) -> RunMeta | None:
+    """The folder's run.json; None without one (the samples and the plan are enough to analyse)."""
+    if not (folder / RUN_FILE).exists():
+        return None
+    try:
+        return RunMeta.read(folder)
+    except RunMetaError as e:
+        raise RunError(str(e)) from None
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         value = json.loads(path.read_text())
@@ -302,10 +314,10 @@ def load_run(dirs: list[Path] | list[str], label: str | None = None) -> Run:
             raise RunError(
                 f"{d}: not a directory; give a run folder such as loadtests/results/<time>-<profile>"
             )
-    metas = [_read_json(d / "run.json") for d in paths]
+    metas = [_read_meta(d) for d in paths]
     options = [_read_json(d / "options.json") for d in paths]
     raws = [_raw_path(d) for d in paths]
-    profiles = {str(m["profile"]) for m in metas if m.get("profile")}
+    profiles = {m.profile for m in metas if m}
     if len(profiles) > 1:
         raise RunError(
             f"folders of different profiles {sorted(profiles)} cannot be merged; compare them instead"
@@ -354,7 +366,7 @@ def load_run(dirs: list[Path] | list[str], label: str | None = None) -> Run:
     events: set[tuple[int, bool]] = set()
     plans = []
     for meta, opts, start in zip(metas, options, starts, strict=True):
-        plan = planned_rate(opts, segment_fraction(meta.get("segment")))
+        plan = planned_rate(opts, segment_fraction(meta.segment if meta else None))
         shift = round(start - origin)
         events.update((round(t) + shift, up) for t, up in plan_events(opts))
         if len(plan):
@@ -369,7 +381,8 @@ def load_run(dirs: list[Path] | list[str], label: str | None = None) -> Run:
     n, last_start, last_end = db.execute(
         "SELECT count(*), coalesce(max(t_start), 0), coalesce(max(t_end), 0) FROM requests"
     ).fetchone() or (0, 0.0, 0.0)
-    params = dict(metas[0].get("parameters") or {})
+    first = metas[0]
+    params: dict[str, Any] = dict(first.parameters) if first else {}
     if not params:
         sc: dict[str, Any] = next(iter((options[0].get("scenarios") or {}).values()), {})
         params = dict(sc.get("env") or {})
@@ -383,7 +396,7 @@ def load_run(dirs: list[Path] | list[str], label: str | None = None) -> Run:
             break
     return Run(
         dirs=paths,
-        meta=metas,
+        meta=[m for m in metas if m],
         label=label
         or (paths[0].name if len(paths) == 1 else f"{paths[0].name} (+{len(paths) - 1} merged)"),
         origin=origin,
@@ -391,7 +404,7 @@ def load_run(dirs: list[Path] | list[str], label: str | None = None) -> Run:
         planned=planned,
         events=sorted(events),
         parameters=params,
-        service=dict(metas[0].get("service") or {}),
+        service=dict(first.service) if first else {},
         n_requests=int(n),
         last_start=float(last_start),
         last_end=float(last_end),

@@ -1,4 +1,4 @@
-"""Synthetic run folders with known answers, shaped exactly like what loadtests/bin/loadtest writes.
+"""Synthetic run folders with known answers, shaped exactly like what the loadtest writes.
 
 Each request is described by (start time, latency, status, instance); the writer turns them into the
 k6 CSV rows the k6 scripts emit (echo_latency plus Server-Timing parts), with an options.json plan
@@ -13,6 +13,8 @@ import gzip
 import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from loadtests.core.run import RunMeta, Segment
 
 EPOCH = 1_780_000_000.0  # an arbitrary wall-clock origin (2026)
 HEADER = [
@@ -73,7 +75,7 @@ def write_run(
     options,
     *,
     profile="spike",
-    segment=None,
+    segment: Segment | None = None,
     dropped=(),
     params=None,
     service=None,
@@ -124,22 +126,17 @@ def write_run(
         for t, n in dropped:
             row("dropped_iterations", t, n)
     (d / "options.json").write_text(json.dumps(options))
-    (d / "run.json").write_text(
-        json.dumps(
-            {
-                "schema": 1,
-                "profile": profile,
-                "target": "http://127.0.0.1:1",
-                "segment": segment,
-                "parameters": params or {"SLO_P95": "250ms", "SLO_ERROR_RATE": "0.01"},
-                "service": service or {},
-                "start_utc": "2026-01-01T00:00:00.000Z",
-                "end_utc": "2026-01-01T00:01:00.000Z",
-                "git_revision": "0" * 40,
-                "git_dirty": False,
-                "k6_version": "k6 v1.1.0 (synthetic)",
-                "k6_exit_code": 0,
-            }
-        )
-    )
+    RunMeta(
+        profile=profile,
+        target="http://127.0.0.1:1",
+        segment=segment,
+        parameters=params or {"SLO_P95": "250ms", "SLO_ERROR_RATE": "0.01"},
+        service=service or {},
+        start_utc="2026-01-01T00:00:00.000Z",
+        end_utc="2026-01-01T00:01:00.000Z",
+        git_revision="0" * 40,
+        git_dirty=False,
+        k6_version="k6 v1.1.0 (synthetic)",
+        k6_exit_code=0,
+    ).write(d)
     return d

@@ -20,6 +20,7 @@ from loadtests.analysis.__main__ import main
 from loadtests.analysis.analyse import criteria_for
 from loadtests.analysis.report import build_compare, build_report
 from loadtests.analysis.runs import RunError, load_run, parse_duration, planned_rate
+from loadtests.core.run import Segment
 from loadtests.tests.synth import Req, arrivals, ramping, write_run
 
 RATE = 100
@@ -106,7 +107,7 @@ def test_merge_of_two_generators_equals_the_single_run(tmp_path):
             tmp_path / f"g{k + 1}",
             reqs,
             SPIKE_OPTIONS,
-            segment={"index": k + 1, "count": 2, "segment": ("0:1/2", "1/2:1")[k]},
+            segment=Segment(k + 1, 2, ("0:1/2", "1/2:1")[k], "0,1/2,1"),
             rows_filter=lambda i, k=k: i % 2 == k,
         )
         for k in (0, 1)
@@ -140,7 +141,7 @@ def test_generators_that_started_apart_share_one_clock(tmp_path):
         tmp_path / "a",
         reqs,
         SPIKE_OPTIONS,
-        segment={"segment": "0:1/2"},
+        segment=Segment(1, 2, "0:1/2", "0,1/2,1"),
         rows_filter=lambda i: i % 2 == 0,
     )
     late = [Req(r.start, r.latency_ms, r.status, r.instance) for r in reqs]
@@ -148,7 +149,7 @@ def test_generators_that_started_apart_share_one_clock(tmp_path):
         tmp_path / "b",
         late,
         SPIKE_OPTIONS,
-        segment={"segment": "1/2:1"},
+        segment=Segment(2, 2, "1/2:1", "0,1/2,1"),
         rows_filter=lambda i: i % 2 == 1,
         origin=1_780_000_002.0,
     )  # this generator started 2 s later

@@ -1,14 +1,20 @@
-"""The lab's shared contracts (loadtests/core): one reading of k6's plan for every consumer."""
+"""The lab's shared contracts (loadtests/core): one reading of k6's plan for every consumer, one
+record of a run folder (run.json), the tools."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import re
 from pathlib import Path
 
 import pytest
 
-from loadtests.analysis.runs import plan_events, planned_rate
+from loadtests.analysis.runs import RunError, load_run, plan_events, planned_rate
+from loadtests.core import run as run_meta
 from loadtests.core import tools
 from loadtests.core.plan import Plan, PlanError, k6_seconds
+from loadtests.core.run import MeshLoad, RunMeta, RunMetaError, Segment
 from loadtests.locust.plan import runnable
 
 
@@ -93,3 +99,71 @@ def test_a_missing_tool_says_where_it_looked_and_how_to_get_it(tmp_path: Path) -
         tools.ToolMissing, match=r"delay-echo not found at .*nope \(\$DELAY_ECHO_BIN\)"
     ):
         missing.require()
+
+
+FULL = RunMeta(
+    profile="spike",
+    start_utc="2026-05-01T12:00:00.000Z",
+    end_utc="2026-05-01T12:01:00.000Z",
+    target="https://x.example",
+    parameters={"PEAK": "500", "HOLD": "2m0s"},
+    service={"MAX_CONCURRENCY": "10", "STUDY": "a label"},
+    segment=Segment(2, 3, "1/3:2/3", "0,1/3,2/3,1"),
+    git_revision="a" * 40,
+    git_dirty=True,
+    generator="host",
+    dropped_iterations=3,
+    k6_version="k6 v1.1.0",
+    k6_path="/usr/bin/k6",
+    k6_exit_code=99,
+)
+
+
+def test_a_run_meta_survives_a_write_and_a_read(tmp_path: Path) -> None:
+    FULL.write(tmp_path)
+    assert RunMeta.read(tmp_path) == FULL
+    # None is left out, not written as null; the schema's list of fields is the dataclass's.
+    assert "locust_version" not in json.loads((tmp_path / "run.json").read_text())
+    schema = json.loads(run_meta.SCHEMA_PATH.read_text())
+    assert set(schema["properties"]) == {f.name for f in dataclasses.fields(RunMeta)}
+    mesh = RunMeta(
+        profile="mesh",
+        start_utc="2026-05-01T12:00:00Z",
+        mesh=MeshLoad({"eu": "http://a:1", "us": "http://b:1"}, 10, "30s"),
+    )
+    mesh.write(tmp_path)
+    assert RunMeta.read(tmp_path) == mesh
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"k6_exit_code": "0"}, "field 'k6_exit_code' is \"0\"; allowed: a process exit code"),
+        ({"start_utc": "yesterday"}, "field 'start_utc' is \"yesterday\"; allowed: a UTC time"),
+        ({"servce": {}}, "field 'servce' is not part of run.json; allowed fields: schema, profile"),
+        ({"service": {"MAX": "1"}}, "'service/MAX' is not part of service; allowed fields: MAX_CONCURRENCY, STUDY"),
+        ({"segment": {"index": 0}}, "field 'segment/count' is missing; allowed: a whole number"),
+        ({"profile": None}, "field 'profile' is null; allowed: the profile's name"),
+        ({"schema": 2}, "field 'schema' is 2; allowed: 1"),
+    ],
+)  # fmt: skip
+def test_a_run_json_off_the_schema_names_the_field_and_what_is_allowed(
+    tmp_path: Path, change: dict[str, object], message: str
+) -> None:
+    (tmp_path / "run.json").write_text(json.dumps(FULL.to_json() | change))
+    with pytest.raises(RunMetaError) as e:
+        RunMeta.read(tmp_path)
+    assert message in str(e.value) and str(tmp_path / "run.json") in str(e.value)
+    # The analysis refuses the folder with the same words.
+    with pytest.raises(RunError, match=re.escape(message)):
+        load_run([tmp_path])
+
+
+def test_a_missing_or_unreadable_run_json_says_so(tmp_path: Path) -> None:
+    with pytest.raises(RunMetaError, match=r"run\.json: missing"):
+        RunMeta.read(tmp_path)
+    (tmp_path / "run.json").write_text("{")
+    with pytest.raises(RunMetaError, match="not valid JSON"):
+        RunMeta.read(tmp_path)
+    with pytest.raises(RunMetaError, match=r"about to be written.*'target' is \"ftp://x\""):
+        dataclasses.replace(FULL, target="ftp://x").write(tmp_path)

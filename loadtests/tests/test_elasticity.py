@@ -5,6 +5,7 @@ per rise, and report.json / compare.json against their schema."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from loadtests.analysis import elasticity
 from loadtests.analysis.__main__ import main
 from loadtests.analysis.report import build_compare, build_report
 from loadtests.analysis.runs import RunError, load_run
+from loadtests.core.run import RunMeta
 from loadtests.tests.synth import Req, arrivals, ramping, write_run
 
 SCHEMA = json.loads((Path(__file__).parents[1] / "analysis" / "report.schema.json").read_text())
@@ -146,9 +148,7 @@ def test_a_run_shaped_like_the_worked_example_reports_its_values(tmp_path):
 
 def test_no_max_concurrency_means_no_elasticity_and_says_why(tmp_path):
     d = example_run(tmp_path)
-    (d / "run.json").write_text(
-        (d / "run.json").read_text().replace('"MAX_CONCURRENCY": "10"', '"X": "1"')
-    )
+    dataclasses.replace(RunMeta.read(d), service={}).write(d)
     a = build_report(load_run([d]), tmp_path / "out")
     assert a.elasticity is None and "max concurrency" in (a.elasticity_missing or "")
     assert "Not computed: no max concurrency" in (tmp_path / "out" / "report.md").read_text()

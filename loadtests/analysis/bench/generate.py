@@ -20,6 +20,8 @@ from pathlib import Path
 
 import duckdb
 
+from loadtests.core.run import RunMeta
+
 EPOCH_MS = 1_780_000_000_000
 HEADER = (
     "metric_name,timestamp,metric_value,check,error,error_code,expected_response,method,proto,"
@@ -159,22 +161,16 @@ def write_run(folder: Path, shape: Shape) -> Path:
                 out.write(chunk)
     body.unlink()
     (folder / "options.json").write_text(json.dumps(shape.options()))
-    (folder / "run.json").write_text(
-        json.dumps(
-            {
-                "schema": 1,
-                "profile": "spike",
-                "target": "http://127.0.0.1:1",
-                "segment": None,
-                "parameters": {"SLO_P95": "250ms", "SLO_ERROR_RATE": "0.01"},
-                "service": {"MAX_CONCURRENCY": "20"},
-                "start_utc": "2026-01-01T00:00:00.000Z",
-                "end_utc": "2026-01-01T01:00:00.000Z",
-                "git_revision": "0" * 40,
-                "git_dirty": False,
-                "k6_version": "k6 (bench-analysis synthetic)",
-                "k6_exit_code": 0,
-            }
-        )
-    )
+    RunMeta(
+        profile="spike",
+        target="http://127.0.0.1:1",
+        parameters={"SLO_P95": "250ms", "SLO_ERROR_RATE": "0.01"},
+        service={"MAX_CONCURRENCY": "20"},
+        start_utc="2026-01-01T00:00:00.000Z",
+        end_utc="2026-01-01T01:00:00.000Z",
+        git_revision="0" * 40,
+        git_dirty=False,
+        k6_version="k6 (bench-analysis synthetic)",
+        k6_exit_code=0,
+    ).write(folder)
     return folder
