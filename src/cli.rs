@@ -30,6 +30,15 @@ pub struct Cli {
 
     #[command(flatten)]
     pub serve: ServeArgs,
+
+    /// Print the configuration these flags and variables resolve to, as JSON, and exit (2 when it
+    /// is refused, as at start).
+    #[arg(long, conflicts_with = "list_metrics")]
+    pub print_config: bool,
+
+    /// Print every metric /metrics can expose, one a line: name, type and help, tab-separated.
+    #[arg(long)]
+    pub list_metrics: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,9 +136,15 @@ pub struct ServeArgs {
     #[arg(long, env = "DELAY_ECHO_REJECT_STATUS", default_value_t = 503)]
     pub reject_status: u16,
 
-    /// Stay unready this long after start (simulates a slow boot).
+    /// Stay unready this long after start (simulates a slow boot): a duration, or a distribution
+    /// in the knobs' grammar (2s..8s, 1s:90,20s:10, lognormal(2s,15s)) drawn once at start-up.
     #[arg(long, env = "DELAY_ECHO_STARTUP_DELAY", default_value = "0s")]
     pub startup_delay: String,
+
+    /// Seed of the --startup-delay draw (the same seed draws the same delay) [default: random,
+    /// written in the start-up log]
+    #[arg(long, env = "DELAY_ECHO_STARTUP_SEED")]
+    pub startup_seed: Option<String>,
 
     /// After SIGTERM, keep serving (unready) this long so load balancers notice.
     #[arg(long, env = "DELAY_ECHO_DRAIN_DELAY", default_value = "0s")]

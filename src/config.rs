@@ -12,10 +12,10 @@ use std::time::Duration;
 use crate::admission;
 use crate::cli::ServeArgs;
 use crate::conn::Timeouts;
-use crate::knobs::{Size, Value, Values};
+use crate::knobs::{Size, Value, Values, parse_seed};
 use crate::platform::Platform;
 use crate::relay::peers;
-use crate::server::settings::{Lifecycle, Limits};
+use crate::server::settings::{Lifecycle, Limits, StartupDelay};
 use crate::telemetry::LogFormat;
 
 pub use crate::knobs::Caps;
@@ -155,7 +155,15 @@ impl Config {
             },
             reject_status: a.reject_status,
             lifecycle: Lifecycle {
-                startup_delay: duration("startup-delay", &a.startup_delay)?,
+                startup: {
+                    let seed = a
+                        .startup_seed
+                        .as_deref()
+                        .map(parse_seed)
+                        .transpose()
+                        .map_err(|e| bad("startup-seed", e.to_string()))?;
+                    StartupDelay::draw(&a.startup_delay, seed).map_err(|e| bad("startup-delay", e.to_string()))?
+                },
                 drain_delay: duration("drain-delay", &a.drain_delay)?,
                 shutdown_timeout: duration("shutdown-timeout", &a.shutdown_timeout)?,
             },
@@ -167,6 +175,52 @@ impl Config {
             connections: Limits { max_connections: a.max_connections, max_header_size: max_header_size as usize },
             workers: a.workers,
             relay,
+        })
+    }
+}
+
+impl Config {
+    /// The resolved configuration as `--print-config` prints it: durations in seconds and sizes
+    /// in bytes, so a checker reads numbers instead of parsing the grammar again; the control
+    /// token's presence only.
+    pub fn describe(&self) -> serde_json::Value {
+        let knobs: serde_json::Map<String, serde_json::Value> = crate::knobs::ALL
+            .iter()
+            .filter(|k| k.default.is_some())
+            .map(|k| (k.name.to_owned(), self.defaults.show(k).into()))
+            .collect();
+        let startup = &self.lifecycle.startup;
+        serde_json::json!({
+            "listen": self.listen.to_string(),
+            "metrics_listen": self.metrics_listen.map(|a| a.to_string()),
+            "defaults": knobs,
+            "max_delay_s": self.caps.max_delay.as_secs_f64(),
+            "max_cpu_s": self.caps.max_cpu.as_secs_f64(),
+            "max_size_bytes": self.caps.max_size.0,
+            "max_body_bytes": self.caps.max_body.0,
+            "overrides": !self.no_overrides,
+            "max_concurrency": self.admission.max_concurrency,
+            "max_queue": self.admission.max_queue,
+            "queue_timeout_s": self.admission.queue_timeout.as_secs_f64(),
+            "reject_status": self.reject_status,
+            "startup_delay": startup.spec.to_string(),
+            "startup_seed": startup.seed,
+            "startup_delay_s": startup.drawn.as_secs_f64(),
+            "drain_delay_s": self.lifecycle.drain_delay.as_secs_f64(),
+            "shutdown_timeout_s": self.lifecycle.shutdown_timeout.as_secs_f64(),
+            "header_read_timeout_s": self.timeouts.header_read.as_secs_f64(),
+            "idle_timeout_s": self.timeouts.idle.as_secs_f64(),
+            "max_connections": self.connections.max_connections,
+            "max_header_size_bytes": self.connections.max_header_size,
+            "writable": self.control_token.is_some(),
+            "instance_id": self.instance_id,
+            "log_format": match self.log_format { LogFormat::Text => "text", LogFormat::Json => "json" },
+            "access_log": self.access_log,
+            "workers": self.workers,
+            "peers": self.relay.peers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+            "region": self.relay.region,
+            "max_hops": self.relay.max_hops,
+            "peer_timeout_s": self.relay.peer_timeout.as_secs_f64(),
         })
     }
 }
@@ -228,5 +282,35 @@ mod tests {
         let e = parse(&["--peer", "ap=ftp://a"], None).unwrap_err().to_string();
         assert!(e.contains("--peer") && e.contains("DELAY_ECHO_PEERS") && e.contains("https://"), "{e}");
         assert!(parse(&["--peer-timeout", "0"], None).is_err());
+    }
+
+    #[test]
+    fn the_startup_delay_is_a_distribution_drawn_once_from_its_seed() {
+        let draw = |seed: &str| parse(&["--startup-delay", "2s..8s", "--startup-seed", seed], None).unwrap();
+        let a = draw("7").lifecycle.startup;
+        assert_eq!(a.drawn, draw("7").lifecycle.startup.drawn);
+        assert!((Duration::from_secs(2)..=Duration::from_secs(8)).contains(&a.drawn), "{a:?}");
+        assert_eq!(parse(&[], None).unwrap().lifecycle.startup.drawn, Duration::ZERO);
+        let e = parse(&["--startup-delay", "1s:90,20s:5"], None).unwrap_err().to_string();
+        assert!(
+            e.contains("--startup-delay") && e.contains("DELAY_ECHO_STARTUP_DELAY") && e.contains("exactly 100"),
+            "{e}"
+        );
+        let e = parse(&["--startup-delay", "3s", "--startup-seed=-1"], None).unwrap_err().to_string();
+        assert!(e.contains("DELAY_ECHO_STARTUP_SEED") && e.contains("unsigned integer"), "{e}");
+    }
+
+    #[test]
+    fn print_config_shows_the_resolved_values_in_seconds_and_bytes() {
+        let c = parse(&["--drain-delay", "1.5s", "--startup-delay", "lognormal(2s,15s)", "--startup-seed", "3"], None)
+            .unwrap();
+        let v = c.describe();
+        assert_eq!(v["drain_delay_s"], 1.5);
+        assert_eq!(v["shutdown_timeout_s"], 10.0);
+        assert_eq!(v["max_delay_s"], 30.0);
+        assert_eq!(v["max_size_bytes"], 10 << 20);
+        assert_eq!(v["defaults"]["delay"], "80ms");
+        assert_eq!((v["startup_delay"].as_str(), v["startup_seed"].as_u64()), (Some("lognormal(2s,15s)"), Some(3)));
+        assert_eq!(v["startup_delay_s"], c.lifecycle.startup.drawn.as_secs_f64());
     }
 }

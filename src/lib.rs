@@ -91,6 +91,28 @@ pub fn run(config: Config) -> io::Result<ShutdownReport> {
     result
 }
 
+/// `--print-config`: the resolved configuration, and the paths a platform probes, as JSON.
+pub fn print_config(config: &Config) -> String {
+    let mut v = config.describe();
+    v["probes"] = serde_json::json!({
+        "liveness": router::HEALTHZ,
+        "readiness": router::READYZ,
+        "metrics": router::METRICS,
+    });
+    serde_json::to_string_pretty(&v).expect("a JSON value serializes")
+}
+
+/// `--list-metrics`: every family in the registry /metrics gathers, built as `run` builds it (the
+/// runtime's and the peers' families included), listed before any has a series.
+pub fn list_metrics(config: Config) -> io::Result<Vec<metrics::Family>> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot start the runtime: {e}")))?;
+    let app = rt.block_on(async { build_app(config, &tokio::runtime::Handle::current()) });
+    Ok(app.metrics.registry().list())
+}
+
 /// The shared state for a validated configuration, with a fresh metrics registry that samples
 /// `runtime` (the one the server runs on).
 pub fn build_app(config: Config, runtime: &tokio::runtime::Handle) -> Arc<App> {

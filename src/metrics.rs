@@ -4,14 +4,84 @@
 //! touches only atomics. Tokio runtime figures come from tokio-metrics and are sampled when
 //! /metrics is scraped, so an idle instance does no periodic work.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{MetricFamily, MetricType};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
+
+/// The registry /metrics gathers, and a handle on every collector in it: `Registry::gather`
+/// leaves a labelled family out until its first series, and `--list-metrics` must name it.
+#[derive(Default)]
+pub struct Families {
+    registry: Registry,
+    collectors: Mutex<Vec<Arc<dyn Collector>>>,
+}
+
+/// One metric family as `--list-metrics` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Family {
+    pub name: String,
+    pub kind: &'static str,
+    pub help: String,
+}
+
+/// A collector registered in the registry and kept in `Families` too.
+struct Shared(Arc<dyn Collector>);
+
+impl Collector for Shared {
+    fn desc(&self) -> Vec<&Desc> {
+        self.0.desc()
+    }
+    fn collect(&self) -> Vec<MetricFamily> {
+        self.0.collect()
+    }
+}
+
+impl Families {
+    /// Registers a collector; its names must be new (a clash is a programming error).
+    pub fn register<C: Collector + Clone + 'static>(&self, c: C) -> C {
+        self.register_shared(Arc::new(c.clone()));
+        c
+    }
+
+    fn register_shared(&self, c: Arc<dyn Collector>) {
+        self.registry.register(Box::new(Shared(c.clone()))).expect("metric names are unique");
+        self.collectors.lock().unwrap_or_else(|e| e.into_inner()).push(c);
+    }
+
+    pub fn gather(&self) -> Vec<MetricFamily> {
+        self.registry.gather()
+    }
+
+    /// Every family a scrape can show, by name, series or not.
+    pub fn list(&self) -> Vec<Family> {
+        let collectors = self.collectors.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<Family> = collectors
+            .iter()
+            .flat_map(|c| c.collect())
+            .map(|f| Family {
+                name: f.name().to_owned(),
+                kind: match f.get_field_type() {
+                    MetricType::COUNTER => "counter",
+                    MetricType::GAUGE => "gauge",
+                    MetricType::HISTOGRAM => "histogram",
+                    MetricType::SUMMARY => "summary",
+                    MetricType::UNTYPED => "untyped",
+                },
+                help: f.help().to_owned(),
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
 
 /// Routes, the only values of the `route` label (never raw paths).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +115,7 @@ const LATENCY_BUCKETS: &[f64] = &[
 const QUEUE_BUCKETS: &[f64] = &[0.0001, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
 pub struct Metrics {
-    registry: Registry,
+    registry: Families,
     requests: IntCounterVec,
     /// `requests{route=..., status="200"}` per route, resolved once.
     requests_ok: [IntCounter; 5],
@@ -87,14 +157,13 @@ struct UnstableRuntime {
     blocking_queue_depth: IntGauge,
 }
 
-fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
-    r.register(Box::new(c.clone())).expect("metric names are unique");
-    c
+fn reg<T: Collector + Clone + 'static>(r: &Families, c: T) -> T {
+    r.register(c)
 }
 
 impl Metrics {
     pub fn new(version: &str) -> Metrics {
-        let r = Registry::new();
+        let r = Families::default();
         let requests = reg(
             &r,
             IntCounterVec::new(
@@ -123,8 +192,7 @@ impl Metrics {
         );
         build.with_label_values(&[version]).set(1);
         #[cfg(target_os = "linux")]
-        r.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))
-            .expect("process collector registers once");
+        r.register_shared(Arc::new(prometheus::process_collector::ProcessCollector::for_self()));
         Metrics {
             requests_ok: Route::ALL.map(|rt| requests.with_label_values(&[rt.as_str(), "200"])),
             durations: Route::ALL.map(|rt| durations_vec.with_label_values(&[rt.as_str()])),
@@ -168,7 +236,7 @@ impl Metrics {
     }
 
     /// The registry, for components that declare their own metrics (the relay's per-peer ones).
-    pub fn registry(&self) -> &Registry {
+    pub fn registry(&self) -> &Families {
         &self.registry
     }
 

@@ -13,6 +13,11 @@ use crate::handlers::{control, echo, probes};
 use crate::metrics::Route;
 use crate::response;
 
+/// The probes' and the exposition's paths (also what `--print-config` tells manifests to probe).
+pub const HEALTHZ: &str = "/healthz";
+pub const READYZ: &str = "/readyz";
+pub const METRICS: &str = "/metrics";
+
 /// Which address a request came in on.
 #[derive(Clone, Copy)]
 pub enum Listener {
@@ -45,12 +50,12 @@ pub fn route(
 ) -> impl Future<Output = Response<Body>> + use<> {
     let started = Instant::now();
     let mut to = match (listener, req.uri().path()) {
-        (_, "/healthz") => To::Healthz,
-        (_, "/readyz") => To::Readyz,
-        (Listener::Metrics, "/metrics") => To::Metrics { counted: false },
+        (_, HEALTHZ) => To::Healthz,
+        (_, READYZ) => To::Readyz,
+        (Listener::Metrics, METRICS) => To::Metrics { counted: false },
         (Listener::Metrics, _) => To::NotFound,
         // With --metrics-listen the exposition lives only on its own address.
-        (Listener::Main, "/metrics") if app.config.metrics_listen.is_none() => To::Metrics { counted: true },
+        (Listener::Main, METRICS) if app.config.metrics_listen.is_none() => To::Metrics { counted: true },
         (Listener::Main, "/config") => To::Config(req),
         (Listener::Main, _) => To::Echo(echo::prepare(app, req)),
     };

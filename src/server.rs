@@ -25,6 +25,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::app::App;
 use crate::conn::{Activity, Watchdog, Watched};
+use crate::knobs::format_duration;
 use crate::memory;
 use crate::router::{self, Listener};
 use crate::server::settings::Limits;
@@ -99,7 +100,16 @@ impl Server {
         let cfg = &app.config;
         main.set_nonblocking(true)?;
         let main = TcpListener::from_std(main)?;
-        tracing::info!(address = %main.local_addr()?, instance = %app.instance.id, "listening");
+        let startup = &cfg.lifecycle.startup;
+        // The drawn delay and its seed, so a platform can record (and draw again) this cold start.
+        tracing::info!(
+            address = %main.local_addr()?,
+            instance = %app.instance.id,
+            startup_delay = %format_duration(startup.drawn),
+            startup_delay_spec = %startup.spec,
+            startup_seed = startup.seed,
+            "listening"
+        );
         if let Some(cap) = somaxconn().filter(|c| *c < LISTEN_BACKLOG) {
             tracing::warn!(
                 requested = LISTEN_BACKLOG,
@@ -141,10 +151,11 @@ impl Server {
         let startup = {
             let app = app.clone();
             tokio::spawn(async move {
-                tokio::time::sleep(app.config.lifecycle.startup_delay).await;
+                let delay = app.config.lifecycle.startup.drawn;
+                tokio::time::sleep(delay).await;
                 if !app.readiness.is_stopping() {
                     app.readiness.set_started();
-                    tracing::info!(startup_delay = ?app.config.lifecycle.startup_delay, "ready");
+                    tracing::info!(startup_delay = %format_duration(delay), "ready");
                 }
             })
         };

@@ -140,6 +140,90 @@ async fn startup_delay_keeps_it_unready_then_ready_and_healthcheck_follows() {
     assert_eq!(hc("http://127.0.0.1:1/readyz".into()).status.code(), Some(1), "nothing listening");
 }
 
+/// `--print-config`'s JSON for these flags and variables (nothing else in the environment).
+fn print_config(args: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
+    let out =
+        Command::new(BIN).arg("--print-config").args(args).env_clear().envs(env.iter().copied()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_startup_delay_is_drawn_from_its_seed_logged_and_slept() {
+    let spec = [("DELAY_ECHO_STARTUP_DELAY", "300ms..900ms"), ("DELAY_ECHO_STARTUP_SEED", "11")];
+    let planned = print_config(&[], &spec);
+    assert_eq!(planned["startup_delay_s"], print_config(&[], &spec)["startup_delay_s"], "same seed, same draw");
+    let drawn = planned["startup_delay_s"].as_f64().unwrap();
+    assert!((0.3..=0.9).contains(&drawn), "{planned}");
+    let seeds: std::collections::BTreeSet<String> = (0..8)
+        .map(|seed| print_config(&["--startup-delay", "300ms..900ms", "--startup-seed", &seed.to_string()], &[]))
+        .map(|c| c["startup_delay_s"].to_string())
+        .collect();
+    assert!(seeds.len() > 1, "8 seeds drew one value: {seeds:?}");
+
+    let started = Instant::now();
+    let mut r = Running::start(&[], &spec);
+    let listening: serde_json::Value = serde_json::from_str(&r.wait_for("\"listening\"", Duration::ZERO)).unwrap();
+    let logged = listening["startup_delay"].as_str().unwrap();
+    let logged = <Duration as delay_echo::knobs::Value>::parse_one(logged).unwrap();
+    assert_eq!(logged.as_secs_f64(), drawn, "{listening}");
+    assert_eq!(
+        (listening["startup_delay_spec"].as_str(), listening["startup_seed"].as_u64()),
+        (Some("300ms..900ms"), Some(11))
+    );
+    assert_eq!(get(&r.url("/readyz")).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    r.wait_for("\"ready\"", Duration::from_secs(5));
+    assert!(started.elapsed().as_secs_f64() >= drawn, "ready before the drawn delay");
+    assert_eq!(get(&r.url("/readyz")).await.status, StatusCode::OK);
+
+    let out = Command::new(BIN).args(["--startup-delay", "1s:90,20s:5"]).env_clear().output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let msg = String::from_utf8_lossy(&out.stderr);
+    assert!(msg.contains("DELAY_ECHO_STARTUP_DELAY") && msg.contains("allowed:"), "{msg}");
+    let out = Command::new(BIN).args(["--print-config", "--startup-delay", "soon"]).env_clear().output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "--print-config refuses what the server would");
+    assert!(out.stdout.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_metrics_names_every_family_a_scrape_shows_and_no_other() {
+    // A peer, so the relay's families have series; one slot and no queue, so a second request
+    // is rejected and the rejection counter has one too.
+    let flags = ["--peer", "ap=http://127.0.0.1:9", "--max-concurrency", "1", "--max-queue", "0"];
+    let out = Command::new(BIN).arg("--list-metrics").args(flags).env_clear().output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed: std::collections::BTreeSet<(String, String)> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let parts: Vec<&str> = l.split('\t').collect();
+            assert_eq!(parts.len(), 3, "name, type, help: {l:?}");
+            assert!(!parts[2].is_empty(), "{l:?} has no help");
+            (parts[0].to_owned(), parts[1].to_owned())
+        })
+        .collect();
+
+    let r = Running::start(&flags, &[]);
+    let slow = tokio::spawn({
+        let u = r.url("/?delay=600ms");
+        async move { get(&u).await.status }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(get(&r.url("/?delay=0")).await.status, StatusCode::SERVICE_UNAVAILABLE, "rejected: no slot");
+    assert_eq!(slow.await.unwrap(), StatusCode::OK);
+    let exposition = String::from_utf8(get(&r.url("/metrics")).await.body.to_vec()).unwrap();
+    let scraped: std::collections::BTreeSet<(String, String)> = exposition
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| {
+            let (name, kind) = l.split_once(' ').unwrap();
+            (name.to_owned(), kind.to_owned())
+        })
+        .collect();
+    assert!(listed.iter().any(|(n, _)| n == "delay_echo_rejected_requests_total"));
+    assert_eq!(listed, scraped, "listed vs scraped");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn env_twins_configure_and_access_log_excludes_probes() {
     let mut r = Running::start(
@@ -209,6 +293,7 @@ fn help_documents_every_flag_with_its_env_twin_and_default() {
         "queue-timeout",
         "reject-status",
         "startup-delay",
+        "startup-seed",
         "drain-delay",
         "shutdown-timeout",
         "control-token",

@@ -154,7 +154,7 @@ pub enum Forms {
     FixedOrWeighted,
 }
 
-/// The largest value a knob accepts and the flag that raises it.
+/// The largest value a knob accepts and the flag that raises it (empty: a fixed limit).
 #[derive(Debug, Clone, Copy)]
 pub struct Cap<T> {
     pub max: T,
@@ -239,7 +239,8 @@ impl<T: Value> Dist<T> {
             if let Some(c) = cap
                 && x > c.max
             {
-                return Err(format!("{} exceeds the maximum {}; raise it with --{}", v.trim(), c.max.render(), c.flag));
+                let raise = if c.flag.is_empty() { String::new() } else { format!("; raise it with --{}", c.flag) };
+                return Err(format!("{} exceeds the maximum {}{raise}", v.trim(), c.max.render()));
             }
             Ok(x)
         };

@@ -17,7 +17,9 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts};
+
+use crate::metrics::Families;
 use rustls_pki_types::CertificateDer;
 use serde_json::{Value, json};
 
@@ -85,7 +87,7 @@ const ROUND_TRIP_BUCKETS: &[f64] = &[
 
 impl PeerMetrics {
     /// Registers the two metric families and resolves the handles of each peer.
-    fn register(peers: &[Peer], registry: &Registry) -> Vec<PeerMetrics> {
+    fn register(peers: &[Peer], registry: &Families) -> Vec<PeerMetrics> {
         let requests = IntCounterVec::new(
             Opts::new(
                 "delay_echo_peer_requests_total",
@@ -103,8 +105,8 @@ impl PeerMetrics {
             &["peer"],
         )
         .expect("valid metric");
-        registry.register(Box::new(requests.clone())).expect("metric names are unique");
-        registry.register(Box::new(round_trips.clone())).expect("metric names are unique");
+        let requests = registry.register(requests);
+        let round_trips = registry.register(round_trips);
         peers
             .iter()
             .map(|p| {
@@ -190,7 +192,7 @@ pub(super) struct Forwarder {
 }
 
 impl Forwarder {
-    pub(super) fn new(settings: &Settings, registry: &Registry) -> Forwarder {
+    pub(super) fn new(settings: &Settings, registry: &Families) -> Forwarder {
         // Only an instance with peers forwards: without them no client (nor TLS configuration) is
         // built, so an idle instance allocates nothing for relaying.
         let client = (!settings.peers.is_empty()).then(|| forwarding_client(&settings.peer_ca));
@@ -258,7 +260,7 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 mod tests {
     use super::*;
 
-    fn one_peer(registry: &Registry) -> Vec<PeerMetrics> {
+    fn one_peer(registry: &Families) -> Vec<PeerMetrics> {
         let peers = crate::relay::peers::parse_peers(&["ap=http://10.0.0.2:8080".to_owned()]).unwrap();
         PeerMetrics::register(&peers, registry)
     }
@@ -269,7 +271,7 @@ mod tests {
 
     #[test]
     fn a_leg_counts_once_by_its_outcome_and_as_cancelled_when_dropped_unfinished() {
-        let registry = Registry::new();
+        let registry = Families::default();
         let metrics = one_peer(&registry);
         let m = &metrics[0];
         Pending::new(m).finish(Outcome::Answered(Duration::from_millis(3)));
@@ -308,7 +310,7 @@ mod tests {
             peer_timeout: Duration::from_secs(1),
             peer_ca: Vec::new(),
         };
-        let forwarder = Forwarder::new(&settings, &Registry::new());
+        let forwarder = Forwarder::new(&settings, &Families::default());
         assert!(forwarder.client.is_none());
     }
 }

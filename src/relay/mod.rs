@@ -30,7 +30,6 @@ use http_body_util::{BodyExt, Limited};
 use hyper::StatusCode;
 use hyper::header::{self, HeaderValue};
 use hyper::http::request::Parts;
-use prometheus::Registry;
 
 pub use self::chain::own_chain;
 use self::chain::{Next, chain_element, prepend_to_chain};
@@ -41,6 +40,7 @@ pub use self::peers::{Peer, Settings};
 pub use self::timing::with_legs;
 use crate::body::Body;
 use crate::instance::Instance;
+use crate::metrics::Families;
 
 /// The peer's answer, ready to be sent on.
 pub struct Relayed {
@@ -67,7 +67,7 @@ pub struct Relay {
 }
 
 impl Relay {
-    pub fn new(config: &Settings, instance_id: &str, registry: &Registry) -> Relay {
+    pub fn new(config: &Settings, instance_id: &str, registry: &Families) -> Relay {
         let forwarder = Forwarder::new(config, registry);
         if !config.peers.is_empty() {
             let peers: Vec<String> = config.peers.iter().map(|p| format!("{}={}", p.name, p.url())).collect();
@@ -167,15 +167,15 @@ mod tests {
 
     #[test]
     fn a_leg_is_named_by_the_region_else_by_the_instance_id_made_safe_for_a_quoted_desc() {
-        let registry = Registry::new();
+        let registry = Families::default();
         assert_eq!(Relay::new(&settings(Some("eu-west-1")), "a-1", &registry).own_name, "eu-west-1");
-        let registry = Registry::new();
+        let registry = Families::default();
         assert_eq!(Relay::new(&settings(None), "pod \"7\"/x", &registry).own_name, "pod__7__x");
     }
 
     #[test]
     fn only_a_request_that_asks_is_planned_and_its_head_is_taken_then() {
-        let relay = Relay::new(&settings(None), "a-1", &Registry::new());
+        let relay = Relay::new(&settings(None), "a-1", &Families::default());
         assert!(relay.plan(None, &head("/x?hop=ap")).unwrap().is_none(), "no hop knob, no plan");
         let fwd = relay.plan(Some("ap"), &head("/x?hop=ap&delay=1ms")).unwrap().unwrap();
         assert_eq!((fwd.hop.peer, fwd.out.path_and_query.as_str()), (0, "/x?delay=1ms"));

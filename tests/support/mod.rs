@@ -47,7 +47,7 @@ impl TestServer {
         let s = TestServer { addr, metrics_addr, app, stop: Some(tx) };
         // Ready is set by a task right after start (no --startup-delay in most tests).
         for _ in 0..200 {
-            if s.app.readiness.is_ready() || s.app.config.lifecycle.startup_delay > std::time::Duration::ZERO {
+            if s.app.readiness.is_ready() || s.app.config.lifecycle.startup.drawn > std::time::Duration::ZERO {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
