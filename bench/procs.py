@@ -9,13 +9,15 @@ VmRSS/VmHWM, the listen backlog and established connections from `ss`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from loadtests.core.service import Http, Service, ServiceError
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -48,19 +50,6 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def http_get_status(port: int, path: str = "/readyz", timeout: float = 2.0) -> int | None:
-    """One HTTP/1.1 GET on a fresh connection; the status code, or None if nothing answered."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-            s.sendall(
-                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
-            )
-            head = s.recv(64)
-    except OSError:
-        return None
-    return parse_status_line(head)
 
 
 def parse_status_line(head: bytes) -> int | None:
@@ -166,12 +155,16 @@ class ServerSpec:
 class Server:
     spec: ServerSpec
     port: int
-    proc: subprocess.Popen
-    log_path: Path
+    service: Service
 
     @property
     def pid(self) -> int:
-        return self.proc.pid
+        return self.service.pid
+
+    @property
+    def log_path(self) -> Path:
+        assert self.service.log is not None
+        return self.service.log
 
     def pids(self) -> list[int]:
         pids = [self.pid]
@@ -195,23 +188,13 @@ class Server:
         return ",".join(sorted({cpus_allowed(p) for p in self.pids()}))
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        return self.service.poll() is None
 
     def log_tail(self, n: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
+        return self.service.log_tail(n)
 
     def stop(self, timeout: float = 15.0) -> None:
-        if self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        self.service.stop(timeout)
 
 
 def start_server(
@@ -219,33 +202,30 @@ def start_server(
 ) -> Server:
     """Start a server pinned to `cpu` and return once GET /readyz answers 200.
 
-    The reference servers answer every path, so /readyz works for all three.
+    The reference servers answer every path, so /readyz works for all three. They take their
+    port from PORT and cannot report one they bound, so the harness hands out ports from its own
+    range and checks each is free first (ARCHITECTURE.md, "written by hand"); delay-echo gets the
+    same treatment so that every compared server starts the same way.
     """
     if not port_is_free(port):
         raise BenchError(f"port {port} on 127.0.0.1 is taken; pick another range with --base-port")
     log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{spec.name}-{port}.log"
-    env = dict(os.environ, **spec.env)
-    with open(log_path, "wb") as log:
-        proc = spawn_pinned(
-            spec.argv, cpu, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-        )
-    server = Server(spec, port, proc, log_path)
-    deadline = time.monotonic() + ready_timeout
-    while time.monotonic() < deadline:
-        if not server.alive():
-            raise BenchError(
-                f"{spec.name} exited with status {proc.returncode} before it was ready; "
-                f"its log ({log_path}) ends with:\n{server.log_tail()}"
-            )
-        if http_get_status(port) == 200:
-            return server
-        time.sleep(0.05)
-    server.stop()
-    raise BenchError(
-        f"{spec.name} did not answer 200 on 127.0.0.1:{port}/readyz within {ready_timeout:.0f} s; "
-        f"its log ({log_path}) ends with:\n{server.log_tail()}"
+    service = Service(
+        spec.argv,
+        name=spec.name,
+        env=spec.env,
+        log=log_dir / f"{spec.name}-{port}.log",
+        append=False,
+        ready=Http("/readyz", 200, port=port),
+        timeout=ready_timeout,
+        stop_timeout=15.0,
+        spawn=functools.partial(spawn_pinned, cpu=cpu),
     )
+    try:
+        service.start()
+    except ServiceError as e:
+        raise BenchError(str(e)) from e
+    return Server(spec, port, service)
 
 
 @contextlib.contextmanager

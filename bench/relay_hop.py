@@ -12,15 +12,17 @@ Traffic stays on 127.0.0.1; every process it starts is stopped, also on failure.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import select
 import shutil
 import statistics
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
+
+from loadtests.core import tools
+from loadtests.core.service import LISTENING, Http, LogLine, Service, ServiceError
+from loadtests.core.tools import ToolMissing
 
 HERE = Path(__file__).resolve().parent
 WRK_SCRIPT = HERE / "wrk_json.lua"
@@ -32,42 +34,21 @@ def pinned(cmd: list[str], cpu: int) -> list[str]:
     return ["taskset", "-c", str(cpu), *cmd] if shutil.which("taskset") else cmd
 
 
-def start(binary: str, args: list[str], cpu: int) -> tuple[subprocess.Popen[str], str]:
-    """Starts delay-echo on 127.0.0.1:0 and returns it with the address it reports."""
-    cmd = pinned(
-        [binary, "--listen", "127.0.0.1:0", "--log-format", "json", "--workers", "1", *args], cpu
+def start(binary: str, args: list[str], cpu: int) -> Service:
+    """Starts delay-echo on 127.0.0.1:0 and returns it once it is ready, with the address it
+    reported."""
+    argv = [binary, "--listen", "127.0.0.1:0", "--log-format", "json", "--workers", "1", *args]
+    service = Service(
+        pinned(argv, cpu),
+        name="delay-echo",
+        ready=[LogLine(LISTENING), Http("/readyz")],
+        timeout=10,
+        stop_timeout=10,
     )
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 10
-    assert proc.stdout is not None
-    # select before each line, so a server that never says where it listens cannot hang this.
-    while (left := deadline - time.monotonic()) > 0 and select.select([proc.stdout], [], [], left)[
-        0
-    ]:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if event.get("message") == "listening" and event.get("address"):
-            return proc, f"http://{event['address']}"
-    proc.kill()
-    raise SystemExit(f"relay_hop: {' '.join(cmd)} did not report its address within 10 s")
-
-
-def wait_ready(url: str) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise SystemExit(f"relay_hop: {url}/readyz never answered 200")
+    try:
+        return service.start()
+    except ServiceError as e:
+        raise SystemExit(f"relay_hop: {e}") from e
 
 
 def wrk(url: str, seconds: int, cpu: int) -> dict[str, int]:
@@ -91,7 +72,12 @@ def wrk(url: str, seconds: int, cpu: int) -> dict[str, int]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--binary", default="target/release/delay-echo")
+    p.add_argument(
+        "--binary",
+        type=Path,
+        default=tools.delay_echo().path,
+        help="delay-echo (default $DELAY_ECHO_BIN, else the release build)",
+    )
     p.add_argument("--duration", type=int, default=5, help="seconds per run")
     p.add_argument("--rounds", type=int, default=3, help="direct/relayed pairs")
     p.add_argument("--json", type=Path, help="also write the figures here")
@@ -100,18 +86,17 @@ def main() -> int:
         raise SystemExit(
             "relay_hop: wrk is missing; install it with `apt-get install wrk` (make deps)"
         )
-    if not Path(a.binary).is_file():
-        raise SystemExit(f"relay_hop: {a.binary} is missing; build it with `make build`")
-    procs: list[subprocess.Popen[str]] = []
     try:
-        b, b_url = start(a.binary, ["--delay", "0", "--region", "b"], cpu=1)
-        procs.append(b)
-        relay, a_url = start(
-            a.binary, ["--delay", "0", "--region", "a", "--peer", f"b={b_url}"], cpu=1
+        binary = str(tools.delay_echo({"DELAY_ECHO_BIN": str(a.binary)}).require())
+    except ToolMissing as e:
+        raise SystemExit(f"relay_hop: {e}") from e
+    with contextlib.ExitStack() as started:
+        b = started.enter_context(start(binary, ["--delay", "0", "--region", "b"], cpu=1))
+        b_url = f"http://{b.address}"
+        relay = started.enter_context(
+            start(binary, ["--delay", "0", "--region", "a", "--peer", f"b={b_url}"], cpu=1)
         )
-        procs.append(relay)
-        wait_ready(b_url)
-        wait_ready(a_url)
+        a_url = f"http://{relay.address}"
         direct_url, relayed_url = f"{b_url}/?delay=0", f"{a_url}/?hop=b&delay=0"
         # Warm both paths (the relay's pooled connection to b is made on first use).
         wrk(direct_url, 1, cpu=0)
@@ -120,15 +105,6 @@ def main() -> int:
         for _ in range(a.rounds):
             runs["direct"].append(wrk(direct_url, a.duration, cpu=0))
             runs["relayed"].append(wrk(relayed_url, a.duration, cpu=0))
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
     def median(kind: str, q: str) -> float:
         return statistics.median(r[q] for r in runs[kind])

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadtests.core import tools
+
 from .instances import Instance, ServiceArgs
 
 LABEL = "io.github.delay-echo.platform-run"
@@ -92,7 +94,7 @@ class ContainerRuntime:
     """The engine, the run's registry and storage; `prepare()` before instances, `close()` after."""
 
     image: str
-    repo: Path = field(default_factory=lambda: Path(__file__).resolve().parents[2])
+    repo: Path = tools.REPO
     podman: str = "podman"
     run_id: str = field(default_factory=lambda: "p" + secrets.token_hex(4))
     tmp: Path | None = None

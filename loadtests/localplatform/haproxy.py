@@ -17,19 +17,25 @@ import io
 import shutil
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from loadtests.core.service import Check, Service, ServiceError
+
 BACKEND = "be"
+# The handed-over socket's accept queue: at least the configuration's maxconn, as HAProxy's own
+# bind would have had.
+LISTEN_BACKLOG = 4096
 
 
 class HaproxyError(RuntimeError):
     """HAProxy refused a command or could not start."""
 
 
-def render_config(listen_port: int, socket_path: Path) -> str:
-    """The whole configuration: one frontend on loopback, one backend whose servers come at run time."""
+def render_config(listen_fd: int, socket_path: Path) -> str:
+    """The whole configuration: one frontend on the loopback socket handed over as `listen_fd`
+    (bound by the platform, so its port is known without probing for a free one), one backend
+    whose servers come at run time."""
     return f"""# Written by loadtests/localplatform for one run; servers are added and removed at run time.
 global
     stats socket {socket_path} mode 600 level admin
@@ -47,7 +53,7 @@ defaults
     option redispatch
 
 frontend fe
-    bind 127.0.0.1:{listen_port}
+    bind fd@{listen_fd}
     default_backend {BACKEND}
 
 backend {BACKEND}
@@ -89,13 +95,21 @@ class Stats:
 class Haproxy:
     """One HAProxy process on 127.0.0.1 and its runtime API."""
 
-    def __init__(self, binary: str, workdir: Path, listen_port: int, log_path: Path):
+    def __init__(self, binary: str, workdir: Path, log_path: Path):
         self.binary = find_binary(binary)
         self.socket_path = workdir / "haproxy.sock"
         self.config_path = workdir / "haproxy.cfg"
-        self.listen_port = listen_port
         self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
+        # Bound here and handed to HAProxy (`bind fd@N`): the port is ours from the start.
+        self._listener: socket.socket | None = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(LISTEN_BACKLOG)
+        self.listen_port: int = self._listener.getsockname()[1]
+        self.service: Service | None = None
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return None if self.service is None else self.service.proc
 
     def version(self) -> str:
         out = subprocess.run(
@@ -105,50 +119,59 @@ class Haproxy:
 
     def start(self, timeout: float = 10.0) -> int:
         """Starts HAProxy in the foreground (-db) in its own session; returns its PID."""
-        self.config_path.write_text(render_config(self.listen_port, self.socket_path))
+        assert self._listener is not None, "HAProxy was already started"
+        fd = self._listener.fileno()
+        self.config_path.write_text(render_config(fd, self.socket_path))
         check = subprocess.run(
-            [self.binary, "-c", "-q", "-f", str(self.config_path)], capture_output=True, text=True
+            [self.binary, "-c", "-q", "-f", str(self.config_path)],
+            capture_output=True,
+            text=True,
+            pass_fds=(fd,),
         )
         if check.returncode != 0:
+            self._close_listener()
             raise HaproxyError(
                 f"HAProxy refused its configuration ({self.binary} -c exited {check.returncode}): "
                 f"{check.stderr.strip() or check.stdout.strip() or 'no output'}"
             )
-        with open(self.log_path, "ab") as log:
-            # Its own session: a Ctrl-C in the terminal reaches the platform, which stops HAProxy last.
-            self.proc = subprocess.Popen(
-                [self.binary, "-db", "-f", str(self.config_path)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise HaproxyError(
-                    f"HAProxy exited with {self.proc.returncode} at start; see {self.log_path}"
-                )
-            try:
-                self.command("show info")
-                return self.proc.pid
-            except OSError:
-                time.sleep(0.05)
-        raise HaproxyError(f"HAProxy's runtime API did not answer within {timeout:g} s")
+        # Its own session: a Ctrl-C in the terminal reaches the platform, which stops HAProxy last.
+        self.service = Service(
+            [self.binary, "-db", "-f", str(self.config_path)],
+            name="haproxy",
+            log=self.log_path,
+            ready=Check(self._answers, "an answer from HAProxy's runtime API"),
+            timeout=timeout,
+            group=True,
+            pass_fds=(fd,),
+        )
+        try:
+            self.service.start()
+        except ServiceError as e:
+            raise HaproxyError(str(e)) from e
+        finally:
+            self._close_listener()  # HAProxy holds its own copy
+        return self.service.pid
+
+    def _answers(self) -> bool:
+        try:
+            self.command("show info")
+        except OSError:
+            return False
+        return True
+
+    def _close_listener(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM by PID, SIGKILL after `timeout`; returns the exit status (None if never started)."""
-        if self.proc is None:
+        self._close_listener()
+        if self.service is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        rc = self.service.stop(timeout)
         self.socket_path.unlink(missing_ok=True)
-        return self.proc.returncode
+        return rc
 
     def command(self, cmd: str, timeout: float = 5.0) -> str:
         """One runtime-API command line (several may be joined with `;`); returns HAProxy's answer."""

@@ -10,27 +10,23 @@ real platform. Scale-in is delay-echo's own drain: SIGTERM makes it unready, it 
 
 from __future__ import annotations
 
-import re
 import signal
-import socket
 import subprocess
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .durations import render
+from prometheus_client.parser import text_string_to_metric_families
+
+from loadtests.core.service import LogLine, Service, listening
+
+from .config import ColdStart, render
 
 # Loopback only: never through a proxy the environment may name (http_proxy).
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-_METRIC = re.compile(r"^(delay_echo_[a-z_]+)(\{[^}]*\})?\s+([0-9.eE+-]+|NaN)\s*$")
-
-
-def free_port() -> int:
-    """A port the kernel just handed out; the window until delay-echo binds it is tiny (loopback only)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+# How long a new process may take to bind and say where (not its cold start, which comes after).
+LISTEN_TIMEOUT = 10.0
 
 
 @dataclass
@@ -41,19 +37,19 @@ class Metrics:
 
 
 def parse_metrics(text: str) -> Metrics:
-    """The few delay-echo metrics the platform reads (names from src/metrics.rs)."""
+    """The few delay-echo metrics the platform reads (names from src/metrics.rs); a scrape that is
+    not the Prometheus text format raises ValueError."""
     in_flight = queued = answered = 0.0
-    for line in text.splitlines():
-        m = _METRIC.match(line)
-        if not m:
-            continue
-        name, labels, value = m.group(1), m.group(2) or "", float(m.group(3))
-        if name == "delay_echo_in_flight_requests":
-            in_flight = value
-        elif name == "delay_echo_queued_requests":
-            queued = value
-        elif name == "delay_echo_requests_total" and 'route="echo"' in labels:
-            answered += value
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "delay_echo_in_flight_requests":
+                in_flight = sample.value
+            elif sample.name == "delay_echo_queued_requests":
+                queued = sample.value
+            elif (
+                sample.name == "delay_echo_requests_total" and sample.labels.get("route") == "echo"
+            ):
+                answered += sample.value
     return Metrics(in_flight, queued, answered)
 
 
@@ -66,7 +62,7 @@ class ServiceArgs:
     queue: int
     drain_delay: float
 
-    def argv(self, instance: str, cold_start: float) -> list[str]:
+    def argv(self, instance: str, cold_start: ColdStart) -> list[str]:
         return [
             "--instance-id",
             instance,
@@ -78,8 +74,7 @@ class ServiceArgs:
             str(self.queue),
             "--queue-timeout",
             "2s",
-            "--startup-delay",
-            render(cold_start),
+            *cold_start.argv(),
             "--drain-delay",
             render(self.drain_delay),
         ]
@@ -88,8 +83,8 @@ class ServiceArgs:
 @dataclass
 class Instance:
     name: str
-    port: int  # 0 until known (a container's is read back once it runs)
-    cold_start: float
+    port: int  # 0 until known (the one a process bound, or a container's published one)
+    cold_start: ColdStart
     proc: subprocess.Popen[bytes] | None = None
     in_haproxy: bool = False  # added to HAProxy (a container only once it runs)
     times: dict[str, float] = field(default_factory=dict)  # phase -> epoch seconds
@@ -116,14 +111,25 @@ class Instance:
         return "ready" in self.times and not self.draining and not self.exited
 
     def start(self, binary: Path, service: ServiceArgs, log: Path) -> int:
-        args = [str(binary), "--listen", f"127.0.0.1:{self.port}"]
+        """Starts the process on a port it binds itself and learns that port from its
+        `listening` line in the shared log; raises ServiceError (with the log's tail) if it exits
+        or says nothing first. Its readiness is the platform's watch loop's to see."""
+        args = [str(binary), "--listen", "127.0.0.1:0"]
         args += service.argv(self.name, self.cold_start)
-        with open(log, "ab") as f:
-            # Own session: Ctrl-C reaches the platform only, which then stops each instance by PID.
-            self.proc = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=f, stderr=f, start_new_session=True
-            )
-        return self.proc.pid
+        # Own session: Ctrl-C reaches the platform only, which then stops each instance by PID.
+        svc = Service(
+            args,
+            name=self.name,
+            log=log,
+            ready=LogLine(listening(self.name)),
+            timeout=LISTEN_TIMEOUT,
+            group=True,
+        )
+        svc.launch()
+        self.proc = svc.proc
+        svc.wait_ready()
+        self.port = svc.port
+        return svc.pid
 
     def signal(self, sig: signal.Signals) -> None:
         if self.proc is not None and self.proc.poll() is None:

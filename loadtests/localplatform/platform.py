@@ -23,11 +23,13 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
+from loadtests.core.service import ServiceError
+
 from .config import Config
 from .containers import ContainerError, ContainerInstance, ContainerRuntime
 from .eventlog import EventLog
 from .haproxy import Haproxy
-from .instances import Instance, ServiceArgs, free_port
+from .instances import Instance, ServiceArgs
 from .policies import Decision, Sample, View
 
 WATCH_INTERVAL = 0.1
@@ -46,7 +48,7 @@ class Platform:
         self.log = log
         self.rng = random.Random(cfg.cold_start_seed)
         self.service_log = workdir / "service.log"
-        self.haproxy = Haproxy(cfg.haproxy, workdir, free_port(), workdir / "haproxy.log")
+        self.haproxy = Haproxy(cfg.haproxy, workdir, workdir / "haproxy.log")
         self.service = ServiceArgs(cfg.concurrency, cfg.delay, cfg.queue, cfg.drain_delay)
         self.containers = ContainerRuntime(cfg.image) if cfg.runtime == "container" else None
         self.instances: list[Instance] = []
@@ -211,12 +213,17 @@ class Platform:
             self._launchers.append(t)
             t.start()
             return cont
-        inst = Instance(name, free_port(), cold_start)
+        inst = Instance(name, 0, cold_start)
         self.instances.append(inst)
         self._phase(
             inst, "requested", reason=reason, cold_start_s=round(cold_start, 3), runtime="process"
         )
-        pid = inst.start(self.cfg.delay_echo, self.service, self.service_log)
+        try:
+            pid = inst.start(self.cfg.delay_echo, self.service, self.service_log)
+        except ServiceError as e:
+            # As an instance that crashed: the watch loop logs its exit, the control loop replaces it.
+            self._guard_error("start", str(e))
+            return inst
         self._phase(inst, "started", pid=pid, port=inst.port)
         # In HAProxy from the start, DOWN until its own /readyz check passes.
         self.haproxy.add_server(inst.name, inst.port, self.cfg.check_interval)

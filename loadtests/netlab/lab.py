@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -47,7 +48,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import IO, Any, Literal
+from typing import Any, Literal
+
+from loadtests.core import tools
+from loadtests.core.service import LogLine, Ready, Service, ServiceError, probe_in_netns
 
 from .topology import Topology
 
@@ -60,7 +64,8 @@ HOST_NET = "10.214.0"  # the hosts' own addresses
 # SCHED_FIFO priority for `realtime` processes: above every normal process, below the kernel's
 # own threads (which run at 50).
 REALTIME_PRIORITY = 20
-REPO = Path(__file__).resolve().parents[2]
+# delay-echo-link prints this line alone once it listens on every route.
+LINK_READY = re.compile(r"^ready$")
 # The kernel's PM QoS interface: while a process holds it open with a value written, no CPU enters
 # an idle state whose exit latency exceeds that many microseconds.
 CPU_LATENCY_QOS = Path("/dev/cpu_dma_latency")
@@ -210,12 +215,6 @@ class HostInfo:
     transport: str
 
 
-def _default_link_bin() -> Path:
-    return Path(
-        os.environ.get("DELAY_ECHO_LINK_BIN") or REPO / "target" / "release" / "delay-echo-link"
-    )
-
-
 class Lab:
     """An emulated network, built on entering and removed on leaving (see the module doc).
 
@@ -241,7 +240,7 @@ class Lab:
     ) -> None:
         self.topology = topology
         self._want = mechanism
-        self._link_bin = link_bin or _default_link_bin()
+        self._link_bin = link_bin or tools.link().path
         self._realtime_links = realtime_links
         self._realtime: bool | None = None
         self._awake = awake
@@ -254,7 +253,7 @@ class Lab:
         self.run_id = ""
         self.mechanism: Mechanism | None = None
         self.hosts: dict[str, HostInfo] = {}
-        self._procs: list[subprocess.Popen[Any]] = []
+        self._procs: list[Service] = []
         self._created: list[str] = []
         self._old_handlers: dict[int, Any] = {}
 
@@ -277,26 +276,25 @@ class Lab:
         *,
         name: str | None = None,
         env: Mapping[str, str] | None = None,
-        stdout: int | IO[Any] | None = None,
-        stderr: int | IO[Any] | None = None,
         realtime: bool = False,
-    ) -> subprocess.Popen[Any]:
+        ready: Ready | Sequence[Ready] = (),
+        timeout: float = 10.0,
+    ) -> Service:
         """Starts `argv` inside `host` (any command: delay-echo, nginx, k6, locust…); it is
-        stopped when the lab goes down. Output goes to `<log_dir>/<host>-<name>.log` unless
-        given. `realtime` runs it under SCHED_FIFO (chrt): on a busy shared machine a process
-        that is part of the measured path (a link, a server whose timings are the ground truth)
-        then runs when its packet arrives instead of queueing for a CPU behind unrelated work;
-        only for processes that mostly wait, since they pre-empt everything else."""
+        stopped when the lab goes down. Output goes to `<log_dir>/<host>-<name>.log`. With
+        `ready` it returns once the process is ready (TCP and HTTP probed from inside `host`),
+        or raises NetlabError with its log's tail. `realtime` runs it under SCHED_FIFO (chrt): on
+        a busy shared machine a process that is part of the measured path (a link, a server
+        whose timings are the ground truth) then runs when its packet arrives instead of queueing
+        for a CPU behind unrelated work; only for processes that mostly wait, since they pre-empt
+        everything else."""
         label = f"{host}-{name or Path(argv[0]).name}"
-        return self._spawn(
-            self.namespace(host),
-            argv,
-            label,
-            env=env,
-            stdout=stdout,
-            stderr=stderr,
-            realtime=realtime,
+        ns = self.namespace(host)
+        service = self._spawn(
+            ns, argv, label, env=env, realtime=realtime, ready=ready, timeout=timeout
         )
+        self._await(service, label)
+        return service
 
     def _realtime_works(self) -> bool:
         """Whether chrt can give real-time priority here (a container may lack CAP_SYS_NICE);
@@ -320,32 +318,35 @@ class Lab:
         label: str,
         *,
         env: Mapping[str, str] | None = None,
-        stdout: int | IO[Any] | None = None,
-        stderr: int | IO[Any] | None = None,
         realtime: bool = False,
-    ) -> subprocess.Popen[Any]:
+        ready: Ready | Sequence[Ready] = (),
+        timeout: float = 10.0,
+    ) -> Service:
         if realtime and self._realtime_works():
             argv = ["chrt", "--fifo", str(REALTIME_PRIORITY), *argv]
-        log = None
-        if stdout is None or stderr is None:
-            assert self.log_dir is not None
-            log = open(self.log_dir / f"{label}.log", "ab")  # noqa: SIM115 (kept open for the child)
+        assert self.log_dir is not None
+        service = Service(
+            argv,
+            name=label,
+            env=env,
+            log=self.log_dir / f"{label}.log",
+            netns=ns,
+            ready=ready,
+            timeout=timeout,
+            # Its own process group: stopped as a group, and not hit by the terminal's Ctrl-C
+            # before the lab has had its chance to stop it in order.
+            group=True,
+            stop_timeout=3.0,
+        )
+        self._procs.append(service)
+        service.launch()
+        return service
+
+    def _await(self, service: Service, what: str) -> None:
         try:
-            p = subprocess.Popen(
-                ["ip", "netns", "exec", ns, *argv],
-                stdout=log if stdout is None else stdout,
-                stderr=log if stderr is None else stderr,
-                stdin=subprocess.DEVNULL,
-                env=None if env is None else {**os.environ, **env},
-                # Its own process group: stopped as a group, and not hit by the terminal's Ctrl-C
-                # before the lab has had its chance to stop it in order.
-                start_new_session=True,
-            )
-        finally:
-            if log is not None:
-                log.close()
-        self._procs.append(p)
-        return p
+            service.wait_ready()
+        except ServiceError as e:
+            raise NetlabError(f"{what}: {e}") from e
 
     def exec(
         self,
@@ -375,16 +376,8 @@ class Lab:
         """Waits until `host` accepts connections on `port` at its own address, probed from
         inside `host` (through a user-space link a connection is accepted before the link's
         onward one, so probing from another host would say nothing about the server)."""
-        probe = f"import socket; socket.create_connection(({self.address(host)!r}, {port}), 0.5).close()"
         deadline = time.monotonic() + timeout
-        while True:
-            r = subprocess.run(
-                ["ip", "netns", "exec", self.namespace(host), sys.executable, "-c", probe],
-                capture_output=True,
-                timeout=timeout + 5,
-            )
-            if r.returncode == 0:
-                return
+        while not probe_in_netns(self.namespace(host), self.address(host), port):
             if time.monotonic() > deadline:
                 raise NetlabError(
                     f"{host} did not accept connections on port {port} within {timeout:g}s"
@@ -462,8 +455,8 @@ class Lab:
     def down(self) -> None:
         """Stops every started process, then removes every namespace of this run. Never raises:
         a failure to remove something is reported (and `cleanup` can finish the job)."""
-        for p in reversed(self._procs):
-            self._stop(p)
+        for service in reversed(self._procs):
+            service.stop()
         self._procs.clear()
         left = []
         for ns in reversed(self._created):
@@ -662,52 +655,12 @@ class Lab:
                     "--jitter", f"{link.jitter_ms}ms",
                 ]  # fmt: skip
                 label = f"link-{src}-to-{dst}"
-                p = self._spawn(
-                    wire, argv, label, stdout=subprocess.PIPE, realtime=self._realtime_links
+                link_proc = self._spawn(
+                    wire, argv, label, realtime=self._realtime_links, ready=LogLine(LINK_READY)
                 )
-                starting.append((p, f"link {src} -> {dst}", self.log_dir / f"{label}.log"))
-        for p, what, log in starting:
-            self._await_ready(p, what, log)
-
-    def _await_ready(
-        self, p: subprocess.Popen[Any], what: str, log: Path, timeout: float = 10.0
-    ) -> None:
-        """Reads the process's stdout until its `ready` line (or it dies, or time runs out)."""
-        assert p.stdout is not None
-        lines: list[bytes] = []
-
-        def read() -> None:
-            assert p.stdout is not None
-            for line in p.stdout:
-                lines.append(line)
-                if line.strip() == b"ready":
-                    return
-
-        t = threading.Thread(target=read, daemon=True)
-        t.start()
-        t.join(timeout)
-        if not lines or lines[-1].strip() != b"ready":
-            detail = log.read_text(errors="replace").strip()[-1000:] if log.exists() else ""
-            state = (
-                f"exited {p.returncode}"
-                if p.poll() is not None
-                else f"not ready within {timeout:g}s"
-            )
-            raise NetlabError(f"{what}: {state}. {detail}")
-
-    def _stop(self, p: subprocess.Popen[Any], grace: float = 3.0) -> None:
-        if p.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, signal.SIGTERM)
-            try:
-                p.wait(grace)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGKILL)
-                p.wait(5)
-        for f in (p.stdout, p.stderr):
-            if f is not None:
-                f.close()
+                starting.append((link_proc, f"link {src} -> {dst}"))
+        for link_proc, what in starting:
+            self._await(link_proc, what)
 
     # --- signals ---------------------------------------------------------------------------------
 

@@ -24,15 +24,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from loadtests.core import tools as core_tools
 from loadtests.core.durations import seconds
-from loadtests.locust.__main__ import request_path
+from loadtests.core.service import Tcp
+from loadtests.locust.runner import request_path
 
 from . import edge
 from .study import Service, Study, Variant
@@ -40,7 +42,7 @@ from .study import Service, Study, Variant
 if TYPE_CHECKING:
     from loadtests.netlab import Lab
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = core_tools.REPO
 LOADTEST = REPO / "loadtests" / "bin" / "loadtest"
 # Seconds a generator gets beyond its plan (start-up, locust's workers, writing its samples).
 GENERATOR_SLACK = 60
@@ -67,18 +69,18 @@ class Tools:
     python: Path  # the venv's: locust and the analysis live there
     nginx: str = "nginx"
     # The user-space link, where the kernel has no netem (netlab checks it when it needs it).
-    link: Path = REPO / "target/release/delay-echo-link"
+    link: Path = core_tools.link({}).path
 
     @classmethod
-    def from_env(cls) -> Tools:
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Tools:
+        """delay-echo, its link and k6 as loadtests.core.tools resolves them; $STUDY_PYTHON
+        (else this interpreter) and $NGINX (else nginx on PATH)."""
         return cls(
-            delay_echo=Path(os.environ.get("DELAY_ECHO_BIN") or REPO / "target/release/delay-echo"),
-            k6=Path(os.environ.get("K6") or shutil.which("k6") or REPO / ".venv/bin/k6"),
-            python=Path(os.environ.get("STUDY_PYTHON") or sys.executable),
-            nginx=os.environ.get("NGINX") or "nginx",
-            link=Path(
-                os.environ.get("DELAY_ECHO_LINK_BIN") or REPO / "target/release/delay-echo-link"
-            ),
+            delay_echo=core_tools.delay_echo(env).path,
+            k6=core_tools.k6(env).path,
+            python=Path(env.get("STUDY_PYTHON") or sys.executable),
+            nginx=env.get("NGINX") or "nginx",
+            link=core_tools.link(env).path,
         )
 
     def check(self, study: Study) -> None:
@@ -156,30 +158,21 @@ def service_argv(svc: Service, url_of: Callable[[str], str], tools: Tools, work:
     return [tools.nginx, "-c", str(conf), "-e", str(conf.parent / "error.log")]
 
 
-def start_service(
-    lab: Lab, svc: Service, argv: list[str], folder: Path, timeout: float = 20
-) -> None:
-    """Starts one service in its host and waits until it accepts connections; a service that
-    exits first (a flag this build does not know, say) stops the study with its own words."""
+def start_service(lab: Lab, svc: Service, argv: list[str], timeout: float = 20) -> None:
+    """Starts one service in its host and waits until it accepts connections there; a service
+    that exits first (a flag this build does not know, say) stops the study with its own words."""
     from loadtests.netlab import NetlabError
 
-    proc = lab.run(svc.host, argv, name=svc.name)
-    log = folder / "logs" / f"{svc.host}-{svc.name}.log"
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc.poll() is not None:
-            said = log.read_text(errors="replace").strip()[-1500:] if log.exists() else ""
-            raise StudyFailed(
-                f"service {svc.name} ({' '.join(argv)}) exited {proc.returncode}: {said}"
-            )
-        try:
-            lab.wait_tcp(svc.host, svc.port, timeout=0.5)
-            return
-        except NetlabError:
-            if time.monotonic() > deadline:
-                raise StudyFailed(
-                    f"service {svc.name} did not accept connections on {svc.host}:{svc.port} within {timeout:g} s; see {log}"
-                ) from None
+    try:
+        lab.run(
+            svc.host,
+            argv,
+            name=svc.name,
+            ready=Tcp(lab.address(svc.host), svc.port),
+            timeout=timeout,
+        )
+    except NetlabError as e:
+        raise StudyFailed(f"service {svc.name}: {e}") from e
 
 
 def generator_env(
@@ -341,7 +334,7 @@ def run(study: Study, results: Path, short: bool = False, tools: Tools | None = 
                 return lab.url(s.host, s.port)
 
             for svc in start_order(study):
-                start_service(lab, svc, service_argv(svc, url_of, tools, work), folder)
+                start_service(lab, svc, service_argv(svc, url_of, tools, work))
             for variant in study.variants:
                 run_variant(lab, study, variant, folder, tools, short)
     finally:
