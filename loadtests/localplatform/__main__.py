@@ -11,8 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config import Config, describe_knobs
-from .durations import KnobError
+from .config import Config, KnobError, check_cold_start, describe_knobs
 from .starts import print_starts
 from .study import run
 
@@ -43,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         return print_starts(args.runs, warm=args.all)
     try:
         cfg = Config.from_env(os.environ, REPO)
+        check_cold_start(cfg.cold_start_judge(), cfg.cold_start)
     except KnobError as e:
         print(f"platform: {e}", file=sys.stderr)
         return 2

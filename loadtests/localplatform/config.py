@@ -7,16 +7,49 @@ with the knob's name and what is allowed.
 
 from __future__ import annotations
 
+import hashlib
 import re
+import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .durations import Distribution, KnobError, parse_distribution, parse_duration
+from loadtests.core import durations, tools
+
 from .policies import AppRunner, Bounds, Hpa, Knative, Policy, Schedule
 
 POLICIES = ("apprunner", "knative", "hpa", "schedule")
 RUNTIMES = ("process", "container")
+DURATION_FORMS = "a duration with a unit (us, ms, s, m, h), e.g. 500ms, 3s or 1m30s; bare 0"
+# What can appear in delay-echo's distribution grammar; the grammar itself is the binary's to judge.
+_COLD_START_CHARS = re.compile(r"[0-9a-zµ.,:() ]+")
+
+
+class KnobError(ValueError):
+    """A knob value that is refused, with what is allowed."""
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    """A new instance's provisioning delay: delay-echo's `--startup-delay` in its own grammar (`3s`,
+    `2s..8s`, `1s:90,20s:10`, `lognormal(2s,15s)`), drawn by the instance at start from `seed`."""
+
+    text: str
+    seed: int | None = None
+
+    def for_instance(self, number: int) -> ColdStart:
+        """Instance `number`'s own seed, derived from this one: the same COLD_START_SEED gives the
+        same cold starts in the same order."""
+        digest = hashlib.blake2b(f"{self.seed}/{number}".encode(), digest_size=8).digest()
+        return ColdStart(self.text, int.from_bytes(digest, "big"))
+
+    def argv(self) -> list[str]:
+        seed = [] if self.seed is None else ["--startup-seed", str(self.seed)]
+        return ["--startup-delay", self.text, *seed]
+
+
+# The instances that exist before the load: no cold start.
+WARM = ColdStart("0")
 
 
 @dataclass(frozen=True)
@@ -34,12 +67,12 @@ KNOBS: tuple[Knob, ...] = (
     Knob(
         "COLD_START",
         "3s",
-        "provisioning delay of each new instance, delay-echo's grammar (3s, 2s..8s, 1s:90,20s:10, lognormal(2s,15s))",
+        "provisioning delay of each new instance: delay-echo's --startup-delay, which draws it (3s, 2s..8s, 1s:90,20s:10, lognormal(2s,15s))",
     ),
     Knob(
         "COLD_START_SEED",
         "1",
-        "seed of the cold-start draws (same seed, same draws in the same order)",
+        "seed of the cold-start draws: instance N gets a --startup-seed derived from it and N (same seed, same draws in the same order)",
     ),
     Knob(
         "DRAIN_DELAY",
@@ -136,8 +169,7 @@ class Config:
     runtime: str
     image: str
     bounds: Bounds
-    cold_start: Distribution
-    cold_start_seed: int
+    cold_start: ColdStart
     drain_delay: float
     concurrency: int
     delay: str
@@ -177,8 +209,7 @@ class Config:
             runtime=runtime,
             image=get("IMAGE"),
             bounds=Bounds(lo, hi),
-            cold_start=parse_distribution(get("COLD_START")),
-            cold_start_seed=_int(get, "COLD_START_SEED", 0),
+            cold_start=ColdStart(_cold_start(get("COLD_START")), _int(get, "COLD_START_SEED", 0)),
             drain_delay=_dur(get, "DRAIN_DELAY"),
             concurrency=_int(get, "LOCAL_CONCURRENCY", 1),
             delay=get("LOCAL_DELAY"),
@@ -195,6 +226,14 @@ class Config:
         )
         cfg.build_policy()  # every policy knob is checked before anything starts
         return cfg
+
+    def cold_start_judge(self) -> Path:
+        """The binary that judges COLD_START before anything starts: the instances' own; for
+        containers the image's static binary (make buildc builds it) when DELAY_ECHO_BIN is absent."""
+        image_binary = tools.REPO / "target" / "image" / "delay-echo"
+        if self.runtime == "container" and not self.delay_echo.is_file() and image_binary.is_file():
+            return image_binary
+        return self.delay_echo
 
     def build_policy(self) -> Policy:
         k = self.policy_knobs
@@ -241,6 +280,57 @@ class Config:
                 scale_in_delay=_dur(get, "APPRUNNER_SCALE_IN_DELAY"),
             )
         return Schedule(self.bounds, self.schedule)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from `80ms`, `1.5s`, `1m30s` or `0`; KnobError otherwise."""
+    try:
+        return durations.seconds(text)
+    except ValueError:
+        raise KnobError(f"{text!r} is not a duration; allowed: {DURATION_FORMS}") from None
+
+
+def render(seconds: float) -> str:
+    """A duration as delay-echo's flags take it, to the millisecond (`0`, `2500ms`)."""
+    ms = round(seconds * 1000)
+    return "0" if ms == 0 else f"{ms}ms"
+
+
+def _cold_start(text: str) -> str:
+    if not _COLD_START_CHARS.fullmatch(text):
+        raise KnobError(
+            f"COLD_START={text!r} is not in delay-echo's grammar; allowed: a duration (3s), a range "
+            "(2s..8s), a weighted list adding up to 100 (1s:90,20s:10) or lognormal(MEDIAN,P99)"
+        )
+    return text
+
+
+def check_cold_start(binary: Path, cold_start: ColdStart) -> None:
+    """Asks delay-echo whether it takes COLD_START (`--print-config` refuses what the server
+    would); KnobError with its reason when it does not, or when there is no binary to ask."""
+    if not binary.is_file():
+        raise KnobError(
+            f"COLD_START={cold_start.text!r} cannot be checked: no delay-echo at {binary} "
+            "(allowed: DELAY_ECHO_BIN naming a built binary; make build builds one)"
+        )
+    p = subprocess.run(
+        [str(binary), "--print-config", *cold_start.argv()],
+        capture_output=True,
+        text=True,
+        env={},
+        timeout=30,
+        check=False,
+    )
+    if p.returncode == 0:
+        return
+    if "unexpected argument" in p.stderr:
+        raise KnobError(
+            f"COLD_START={cold_start.text!r} cannot be checked: {binary} is older than "
+            "--print-config and --startup-seed (allowed: a current build; make build)"
+        )
+    # delay-echo: --startup-delay (env DELAY_ECHO_STARTUP_DELAY): <what was wrong>; allowed: …
+    reason = p.stderr.strip().partition("): ")[2] or p.stderr.strip() or f"exit {p.returncode}"
+    raise KnobError(f"COLD_START={cold_start.text!r}: {reason}")
 
 
 def _int(get: Callable[[str], str], name: str, minimum: int) -> int:

@@ -14,7 +14,7 @@ HAProxy once it runs.
 from __future__ import annotations
 
 import contextlib
-import random
+import re
 import signal
 import subprocess
 import threading
@@ -23,9 +23,10 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from loadtests.core.service import ServiceError
+from loadtests.core import durations
+from loadtests.core.service import ServiceError, listening
 
-from .config import Config
+from .config import WARM, Config
 from .containers import ContainerError, ContainerInstance, ContainerRuntime
 from .eventlog import EventLog
 from .haproxy import Haproxy
@@ -46,7 +47,6 @@ class Platform:
         self.cfg = cfg
         self.policy = cfg.build_policy()
         self.log = log
-        self.rng = random.Random(cfg.cold_start_seed)
         self.service_log = workdir / "service.log"
         self.haproxy = Haproxy(cfg.haproxy, workdir, workdir / "haproxy.log")
         self.service = ServiceArgs(cfg.concurrency, cfg.delay, cfg.queue, cfg.drain_delay)
@@ -60,6 +60,7 @@ class Platform:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._count = 0
+        self.drawn: dict[str, float] = {}  # instance -> its cold start as delay-echo drew it
         self.errors: list[str] = []
 
     @property
@@ -85,7 +86,7 @@ class Platform:
             min_instances=self.cfg.bounds.min_instances,
             max_instances=self.cfg.bounds.max_instances,
             cold_start=self.cfg.cold_start.text,
-            cold_start_seed=self.cfg.cold_start_seed,
+            cold_start_seed=self.cfg.cold_start.seed,
             drain_delay_s=self.cfg.drain_delay,
             instance={
                 "max_concurrency": self.cfg.concurrency,
@@ -99,7 +100,7 @@ class Platform:
         )
         with self._lock:
             for _ in range(self.cfg.bounds.min_instances):
-                self._request(0.0, reason="minimum")
+                self._request(cold=False, reason="minimum")
         for target, name in ((self._watch_loop, "watch"), (self._control_loop, "control")):
             t = threading.Thread(target=target, name=f"platform-{name}", daemon=True)
             t.start()
@@ -175,7 +176,7 @@ class Platform:
                 i.name: {
                     "pid": i.pid,
                     "runtime": self.cfg.runtime,
-                    "cold_start_s": round(i.cold_start, 3),
+                    "cold_start_s": self.drawn.get(i.name),
                     **startup_times(i.times),
                     **{k: round(v, 3) for k, v in i.times.items()},
                 }
@@ -187,26 +188,26 @@ class Platform:
     # -- instances -------------------------------------------------------------------------------
 
     def _phase(
-        self, inst: Instance, phase: str, when: float | None = None, **fields: object
+        self, inst: Instance, phase: str, when: float | None = None, /, **fields: object
     ) -> None:
         if phase in inst.times:
             return
         # The phase is the event's name: the form loadtests/analysis/platform.py reads.
         inst.times[phase] = self.log.write(phase, when, instance=inst.name, **fields)
 
-    def _request(self, cold_start: float, reason: str) -> Instance:
+    def _request(self, cold: bool, reason: str) -> Instance:
         self._count += 1
         name = f"local-{self._count}"
+        cold_start = self.cfg.cold_start.for_instance(self._count) if cold else WARM
+        # What the instance will draw its cold start from; the value drawn comes with `listening`.
+        asked: dict[str, object] = {
+            "cold_start": cold_start.text,
+            "cold_start_seed": cold_start.seed,
+        }
         if self.containers is not None:
             cont = ContainerInstance(name, 0, cold_start, rt=self.containers)
             self.instances.append(cont)
-            self._phase(
-                cont,
-                "requested",
-                reason=reason,
-                cold_start_s=round(cold_start, 3),
-                runtime="container",
-            )
+            self._phase(cont, "requested", reason=reason, runtime="container", **asked)
             t = threading.Thread(
                 target=self._launch, args=(cont,), name=f"launch-{name}", daemon=True
             )
@@ -215,9 +216,7 @@ class Platform:
             return cont
         inst = Instance(name, 0, cold_start)
         self.instances.append(inst)
-        self._phase(
-            inst, "requested", reason=reason, cold_start_s=round(cold_start, 3), runtime="process"
-        )
+        self._phase(inst, "requested", reason=reason, runtime="process", **asked)
         try:
             pid = inst.start(self.cfg.delay_echo, self.service, self.service_log)
         except ServiceError as e:
@@ -274,7 +273,7 @@ class Platform:
         with self._lock:
             active = [i for i in self.instances if not i.draining and not i.exited]
             for _ in range(self.desired - len(active)):
-                self._request(self.cfg.cold_start.sample(self.rng), reason="scale_out")
+                self._request(cold=True, reason="scale_out")
             if len(active) > self.desired:
                 # As a ReplicaSet scales down: instances not ready yet first, then the newest.
                 def newest_first(xs: list[Instance]) -> list[Instance]:
@@ -336,11 +335,12 @@ class Platform:
                 continue  # a container still starting
             if "ready" not in inst.times:
                 status = inst.probe()
-                if status is not None:
+                if status is not None and "listening" not in inst.times:
                     # Listening; delay-echo's /readyz answers 503 until its cold start has passed.
-                    self._phase(inst, "listening", status=status)
+                    self._phase(inst, "listening", status=status, **self._cold_start(inst))
                 if status == 200:
-                    self._phase(inst, "ready")
+                    late = {} if inst.name in self.drawn else self._cold_start(inst)
+                    self._phase(inst, "ready", **late)
             elif "in_rotation" not in inst.times:
                 st = stats.servers.get(inst.name) if stats else None
                 if st is not None and st.status.startswith("UP"):
@@ -349,6 +349,16 @@ class Platform:
                 m = inst.scrape()
                 if m is not None and m.echo_answered > 0:
                     self._phase(inst, "first_request")
+
+    def _cold_start(self, inst: Instance) -> dict[str, float]:
+        """`cold_start_s`: the delay the instance drew, from its `listening` line in service.log
+        (nothing while a container's output has not reached the file yet: `ready` carries it then)."""
+        if inst.name not in self.drawn:
+            drawn = drawn_cold_start(self.service_log.read_text(errors="replace"), inst.name)
+            if drawn is None:
+                return {}
+            self.drawn[inst.name] = drawn
+        return {"cold_start_s": self.drawn[inst.name]}
 
     def _control_loop(self) -> None:
         next_decision = time.monotonic()
@@ -415,6 +425,15 @@ class Platform:
             desired=d.desired,
             inputs=d.inputs,
         )
+
+
+def drawn_cold_start(log: str, instance: str) -> float | None:
+    """The `startup_delay` on `instance`'s `listening` line (text or JSON log format), in seconds."""
+    line = re.compile(
+        listening(instance).pattern + r'.*?\bstartup_delay"?[=:]"?(?P<drawn>[^\s",]+)'
+    )
+    m = line.search(log)
+    return None if m is None else round(durations.seconds(m.group("drawn")), 6)
 
 
 def startup_times(times: dict[str, float]) -> dict[str, float]:

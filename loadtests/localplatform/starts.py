@@ -50,7 +50,15 @@ def starts(paths: list[Path], warm: bool = False) -> list[dict[str, Any]]:
                     if running
                     else None,
                     "pull_s": ph.get("pulled", {}).get("pull_s"),
-                    "cold_start_s": req.get("cold_start_s"),
+                    # As delay-echo drew it (runs before it drew its own: as requested).
+                    "cold_start_s": next(
+                        (
+                            ph[p]["cold_start_s"]
+                            for p in ("listening", "ready", "requested")
+                            if "cold_start_s" in ph.get(p, {})
+                        ),
+                        None,
+                    ),
                 }
             )
     return rows

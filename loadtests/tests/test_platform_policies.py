@@ -1,17 +1,25 @@
 """The scaling policies on synthetic metric series whose decisions are worked out by hand, the
-cold-start grammar, and the knobs' validation. Pure: no processes, no clock."""
+cold starts' seeds, and the knobs' validation. Pure (no processes, no clock) but for the tests
+marked live, which ask the delay-echo binary to judge COLD_START."""
 
 from __future__ import annotations
 
-import random
-import statistics
 from pathlib import Path
 
 import pytest
 
+from loadtests.core import tools
 from loadtests.localplatform.__main__ import main
-from loadtests.localplatform.config import Config
-from loadtests.localplatform.durations import KnobError, parse_distribution, parse_duration, render
+from loadtests.localplatform.config import (
+    WARM,
+    ColdStart,
+    Config,
+    KnobError,
+    check_cold_start,
+    parse_duration,
+    render,
+)
+from loadtests.localplatform.platform import drawn_cold_start
 from loadtests.localplatform.policies import AppRunner, Bounds, Hpa, Knative, Sample, Schedule, View
 
 WIDE = Bounds(1, 20)
@@ -203,43 +211,87 @@ def test_every_decision_stays_within_min_and_max_instances():
 # -- cold starts and knobs -----------------------------------------------------------------------
 
 
-def test_cold_start_grammar_is_delay_echos():
+def test_plain_durations_parse_once_and_render_for_delay_echo():
     assert parse_duration("1m30s") == 90 and parse_duration("250us") == pytest.approx(0.00025)
     assert parse_duration("0") == 0 and render(2.5) == "2500ms" and render(0) == "0"
-    rng = random.Random(1)
-    assert parse_distribution("3s").sample(rng) == 3.0
-    u = parse_distribution("2s..8s")
-    assert all(2.0 <= u.sample(rng) <= 8.0 for _ in range(200))
-    w = parse_distribution("1s:90,20s:10")
-    draws = [w.sample(rng) for _ in range(2000)]
-    assert set(draws) == {1.0, 20.0} and 0.05 < draws.count(20.0) / 2000 < 0.15
-    ln = parse_distribution("lognormal(2s,15s)")
-    xs = [ln.sample(rng) for _ in range(4000)]
-    assert 1.7 < statistics.median(xs) < 2.3
-    assert 0.97 < sum(x <= 15.0 for x in xs) / len(xs) < 1.0
 
 
-def test_the_same_seed_draws_the_same_cold_starts():
-    d = parse_distribution("lognormal(2s,15s)")
-    a, b = random.Random(7), random.Random(7)
-    assert [d.sample(a) for _ in range(5)] == [d.sample(b) for _ in range(5)]
+def test_each_instance_gets_its_own_seed_and_the_same_seed_the_same_ones():
+    a, b = ColdStart("lognormal(2s,15s)", 7), ColdStart("lognormal(2s,15s)", 8)
+    seeds = [a.for_instance(n).seed for n in range(1, 6)]
+    assert seeds == [ColdStart("lognormal(2s,15s)", 7).for_instance(n).seed for n in range(1, 6)]
+    assert len(set(seeds)) == 5, "each instance draws from a seed of its own"
+    assert not set(seeds) & {b.for_instance(n).seed for n in range(1, 6)}
+    assert all(s is not None and 0 <= s < 2**64 for s in seeds)  # what --startup-seed takes
+    assert a.for_instance(3).argv() == [
+        "--startup-delay",
+        "lognormal(2s,15s)",
+        "--startup-seed",
+        str(seeds[2]),
+    ]
+    assert WARM.argv() == ["--startup-delay", "0"]
 
 
+def test_the_drawn_cold_start_is_read_from_the_instances_listening_line():
+    text = (
+        "2026-12-03T08:00:00Z  INFO delay_echo::server: listening address=127.0.0.1:4100 "
+        "instance=local-1 startup_delay=0 startup_delay_spec=0 startup_seed=5\n"
+        "2026-12-03T08:00:01Z  INFO delay_echo::server: listening address=127.0.0.1:4101 "
+        "instance=local-12 startup_delay=9s startup_delay_spec=2s..9s startup_seed=6\n"
+        "2026-12-03T08:00:02Z  INFO delay_echo::server: listening address=127.0.0.1:4102 "
+        "instance=local-2 startup_delay=3752137us startup_delay_spec=2s..8s startup_seed=7\n"
+    )
+    assert drawn_cold_start(text, "local-2") == pytest.approx(3.752137)
+    assert drawn_cold_start(text, "local-1") == 0.0
+    assert drawn_cold_start(text, "local-3") is None
+    json_line = (
+        '{"timestamp":"2026-12-03T08:00:00Z","level":"INFO","message":"listening",'
+        '"address":"127.0.0.1:4100","instance":"local-4","startup_delay":"1500ms",'
+        '"startup_delay_spec":"1s..2s","startup_seed":9,"target":"delay_echo::server"}\n'
+    )
+    assert drawn_cold_start(json_line, "local-4") == 1.5
+
+
+def test_cold_start_is_checked_for_the_grammars_characters_without_a_binary():
+    with pytest.raises(KnobError) as e:
+        Config.from_env({"POLICY": "hpa", "COLD_START": "3s; rm"}, Path("."))
+    assert "COLD_START='3s; rm'" in str(e.value) and "allowed" in str(e.value)
+    with pytest.raises(KnobError) as e:
+        check_cold_start(Path("/nonexistent/delay-echo"), ColdStart("3s", 1))
+    assert "cannot be checked" in str(e.value) and "DELAY_ECHO_BIN" in str(e.value)
+
+
+@pytest.mark.live
 @pytest.mark.parametrize(
     "text, says",
     [
-        ("3", "not a duration"),
+        ("3", "has no unit"),
         ("8s..2s", "empty range"),
         ("1s:50,2s:30", "not 100"),
         ("lognormal(5s,2s)", "median <= p99"),
         ("1s:x", "not a percentage"),
-        ("", "empty"),
+        ("2h", "exceeds the maximum"),
     ],
 )
-def test_a_bad_cold_start_says_what_is_allowed(text, says):
+def test_delay_echo_refuses_a_bad_cold_start_with_what_is_allowed(text, says):
     with pytest.raises(KnobError) as e:
-        parse_distribution(text)
-    assert says in str(e.value) and "allowed" in str(e.value)
+        check_cold_start(tools.delay_echo().require(), ColdStart(text, 1))
+    assert str(e.value).startswith(f"COLD_START={text!r}: ")
+    assert says in str(e.value) and "allowed:" in str(e.value), e.value
+    for good in ("3s", "2s..8s", "1s:90,20s:10", "lognormal(2s,15s)", "0"):
+        check_cold_start(tools.delay_echo().require(), ColdStart(good, 1))
+
+
+@pytest.mark.live
+def test_a_bad_cold_start_exits_2_before_anything_starts(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("POLICY", "knative")
+    monkeypatch.setenv("COLD_START", "1s:90,20s:5")
+    monkeypatch.setenv("DELAY_ECHO_BIN", str(tools.delay_echo().require()))
+    monkeypatch.setenv("RESULTS", str(tmp_path))
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert "COLD_START='1s:90,20s:5': " in err and "not 100" in err and "allowed:" in err, err
+    assert not list(tmp_path.iterdir())  # no run folder, nothing started
 
 
 @pytest.mark.parametrize(

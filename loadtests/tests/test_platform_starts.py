@@ -62,3 +62,29 @@ def test_no_start_at_all_says_so(tmp_path, capsys):
     d = write(tmp_path / "d", "process", [])
     assert print_starts([d]) == 1
     assert "no instance" in capsys.readouterr().err
+
+
+def test_the_cold_start_is_the_one_delay_echo_drew_and_older_runs_keep_theirs(tmp_path):
+    new = write(
+        tmp_path / "new",
+        "process",
+        [
+            (100.0, "requested", "local-2", {"reason": "scale_out", "cold_start": "2s..8s"}),
+            (100.0, "started", "local-2", {}),
+            (100.1, "listening", "local-2", {"status": 503, "cold_start_s": 3.752137}),
+            (103.9, "ready", "local-2", {}),
+            # A container whose log line reached service.log only after it was ready.
+            (110.0, "requested", "local-3", {"reason": "scale_out", "cold_start": "2s..8s"}),
+            (110.5, "listening", "local-3", {"status": 503}),
+            (113.0, "ready", "local-3", {"cold_start_s": 2.4}),
+        ],
+    )
+    old = write(
+        tmp_path / "old",
+        "process",
+        [
+            (100.0, "requested", "local-2", {"reason": "scale_out", "cold_start_s": 1.0}),
+            (101.1, "ready", "local-2", {}),
+        ],
+    )
+    assert [r["cold_start_s"] for r in starts([new, old])] == [3.752137, 2.4, 1.0]
