@@ -138,11 +138,12 @@ def document(summary: dict[str, Any], runs: list[RunMetrics], folder: Path) -> D
         ],
     )
     doc.p("Every run's value, in the order the runs finished:")
-    every: list[list[object]] = [
-        [f"{label} ({unit})"]
-        + [", ".join(_num(v) for v in c["metrics"][m]["values"]) or "–" for c in summary["configs"]]
-        for m, (label, unit) in METRICS.items()
-    ]
+    every: list[list[object]] = []
+    for m, (label, unit) in METRICS.items():
+        runs_of = [
+            ", ".join(_num(v) for v in c["metrics"][m]["values"]) for c in summary["configs"]
+        ]
+        every.append([f"{label} ({unit})", *(r or "–" for r in runs_of)])
     doc.table(
         ["metric", *names],
         every,
