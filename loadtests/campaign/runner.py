@@ -7,8 +7,9 @@
       runs/<slot>/      the slot's RESULTS: the run folder the platform or the load test wrote
 
 `campaign.json` is rewritten after every run, so an interrupted campaign keeps every finished run
-and `resume()` continues from the first slot without an `ok` run. A failed run is retried once;
-a second failure is recorded as failed and the campaign goes on.
+and `resume()` continues from the first slot without an `ok` run. A failed run is retried once
+(unless it refused its knobs, exit 2); a second failure is recorded as failed and the campaign
+goes on.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ SCHEMA_VERSION = 1
 ATTEMPTS = 2
 # Exit status of a run stopped by Ctrl-C (128 + SIGINT), the platform's and k6's convention.
 INTERRUPTED = 130
+# Exit status of a run that refused its knobs: the same knobs would be refused again.
+BAD_INPUT = 2
 
 
 def utc_now() -> str:
@@ -235,6 +238,10 @@ def execute(
                     entry["folder"] = attempt["folder"]
                     break
                 say(f"campaign: {slot.key} failed ({attempt['reason']})")
+                if rc == BAD_INPUT:
+                    attempt["reason"] += " (its knobs were refused: not retried)"
+                    entry["status"] = "failed"
+                    break
             else:
                 entry["status"] = "failed"
             _record(folder, record)

@@ -91,6 +91,21 @@ def test_a_failed_run_is_retried_once_then_recorded_never_dropped(tmp_path: Path
     assert any("failed twice" in line and keys[1] in line for line in lines)
 
 
+def test_a_run_that_refuses_its_knobs_is_not_retried(tmp_path: Path) -> None:
+    folder, campaign, record = start(tmp_path)
+
+    def refuses(
+        command: list[str], env: Mapping[str, str], results: Path, log: Path
+    ) -> tuple[int, str | None]:
+        log.write_text("platform: COLD_START='x' is not a duration\n")
+        return 2, None
+
+    assert runner.execute(folder, campaign, record, env={}, runner=refuses, say=lambda s: None) == 1
+    saved = json.loads((folder / "campaign.json").read_text())
+    assert all(len(r["attempts"]) == 1 and r["status"] == "failed" for r in saved["runs"])
+    assert "not retried" in saved["runs"][0]["attempts"][0]["reason"]
+
+
 def test_an_interrupted_campaign_keeps_its_runs_and_resumes(tmp_path: Path) -> None:
     folder, campaign, record = start(tmp_path)
     fake = Fake(interrupt_at=3)
