@@ -4,28 +4,32 @@
 
 CHECK_TARGETS += check-loadtests
 LIVE_TARGETS += test-loadtests
-LINT_TARGETS += lint-loadtests
-APT_PACKAGES += shellcheck
 
-# k6 on PATH wins; only without it does `make loadtest` need the venv's pinned copy.
+# k6 on PATH wins, else the venv's pinned copy (loadtests/core/tools.py resolves it the same way).
 K6_ON_PATH    := $(shell command -v k6 2>/dev/null)
 K6            ?= $(or $(K6_ON_PATH),$(abspath $(VENV_BIN))/k6)
-K6_DEPS       := $(if $(K6_ON_PATH),,$(VENV)/.stamp)
 RESULTS       ?= loadtests/results
 # Extra options for the analysis, e.g. REPORT_ARGS="--slo-p95 300 --recovery-seconds 10".
 REPORT_ARGS   ?=
 # `make report` without RUN reports on the latest run.
 RUN           ?= $(shell cat $(RESULTS)/.last 2>/dev/null)
-ANALYSIS      := $(VENV_BIN)/python -m loadtests.analysis
+ANALYSIS      := $(VENV_BIN)/delay-echo-analysis
 
+# The run's settings (PROFILE, TARGET, SEGMENT, …) and the profile's knobs reach it through the
+# environment: make exports the variables given on its command line.
 .PHONY: loadtest
-loadtest: $(K6_DEPS) ## Load-test a target: make loadtest TARGET=https://… PROFILE=spike [PEAK=800 …] [SEGMENT=1 SEGMENTS=3]
-	K6="$(K6)" RESULTS="$(RESULTS)" PYTHON="$(PYTHON)" loadtests/bin/loadtest
+loadtest: $(VENV)/.stamp ## Load-test a target: make loadtest TARGET=https://… PROFILE=spike [PEAK=800 …] [SEGMENT=1 SEGMENTS=3]
+	K6="$(K6)" RESULTS="$(RESULTS)" $(VENV_BIN)/delay-echo-loadtest
 
+# The local platform (mk/platform.mk) with its fixed-schedule policy and the spike profile: one
+# capacity-bound delay-echo behind HAProxy; LOCAL_SCALE_OUT=<s> starts a second one that many
+# seconds after the load began. The scheduled instance boots at once (COLD_START 0).
 .PHONY: loadtest-local
-loadtest-local: build $(VENV)/.stamp ## Spike a local delay-echo (127.0.0.1, about a minute) and write its report
-	K6="$(K6)" RESULTS="$(RESULTS)" PYTHON="$(PYTHON)" ANALYSIS_PYTHON="$(VENV_BIN)/python" \
-	  DELAY_ECHO_BIN=target/release/delay-echo loadtests/bin/loadtest-local
+loadtest-local: build $(VENV)/.stamp ## Spike a local delay-echo (127.0.0.1, about a minute) and write its report [PEAK= HOLD= LOCAL_SCALE_OUT=]
+	K6="$(K6)" RESULTS="$(RESULTS)" DELAY_ECHO_BIN=target/release/delay-echo POLICY=schedule PROFILE=spike \
+	  MAX_RUN_TIME="$${MAX_RUN_TIME:-120}" COLD_START="$${COLD_START:-0}" \
+	  STUDY="$${STUDY:-local: delay-echo --max-concurrency $${LOCAL_CONCURRENCY:-10} --delay $${LOCAL_DELAY:-80ms}$${LOCAL_SCALE_OUT:+, second instance after $${LOCAL_SCALE_OUT}s}}" \
+	  $(VENV_BIN)/delay-echo-platform run
 
 .PHONY: report
 report: $(VENV)/.stamp ## Report on a run: make report RUN="loadtests/results/<run> [<other generators' folders>…]"
@@ -41,7 +45,7 @@ compare: $(VENV)/.stamp ## Put two runs side by side: make compare A=<run folder
 # make check; the ones marked `live` (k6, locust and the local platform against the real delay-echo
 # on 127.0.0.1) are the gate. Those also marked `netns` build network namespaces: test-studies runs
 # them. Markers are declared in pyproject.toml.
-LOADTEST_ENV = K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/$(SERVICE_BIN)" PYTHON="$(PYTHON)"
+LOADTEST_ENV = K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/$(SERVICE_BIN)"
 
 .PHONY: check-loadtests
 check-loadtests: $(VENV)/.stamp ## Load-test checks without a server: analysis known answers, k6 inspect, policies
@@ -50,7 +54,3 @@ check-loadtests: $(VENV)/.stamp ## Load-test checks without a server: analysis k
 .PHONY: test-loadtests
 test-loadtests: image-binary $(VENV)/.stamp ## Load-test gate: k6, locust and the local platform end to end on loopback
 	$(LOADTEST_ENV) $(VENV_BIN)/python -m pytest -q -p no:cacheprovider -m "live and not netns" loadtests/tests
-
-.PHONY: lint-loadtests
-lint-loadtests: ## shellcheck on the load-test scripts
-	shellcheck loadtests/bin/loadtest loadtests/bin/loadtest-local loadtests/bin/report loadtests/bin/compare

@@ -1,6 +1,6 @@
 """One study on the local platform: start it, drive k6 through HAProxy, stop everything, report.
 
-The load is `loadtests/bin/loadtest` (the same script that loads a cloud target), pointed at HAProxy,
+The load is the loadtest (loadtests/loadtest, the one that loads a cloud target), pointed at HAProxy,
 so the run folder is the usual one plus the platform's files: platform.jsonl, service.log (the
 instances' own logs), haproxy.log and haproxy.cfg. Whatever happens (k6 failing, an instance that
 never starts, Ctrl-C, SIGTERM), every process the platform started is stopped by its PID before it
@@ -97,8 +97,7 @@ def _wait_load(proc: subprocess.Popen[bytes]) -> int:
         return proc.wait()
     except Interrupted:
         print("platform: interrupted; stopping k6 (it still writes what it has)", file=sys.stderr)
-        # k6 runs under timeout(1) in a process group of its own, out of reach of a group signal, and
-        # a second SIGINT would make it quit without its results: exactly one SIGINT, to k6 itself.
+        # A second SIGINT would make k6 quit without its results: exactly one, to k6 itself.
         k6 = [pid for pid, name in _descendants(proc.pid) if name == "k6"]
         with contextlib.suppress(ProcessLookupError):
             for pid in k6:
@@ -143,9 +142,10 @@ def run(cfg: Config, env: Mapping[str, str], repo: Path, report: bool = True) ->
             "events in platform.jsonl"
         )
         platform.mark_load_start()
-        # Its own process group, so one SIGINT reaches k6 and the script that records the run.
+        # A process in its own session, not a call: the platform's signal handlers stay in charge,
+        # and an interrupt reaches k6 once (below) while the loadtest records the run.
         load = subprocess.Popen(
-            [str(repo / "loadtests" / "bin" / "loadtest")],
+            [sys.executable, "-m", "loadtests.loadtest"],
             env=load_environment(cfg, env, platform.url),
             start_new_session=True,
         )
@@ -184,9 +184,13 @@ def run(cfg: Config, env: Mapping[str, str], repo: Path, report: bool = True) ->
     shutil.rmtree(workdir, ignore_errors=True)
     print(f"platform: wrote {run_dir / 'platform.jsonl'}")
     if report:
-        r = subprocess.run(
-            [sys.executable, "-m", "loadtests.analysis", "report", str(run_dir)], cwd=repo
-        )
-        if rc == 0 and r.returncode != 0:
-            rc = r.returncode
+        # Imported here: the analysis brings pandas, DuckDB and matplotlib, which only a report needs.
+        from loadtests.analysis import commands as analysis
+        from loadtests.analysis.runs import RunError
+
+        try:
+            print(f"platform: wrote the report in {analysis.report([run_dir])}")
+        except RunError as e:
+            print(f"platform: no report: {e}", file=sys.stderr)
+            rc = rc or 2
     return rc

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,9 +17,11 @@ import pytest
 from loadtests.analysis import metrics
 from loadtests.analysis.__main__ import main
 from loadtests.analysis.analyse import criteria_for
+from loadtests.analysis.bench import generate
+from loadtests.analysis.bench.generate import Shape
 from loadtests.analysis.report import build_compare, build_report
 from loadtests.analysis.runs import RunError, load_run, parse_duration, planned_rate
-from loadtests.core.run import Segment
+from loadtests.core.run import RunMeta, Segment
 from loadtests.tests.synth import Req, arrivals, ramping, write_run
 
 RATE = 100
@@ -324,11 +325,11 @@ def test_repeated_bursts_each_get_their_own_row(tmp_path):
 
 
 def test_report_command_runs_from_any_directory(spike, tmp_path):
-    tool = Path(__file__).resolve().parent.parent / "bin" / "report"
+    # The console script pip installs beside the interpreter (pyproject.toml [project.scripts]).
+    tool = Path(sys.executable).with_name("delay-echo-analysis")
     p = subprocess.run(
-        [str(tool), str(spike), "--out", str(tmp_path / "r"), "--recovery-seconds", "3"],
+        [str(tool), "report", str(spike), "--out", str(tmp_path / "r"), "--recovery-seconds", "3"],
         cwd=tmp_path,
-        env={**os.environ, "ANALYSIS_PYTHON": sys.executable},
         capture_output=True,
         text=True,
         timeout=120,
@@ -365,3 +366,13 @@ def test_a_corrupt_gzip_file_is_a_clear_error(tmp_path):
     (d / "raw.csv.gz").write_bytes((d / "raw.csv.gz").read_bytes() + b"not gzip at all" * 100)
     with pytest.raises(RunError, match="gzip"):
         load_run([d])
+
+
+def test_the_benchmark_generator_writes_a_run_the_analysis_reads(tmp_path):
+    # make bench-analysis's runs are real run folders: run.json of the schema, samples analysed.
+    shape = Shape(requests=400, base=20, lead=5, peak=100)
+    folder = generate.write_run(tmp_path / "bench", shape)
+    meta = RunMeta.read(folder)
+    assert meta.profile == "spike" and meta.service == {"MAX_CONCURRENCY": "20"}
+    run = load_run([folder])
+    assert run.n_requests == 400 and run.service == {"MAX_CONCURRENCY": "20"}

@@ -1,11 +1,10 @@
-"""End to end on loopback: the real delay-echo, the pinned k6 through loadtests/bin/loadtest for a few
+"""End to end on loopback: the real delay-echo, the pinned k6 through the loadtest for a few
 seconds, then the analysis on the folder it wrote. Checks behaviour only (counts, names, lower bounds):
 the machine is shared, so nothing here depends on how fast it is."""
 
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import re
 import subprocess
@@ -18,6 +17,7 @@ from loadtests.analysis import metrics
 from loadtests.analysis.analyse import criteria_for
 from loadtests.analysis.report import build_report
 from loadtests.analysis.runs import load_run
+from loadtests.core.run import RunMeta
 from loadtests.tests.servers import BIN, delay_echo
 
 pytestmark = pytest.mark.live
@@ -25,6 +25,7 @@ pytestmark = pytest.mark.live
 HERE = Path(__file__).resolve().parent.parent
 REPO = HERE.parent
 K6 = os.environ.get("K6") or str(REPO / ".venv" / "bin" / "k6")
+LOADTEST = [sys.executable, "-m", "loadtests.loadtest"]
 SERVER_DELAY_MS = 20
 ASKED_DELAY_MS = 60  # forwarded by the k6 script as ?delay=60ms; must win over the server's 20 ms
 
@@ -41,12 +42,9 @@ def loadtest(results: Path, **env):
         "K6": K6,
         "RESULTS": str(results),
         "MAX_RUN_TIME": "60",
-        "PYTHON": sys.executable,
         **env,
     }
-    p = subprocess.run(
-        [str(HERE / "bin" / "loadtest")], env=e, capture_output=True, text=True, timeout=150
-    )
+    p = subprocess.run(LOADTEST, env=e, capture_output=True, text=True, timeout=150)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     return p
 
@@ -72,16 +70,17 @@ def test_smoke_run_writes_a_complete_folder_and_a_true_report(server, tmp_path):
         "run.json",
     ):
         assert (run_dir / name).stat().st_size > 0, f"{name} is missing or empty"
-    meta = json.loads((run_dir / "run.json").read_text())
-    assert meta["profile"] == "smoke" and meta["target"] == server
+    # Read through the schema: the loadtest writes a valid run.json.
+    meta = RunMeta.read(run_dir)
+    assert meta.profile == "smoke" and meta.target == server and meta.tool is None
     assert (
-        meta["parameters"]["RATE"] == "20"
-        and meta["parameters"]["ECHO_DELAY"] == f"{ASKED_DELAY_MS}ms"
+        meta.parameters["RATE"] == "20" and meta.parameters["ECHO_DELAY"] == f"{ASKED_DELAY_MS}ms"
     )
-    assert meta["start_utc"] < meta["end_utc"] and meta["start_utc"].endswith("Z")
-    assert re.fullmatch(r"[0-9a-f]{40}|unknown", meta["git_revision"])
-    assert "v1.1.0" in meta["k6_version"] and meta["k6_exit_code"] == 0 and meta["segment"] is None
-    assert meta["service"] == {"MAX_CONCURRENCY": "10"}
+    assert meta.end_utc and meta.start_utc < meta.end_utc and meta.start_utc.endswith("Z")
+    assert meta.git_revision and re.fullmatch(r"[0-9a-f]{40}|unknown", meta.git_revision)
+    assert meta.k6_version and "v1.1.0" in meta.k6_version
+    assert meta.k6_exit_code == 0 and meta.segment is None and meta.dropped_iterations == 0
+    assert meta.service == {"MAX_CONCURRENCY": "10"}
     assert "echo_latency" in (run_dir / "summary.txt").read_text()
     with gzip.open(run_dir / "raw.csv.gz", "rt") as f:
         assert "extra_tags" in f.readline().split(",")
@@ -106,7 +105,7 @@ def test_two_generators_split_one_run_and_merge(server, tmp_path):
     env = dict(PROFILE="smoke", TARGET=server, RATE="20", DURATION="3s")
     procs = [
         subprocess.Popen(
-            [str(HERE / "bin" / "loadtest")],
+            LOADTEST,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -115,7 +114,6 @@ def test_two_generators_split_one_run_and_merge(server, tmp_path):
                 "K6": K6,
                 "RESULTS": str(tmp_path / f"g{i}"),
                 "MAX_RUN_TIME": "60",
-                "PYTHON": sys.executable,
                 "SEGMENT": str(i),
                 "SEGMENTS": "2",
                 **env,
@@ -131,8 +129,8 @@ def test_two_generators_split_one_run_and_merge(server, tmp_path):
         True,
         True,
     ]
-    metas = [json.loads((d / "run.json").read_text()) for d in dirs]
-    assert [m["segment"]["segment"] for m in metas] == ["0:1/2", "1/2:1"]
+    metas = [RunMeta.read(d) for d in dirs]
+    assert [m.segment.segment if m.segment else None for m in metas] == ["0:1/2", "1/2:1"]
     halves = [load_run([d]) for d in dirs]
     merged = load_run(dirs)
     # Each generator drove its half; the merged run is the whole of it.
@@ -147,16 +145,18 @@ def test_two_generators_split_one_run_and_merge(server, tmp_path):
 
 
 def test_local_rehearsal_with_a_scale_out_reports_the_new_instance(tmp_path):
-    # bin/loadtest-local in miniature: one instance, a spike at 4 s, a second instance started 8 s after
+    # make loadtest-local in miniature (its fixed settings: the schedule policy, the spike profile,
+    # an instant cold start): one instance, a spike at 4 s, a second instance started 8 s after
     # launch (k6 needs a second or two to start, so that lands inside the 8 s spike, after its first
     # second) joining through HAProxy, then the report. Asserts what happened, not how fast.
     env = {
         **os.environ,
         "K6": K6,
         "RESULTS": str(tmp_path),
-        "ANALYSIS_PYTHON": sys.executable,
-        "PYTHON": sys.executable,
         "DELAY_ECHO_BIN": str(BIN),
+        "POLICY": "schedule",
+        "PROFILE": "spike",
+        "COLD_START": "0",
         "BASE_RATE": "10",
         "LEAD": "4s",
         "PEAK": "40",
@@ -166,13 +166,17 @@ def test_local_rehearsal_with_a_scale_out_reports_the_new_instance(tmp_path):
         "MAX_RUN_TIME": "60",
     }
     p = subprocess.run(
-        [str(HERE / "bin" / "loadtest-local")], env=env, capture_output=True, text=True, timeout=180
+        [sys.executable, "-m", "loadtests.localplatform", "run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     (run_dir,) = [d for d in tmp_path.iterdir() if d.is_dir()]
     for name in ("report.md", "report.html", "service.log", "run.json"):
         assert (run_dir / name).exists()
-    assert json.loads((run_dir / "run.json").read_text())["service"]["MAX_CONCURRENCY"] == "10"
+    assert RunMeta.read(run_dir).service["MAX_CONCURRENCY"] == "10"
     run = load_run([run_dir])
     rows = metrics.headline(run, metrics.per_second(run), criteria_for(run))
     spike = [r for r in rows if r.rate_after == pytest.approx(40)]

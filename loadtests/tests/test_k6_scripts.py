@@ -8,6 +8,7 @@ import math
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -152,7 +153,11 @@ def run_script(*, timeout=60, **env):
         **env,
     }
     return subprocess.run(
-        [str(HERE / "bin" / "loadtest")], env=e, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "loadtests.loadtest"],
+        env=e,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -177,10 +182,38 @@ def run_script(*, timeout=60, **env):
             {"PROFILE": "smoke", "TARGET": "http://127.0.0.1:9", "RATE": "fast"},
             'RATE="fast" is not a number',
         ),
+        ({"PROFILE": "smoke", "TARGET": "127.0.0.1:9"}, "allowed: an http:// or https:// address"),
+        (
+            {"PROFILE": "smoke", "TARGET": "http://127.0.0.1:9", "MAX_RUN_TIME": "soon"},
+            'MAX_RUN_TIME="soon"; allowed: a number of seconds above 0',
+        ),
+        (
+            {"PROFILE": "smoke", "TARGET": "http://127.0.0.1:9", "START_AT": "noon"},
+            'START_AT="noon" is not an ISO 8601 time; allowed: e.g. 2026-05-01T12:00:00Z',
+        ),
     ],
 )
-def test_loadtest_script_refuses_bad_requests_before_running(env, message, tmp_path):
+def test_loadtest_refuses_bad_requests_before_running(env, message, tmp_path):
     p = run_script(RESULTS=str(tmp_path), **env)
     assert p.returncode == 2, p.stderr
     assert message in p.stderr
+    assert not any(tmp_path.iterdir()), "no run folder for a refused run"
+
+
+def test_each_setting_is_a_flag_too_and_the_flag_wins(tmp_path):
+    # PROFILE=burst in the environment is overridden by --profile; a flag's bad value is refused
+    # with the same words as its twin's.
+    e = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), "K6": K6}
+    p = subprocess.run(
+        [sys.executable, "-m", "loadtests.loadtest", "--profile", "smoke", "--results",
+         str(tmp_path), "--target", "http://127.0.0.1:9", "--segment", "3", "--segments", "2"],
+        env={**e, "PROFILE": "burst"}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert p.returncode == 2 and "SEGMENT=3 is beyond SEGMENTS=2" in p.stderr, p.stderr
+    p = subprocess.run(
+        [sys.executable, "-m", "loadtests.loadtest", "--tool", "jmeter"],
+        env={**e, "PROFILE": "smoke", "TARGET": "http://127.0.0.1:9"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert p.returncode == 2 and 'unknown TOOL "jmeter"; allowed: k6 locust' in p.stderr
     assert not any(tmp_path.iterdir()), "no run folder for a refused run"

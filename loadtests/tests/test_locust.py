@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from loadtests.core.plan import Plan, PlanError
-from loadtests.locust.__main__ import UsageError, request_path, settings_from, user_rate
 from loadtests.locust.plan import runnable, users_at, users_for
+from loadtests.locust.runner import UsageError, request_path, settings_from, user_rate
 from loadtests.locust.samples import SampleWriter, parse_server_timing, sample_from_answer
 
 HERE = Path(__file__).resolve().parent.parent

@@ -1,5 +1,5 @@
 """locust end to end on loopback: one master and two workers against the real delay-echo, through
-loadtests/bin/loadtest, read back by the analysis. Behaviour only: counts against the plan and lower
+the loadtest (--tool locust), read back by the analysis. Behaviour only: counts against the plan and lower
 bounds on latency, nothing about speed."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from loadtests.core.run import RunMeta
 from loadtests.tests.servers import delay_echo, free_port
 
 pytestmark = pytest.mark.live
@@ -31,7 +32,6 @@ def test_locust_with_two_workers_writes_a_run_the_analysis_reads(server, tmp_pat
     env = {
         **os.environ,
         "TOOL": "locust",
-        "LOCUST_PYTHON": sys.executable,
         "LOCUST_WORKERS": "2",
         "LOCUST_MASTER_BIND_PORT": str(free_port()),
         "PROFILE": "steady",
@@ -44,21 +44,26 @@ def test_locust_with_two_workers_writes_a_run_the_analysis_reads(server, tmp_pat
         "MAX_RUN_TIME": "60",
     }
     p = subprocess.run(
-        [str(HERE / "bin" / "loadtest")], env=env, capture_output=True, text=True, timeout=150
+        [sys.executable, "-m", "loadtests.loadtest"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=150,
     )
     assert p.returncode == 0, p.stdout + p.stderr
     run_dir = Path((tmp_path / ".last").read_text().strip())
-    meta = json.loads((run_dir / "run.json").read_text())
-    assert meta["tool"] == "locust"
-    assert meta["locust_workers"] == 2
-    assert meta["planned_requests"] == 320
+    # Read through the schema: the locust runner writes a valid run.json.
+    meta = RunMeta.read(run_dir)
+    assert meta.tool == "locust"
+    assert meta.locust_workers == 2
+    assert meta.planned_requests == 320
     # Every request the plan asked for, within 2 % (users start at a random phase of their pacing).
-    assert meta["requests"] == pytest.approx(320, rel=0.02)
+    assert meta.requests == pytest.approx(320, rel=0.02)
 
     from loadtests.analysis.runs import load_run
 
     run = load_run([run_dir])
-    assert run.n_requests == meta["requests"]
+    assert run.n_requests == meta.requests
     got = run.query(
         "SELECT instance, bool_and(ok) AS ok, min(latency_ms) AS low FROM requests GROUP BY instance"
     )
@@ -77,5 +82,5 @@ def test_locust_with_two_workers_writes_a_run_the_analysis_reads(server, tmp_pat
     assert report.returncode == 0, report.stderr
     summary = json.loads((run_dir / "report.json").read_text())["summary"]
     # The report reads the locust run as it reads a k6 one: every request, p50 above the delay.
-    assert summary["requests"] == meta["requests"]
+    assert summary["requests"] == meta.requests
     assert summary["p50_ms"] >= 30

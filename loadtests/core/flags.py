@@ -1,0 +1,41 @@
+"""Settings the way the service takes them: every setting a flag with an environment twin
+(`--profile` / `PROFILE`), the flag winning. make passes its variables through the environment,
+a shell user types flags, and both reach the same validation.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import Any
+
+
+def add(
+    parser: argparse.ArgumentParser | Any,
+    flag: str,
+    env: str,
+    environ: Mapping[str, str],
+    *,
+    help: str,
+    default: Any = None,
+    **kwargs: Any,
+) -> None:
+    """`flag`, defaulting to $`env` when that is set and not empty, else to `default`. A `type`
+    applies to the variable's text too, so both are validated the same way."""
+    given = environ.get(env, "")
+    parser.add_argument(
+        flag,
+        default=given if given.strip() else default,
+        help=f"{help} (env {env})",
+        **kwargs,
+    )
+
+
+def truth(text: str) -> bool:
+    """A yes/no setting: 1, true, yes, on or 0, false, no, off."""
+    value = str(text).strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r}; allowed: 1, true, yes, on or 0, false, no, off")
