@@ -5,7 +5,7 @@ The sequence, bounded as a whole by the study's `limit_seconds`:
 2. bring the study's network up (loadtests/netlab: one namespace per host, links with the study's
    one-way delays) and start its services inside their hosts, each only after those it talks to;
 3. run the load from the study's `from` host against variant A, then B, each through
-   loadtests/bin/loadtest (k6, or locust with its workers) into the run folder's A/ and B/, and
+   the loadtest (loadtests/loadtest: k6, or locust with its workers) into the run folder's A/ and B/, and
    keep one answer of each (answer-A.txt, answer-B.txt) as the client saw it;
 4. take everything down (netlab removes every process and namespace, also on an error, Ctrl-C,
    SIGTERM or the time limit), then write the compare report (compare.md, compare.html,
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
     from loadtests.netlab import Lab
 
 REPO = core_tools.REPO
-LOADTEST = REPO / "loadtests" / "bin" / "loadtest"
 # Seconds a generator gets beyond its plan (start-up, locust's workers, writing its samples).
 GENERATOR_SLACK = 60
 
@@ -178,7 +177,7 @@ def start_service(lab: Lab, svc: Service, argv: list[str], timeout: float = 20) 
 def generator_env(
     study: Study, variant: Variant, target: str, results: Path, tools: Tools, short: bool
 ) -> dict[str, str]:
-    """The environment of loadtests/bin/loadtest for one variant (knobs as loadtests/README.md)."""
+    """The environment of the loadtest for one variant (knobs as loadtests/README.md)."""
     env = {
         **study.knobs(variant, short),
         "PROFILE": study.load.profile,
@@ -187,8 +186,6 @@ def generator_env(
         "RESULTS": str(results),
         "STUDY": f"{study.name} {variant.key}: {variant.label}",
         "K6": str(tools.k6),
-        "PYTHON": str(tools.python),
-        "LOCUST_PYTHON": str(tools.python),
         "DELAY_ECHO_BIN": str(tools.delay_echo),
     }
     if study.load.tool == "locust":
@@ -218,7 +215,9 @@ def run_variant(
     staging = folder / f".{variant.key}"
     env = generator_env(study, variant, target, staging, tools, short)
     _say(f"{variant.key} ({variant.label}): {study.load.tool} {study.load.profile} -> {target}")
-    proc = lab.run(study.load.host, [str(LOADTEST)], name=f"loadtest-{variant.key}", env=env)
+    # A process, not a call: the load runs inside the study's host (its network namespace).
+    loadtest = [str(tools.python), "-m", "loadtests.loadtest"]
+    proc = lab.run(study.load.host, loadtest, name=f"loadtest-{variant.key}", env=env)
     try:
         rc = proc.wait(timeout=int(env["MAX_RUN_TIME"]) + GENERATOR_SLACK)
     except subprocess.TimeoutExpired as e:
@@ -249,25 +248,14 @@ def _plan_seconds(env: dict[str, str]) -> int:
 
 def compare(folder: Path, tools: Tools) -> None:
     """compare.md/html/json and plots/ in the run folder, from A/ and B/."""
-    r = subprocess.run(
-        [
-            str(tools.python),
-            "-m",
-            "loadtests.analysis",
-            "compare",
-            str(folder / "A"),
-            str(folder / "B"),
-            "--out",
-            str(folder),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    (folder / "logs" / "compare.log").write_text(r.stdout + r.stderr)
-    if r.returncode:
-        raise StudyFailed(f"the compare report failed: {r.stderr.strip()[-2000:]}")
+    # Imported here: the analysis brings pandas, DuckDB and matplotlib, which only the report needs.
+    from loadtests.analysis import commands as analysis
+    from loadtests.analysis.runs import RunError
+
+    try:
+        analysis.compare(folder / "A", folder / "B", out=folder)
+    except RunError as e:
+        raise StudyFailed(f"the compare report failed: {e}") from e
     for ext in ("md", "html"):
         if (folder / f"report.{ext}").exists():
             (folder / f"report.{ext}").rename(folder / f"compare.{ext}")
