@@ -1,27 +1,30 @@
-"""The studies' command line.
+"""The studies' command line (the work is in commands.py).
 
     python -m loadtests.studies list                     the studies, with their questions
     python -m loadtests.studies check [NAME|FILE ...]    validate study files (all by default)
     python -m loadtests.studies run NAME|FILE [--short] [--results DIR]
 
 `run` needs root and iproute2 (it builds network namespaces) and stops at once without them.
-Exit codes: 0 done, 2 a bad study file or a missing prerequisite, 1 the study failed (the run
-folder keeps what it got), 124 out of time, 130 interrupted; in every case everything the study
-started has been removed.
+Every setting is a flag with an environment twin (the flag wins; --help names it). Exit codes:
+0 done, 2 a bad study file or a missing prerequisite, 1 the study failed (the run folder keeps
+what it got), 124 out of time, 130 interrupted; in every case everything the study started has
+been removed.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from .study import StudyError, available, find
+from loadtests.core import flags, tools
 
-REPO = Path(__file__).resolve().parents[2]
+from . import commands
 
 
 def main(argv: list[str] | None = None) -> int:
+    env = dict(os.environ)
     p = argparse.ArgumentParser(
         prog="python -m loadtests.studies",
         description=__doc__,
@@ -33,52 +36,24 @@ def main(argv: list[str] | None = None) -> int:
     ck.add_argument("studies", nargs="*", metavar="NAME|FILE")
     rn = sub.add_parser("run", help="run a study on an emulated network (root)")
     rn.add_argument("study", metavar="NAME|FILE")
-    rn.add_argument("--short", action="store_true", help="the study's short plan (for tests)")
-    rn.add_argument("--results", type=Path, default=REPO / "loadtests" / "results")
-    args = p.parse_args(argv)
-
-    try:
-        if args.cmd == "list":
-            for name in available():
-                s = find(name)
-                print(f"{name:12} {s.title}: {s.question}")
-            return 0
-        if args.cmd == "check":
-            for name in args.studies or available():
-                find(name)
-                print(f"{name}: ok")
-            return 0
-        study = find(args.study)
-    except StudyError as e:
-        print(f"study: {e}", file=sys.stderr)
-        return 2
-
-    from loadtests.netlab import NetlabError
-
-    from .runner import OutOfTime, StudyFailed, run
-
-    try:
-        folder = run(study, args.results, short=args.short)
-    except NetlabError as e:
-        print(f"study: {e}", file=sys.stderr)
-        return 2
-    except StudyFailed as e:
-        print(f"study: {study.name} failed: {e}", file=sys.stderr)
-        return 1
-    except OutOfTime as e:
-        print(
-            f"study: {study.name} stopped: {e}; everything it started was removed", file=sys.stderr
-        )
-        return 124
-    except KeyboardInterrupt:
-        print(
-            f"study: {study.name} interrupted; everything it started was removed", file=sys.stderr
-        )
-        return 130
-    print(f"study: {study.name} done: {folder}/compare.md (study.md says what to expect)")
-    table = (folder / "compare.md").read_text()
-    print(table.split("\n## ", 2)[1] if "\n## " in table else table)
-    return 0
+    flags.add(rn, "--short", "STUDY_SHORT", env, help="the study's short plan (for tests)", default=False, type=flags.truth, nargs="?", const=True, metavar="yes|no")  # fmt: skip
+    flags.add(rn, "--results", "RESULTS", env, help="where run folders go", default=tools.REPO / "loadtests" / "results", type=Path)  # fmt: skip
+    programs = (
+        ("--delay-echo", "DELAY_ECHO_BIN", "the service (default: the release build)"),
+        ("--link", "DELAY_ECHO_LINK_BIN", "the user-space link (default: the release build)"),
+        ("--k6", "K6", "k6 (default: k6 on PATH, else the venv's)"),
+        ("--python", "STUDY_PYTHON", "the interpreter with locust and the analysis (this one)"),
+        ("--nginx", "NGINX", "nginx for an edge (default: nginx on PATH)"),
+    )
+    for flag, var, what in programs:
+        flags.add(rn, flag, var, env, help=what, dest=var)
+    a = vars(p.parse_args(argv))
+    if a["cmd"] == "list":
+        return commands.list_studies()
+    if a["cmd"] == "check":
+        return commands.check(a["studies"])
+    given = {var: str(a[var]) for _, var, _ in programs if a[var] is not None}
+    return commands.run(a["study"], a["results"], a["short"], {**env, **given})
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from loadtests.core import tools
+from loadtests.core.service import Tcp
 from loadtests.netlab import (
     Host,
     Lab,
@@ -27,11 +29,9 @@ from loadtests.netlab import (
 from loadtests.netlab.lab import CPU_LATENCY_QOS, namespaces
 from loadtests.tests.nobody import as_nobody
 
-REPO = Path(__file__).resolve().parents[3]
-BIN = Path(os.environ.get("DELAY_ECHO_BIN") or REPO / "target" / "release" / "delay-echo")
-LINK_BIN = Path(
-    os.environ.get("DELAY_ECHO_LINK_BIN") or REPO / "target" / "release" / "delay-echo-link"
-)
+REPO = tools.REPO
+BIN = tools.delay_echo().path
+LINK_BIN = tools.link().path
 TWO = Topology(
     hosts=(Host("client"), Host("server", ports=(8080,))), links=(Link("client", "server", 3),)
 )
@@ -128,12 +128,16 @@ def test_the_cli_without_iproute2_or_root_exits_2_at_once():
     assert r.returncode == 2 and "needs root" in r.stderr, r
 
 
+@pytest.mark.live
+@pytest.mark.netns
 def test_check_says_which_delay_mechanism_it_uses():
     r = cli("check")
     assert r.returncode == 0, r
     assert "link delays by tc netem" in r.stdout or "link delays by the user-space link" in r.stdout
 
 
+@pytest.mark.live
+@pytest.mark.netns
 def test_the_mechanism_is_netem_where_the_kernel_has_it_else_the_user_space_link(tmp_path):
     probe = Lab(TWO, link_bin=LINK_BIN, log_dir=tmp_path)
     with probe as lab:
@@ -147,6 +151,8 @@ def test_the_mechanism_is_netem_where_the_kernel_has_it_else_the_user_space_link
         assert ours(lab.run_id) == []
 
 
+@pytest.mark.live
+@pytest.mark.netns
 def test_a_lab_gives_hosts_that_reach_each_other_and_leaves_nothing_behind(tmp_path):
     with Lab(TWO, link_bin=LINK_BIN, log_dir=tmp_path) as lab:
         run_id = lab.run_id
@@ -174,6 +180,8 @@ def cpu_latency_target() -> int:
         os.close(fd)
 
 
+@pytest.mark.live
+@pytest.mark.netns
 @pytest.mark.skipif(not CPU_LATENCY_QOS.exists(), reason="no PM QoS interface in this kernel")
 def test_an_awake_lab_holds_idle_cpus_polling_while_up_and_lets_go_after(tmp_path):
     before = cpu_latency_target()
@@ -185,6 +193,8 @@ def test_an_awake_lab_holds_idle_cpus_polling_while_up_and_lets_go_after(tmp_pat
         assert not lab.awake, "only when asked"
 
 
+@pytest.mark.live
+@pytest.mark.netns
 def test_an_exception_inside_the_lab_still_removes_it(tmp_path):
     with (
         pytest.raises(RuntimeError, match="study failed"),
@@ -196,6 +206,8 @@ def test_an_exception_inside_the_lab_still_removes_it(tmp_path):
     assert ours(run_id) == []
 
 
+@pytest.mark.live
+@pytest.mark.netns
 def test_a_failure_while_building_removes_what_was_built(tmp_path):
     lab = Lab(TWO, mechanism="userspace", link_bin=tmp_path / "no-such-binary", log_dir=tmp_path)
     with pytest.raises(NetlabError, match="needs the delay-echo-link binary"), lab:
@@ -203,6 +215,8 @@ def test_a_failure_while_building_removes_what_was_built(tmp_path):
     assert lab.run_id and ours(lab.run_id) == []
 
 
+@pytest.mark.live
+@pytest.mark.netns
 def test_sigterm_to_a_running_lab_removes_everything(tmp_path):
     topo = tmp_path / "topo.json"
     topo.write_text(
@@ -241,6 +255,8 @@ def test_sigterm_to_a_running_lab_removes_everything(tmp_path):
     assert not [x for x in pids if alive(x)]
 
 
+@pytest.mark.live
+@pytest.mark.netns
 def test_cleanup_removes_leftovers_of_dead_runs_only():
     # The pid of a finished process: a run whose owner is gone.
     dead = subprocess.Popen(["true"])
@@ -262,3 +278,17 @@ def test_cleanup_removes_leftovers_of_dead_runs_only():
         holder.kill()
         for ns in (leftover, live):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+@pytest.mark.live
+@pytest.mark.netns
+def test_a_process_that_exits_before_it_is_ready_says_why(tmp_path):
+    with Lab(TWO, link_bin=LINK_BIN, log_dir=tmp_path) as lab:
+        run_id = lab.run_id
+        with pytest.raises(NetlabError, match=r"(?s)exited with status 2 before it was ready.*no such flag"):  # fmt: skip
+            lab.run(
+                "server",
+                ["sh", "-c", "echo no such flag >&2; exit 2"],
+                ready=Tcp(lab.address("server"), 8080),
+            )
+    assert ours(run_id) == []
