@@ -11,15 +11,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from deploy.k8scheck import checkov_scan, render, rules, schemas
+from deploy.k8scheck import checkov_scan, render, rules, schemas, service
 from deploy.k8scheck.findings import Finding
+from deploy.k8scheck.service import DelayEcho
 
 OVERLAYS = Path(__file__).resolve().parent.parent / "kubernetes" / "overlays"
 
 
-def check_documents(docs: list[dict[str, Any]]) -> list[Finding]:
+def check_documents(docs: list[dict[str, Any]], delay_echo: DelayEcho) -> list[Finding]:
     """Every validator but checkov, which runs once for all sets (see checkov_scan.run)."""
-    return schemas.validate(docs, schemas.load_crds()) + rules.check(docs)
+    return schemas.validate(docs, schemas.load_crds()) + rules.check(docs, delay_echo)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-checkov", action="store_true", help="leave out the checkov scan")
     parser.add_argument(
+        "--delay-echo",
+        help="the delay-echo binary whose metrics and settings the rules check against "
+        "(default: $DELAY_ECHO_BIN, else target/debug/delay-echo, else target/release/delay-echo)",
+    )
+    parser.add_argument(
         "--manifests", nargs="+", type=Path, help="check these rendered YAML files instead"
     )
     parser.add_argument(
@@ -48,6 +54,12 @@ def main(argv: list[str] | None = None) -> int:
             "k8scheck: checkov not given: pass --checkov, set CHECKOV, or --no-checkov",
             file=sys.stderr,
         )
+        return 2
+
+    try:
+        delay_echo = DelayEcho(service.find(args.delay_echo))
+    except FileNotFoundError as e:
+        print(f"k8scheck: {e}", file=sys.stderr)
         return 2
 
     targets: list[tuple[str, list[dict[str, Any]], list[Finding]]] = []
@@ -67,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     scanned = checkov_scan.check(checkov, {n: d for n, d, _ in targets if d}) if checkov else {}
     total = 0
     for name, docs, failed in targets:
-        findings = failed + (check_documents(docs) if docs else []) + scanned.get(name, [])
+        findings = (
+            failed + (check_documents(docs, delay_echo) if docs else []) + scanned.get(name, [])
+        )
         total += len(findings)
         status = "ok" if not findings else f"{len(findings)} finding(s)"
         print(f"{name}: {len(docs)} resources: {status}")

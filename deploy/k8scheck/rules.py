@@ -6,10 +6,11 @@
 - KEDA's prometheus scaler parses the trigger's free-form `metadata` map at run time
   (kedacore/keda v2.20.2 `pkg/scalers/prometheus_scaler.go`): a missing or misspelt key is an
   error in the operator's log, not at `kubectl apply`.
-- delay-echo's own contract (deploy/README.md): readiness on /readyz and liveness on /healthz;
-  a grace period that covers preStop + drain delay + shutdown timeout, and a shutdown timeout
-  that covers the longest request allowed; the hardened pod; a query on a metric the service
-  exports (src/metrics.rs); an autoscaler whose target exists.
+- delay-echo's own contract (deploy/README.md): readiness and liveness on the service's probe
+  paths; a grace period that covers preStop + drain delay + shutdown timeout, and a shutdown
+  timeout that covers the longest request allowed; the hardened pod; a query on a metric the
+  service exports; an autoscaler whose target exists. The paths, the metric names and the
+  container's settings (resolved from its environment) come from the binary (service.py).
 
 These are stand-ins for a cluster's webhooks and operators, which cannot run here; ARCHITECTURE.md
 says when to delete them.
@@ -20,12 +21,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from deploy.k8scheck.findings import Finding, resource_name
-
-METRICS_RS = Path(__file__).resolve().parents[2] / "src" / "metrics.rs"
+from deploy.k8scheck.service import DelayEcho, RefusedConfig
+from loadtests.core import durations
 
 # Knative's queue-proxy holds the user container's SIGTERM back while it drains (its preStop,
 # `drainSleepDuration` in pkg/queue/sharedmain/main.go, v0.50.0).
@@ -43,30 +43,13 @@ KEDA_PROMETHEUS_KEYS = {
     "authModes", "metricName",
 }  # fmt: skip
 
-_SERVICE_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(us|ms|s)$")
-_GO_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(h|m|s|ms))+$")
-
-
-def service_seconds(value: str) -> float:
-    """A duration as delay-echo parses it: a number with us, ms or s, or a bare 0."""
-    if value.strip() == "0":
-        return 0.0
-    m = _SERVICE_DURATION.match(value.strip())
-    if not m:
-        raise ValueError(f"{value!r} is not a delay-echo duration (a number with us, ms or s)")
-    return float(m.group(1)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[m.group(2)]
-
 
 def go_seconds(value: str) -> float:
-    """A Go time.ParseDuration string of h/m/s/ms parts (what Knative's annotations take)."""
-    if not _GO_DURATION.match(value):
-        raise ValueError(f"{value!r} is not a Go duration such as 60s or 1m30s")
-    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3}
-    return sum(float(n) * units[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)(h|ms|m|s)", value))
-
-
-def exported_metrics(source: Path = METRICS_RS) -> set[str]:
-    return set(re.findall(r'"(delay_echo_[a-z0-9_]+)"', source.read_text(encoding="utf-8")))
+    """A Go time.ParseDuration string (what Knative's annotations take), e.g. 60s or 1m30s."""
+    try:
+        return durations.seconds(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a Go duration such as 60s or 1m30s") from None
 
 
 def _pod_spec(doc: dict[str, Any]) -> dict[str, Any] | None:
@@ -107,16 +90,20 @@ def _service_containers(doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
             yield c
 
 
-def probes(doc: dict[str, Any]) -> list[str]:
+def probes(doc: dict[str, Any], paths: dict[str, str]) -> list[str]:
+    """`paths`: the service's own (`liveness`, `readiness`), from its binary."""
     problems = []
     for c in _service_containers(doc):
-        for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")):
+        for probe, path in (
+            ("readinessProbe", paths["readiness"]),
+            ("livenessProbe", paths["liveness"]),
+        ):
             got = ((c.get(probe) or {}).get("httpGet") or {}).get("path")
             if got == path:
                 continue
             why = ""
-            if probe == "livenessProbe" and got == "/readyz":
-                why = " (/readyz fails while draining: liveness on it restarts draining pods)"
+            if probe == "livenessProbe" and got == paths["readiness"]:
+                why = f" ({got} fails while draining: liveness on it restarts draining pods)"
             problems.append(
                 f"container {c.get('name')}: {probe} must be an httpGet on {path}, not {got!r}{why}"
             )
@@ -158,21 +145,20 @@ def hardening(doc: dict[str, Any]) -> list[str]:
     return problems
 
 
-def shutdown(doc: dict[str, Any], docs: list[dict[str, Any]]) -> list[str]:
-    """The grace period covers the whole shutdown, and the shutdown the longest allowed request."""
+def shutdown(doc: dict[str, Any], docs: list[dict[str, Any]], service: DelayEcho) -> list[str]:
+    """The grace period covers the whole shutdown, and the shutdown the longest allowed request;
+    the container's settings as the service resolves its environment (defaults included)."""
     spec = _pod_spec(doc) or {}
     problems = []
     for c in _service_containers(doc):
-        env = container_env(c, docs)
         try:
-            drain = service_seconds(env.get("DELAY_ECHO_DRAIN_DELAY", "0s"))
-            timeout = service_seconds(env.get("DELAY_ECHO_SHUTDOWN_TIMEOUT", "10s"))
-            longest = service_seconds(env.get("DELAY_ECHO_MAX_DELAY", "30s")) + service_seconds(
-                env.get("DELAY_ECHO_MAX_CPU", "1s")
-            )
-        except ValueError as e:
-            problems.append(f"container {c.get('name')}: {e}")
+            config = service.config(container_env(c, docs))
+        except RefusedConfig as e:
+            problems.append(f"container {c.get('name')}: delay-echo refuses its environment: {e}")
             continue
+        drain = config["drain_delay_s"]
+        timeout = config["shutdown_timeout_s"]
+        longest = config["max_delay_s"] + config["max_cpu_s"]
         if timeout < longest:
             problems.append(
                 f"container {c.get('name')}: DELAY_ECHO_SHUTDOWN_TIMEOUT {timeout:g}s is shorter than "
@@ -281,7 +267,7 @@ def keda_triggers(doc: dict[str, Any], metrics: set[str]) -> list[str]:
             set(re.findall(r"\bdelay_echo_[a-z0-9_]+", meta.get("query", ""))) - metrics
         ):
             problems.append(
-                f"{where}: the query reads {name}, which delay-echo does not export (src/metrics.rs)"
+                f"{where}: the query reads {name}, which delay-echo does not export (--list-metrics)"
             )
         if "query" in meta and not re.search(r"\bdelay_echo_[a-z0-9_]+", meta["query"]):
             problems.append(f"{where}: the query reads no delay_echo_* metric")
@@ -299,20 +285,19 @@ def scale_target(doc: dict[str, Any], docs: list[dict[str, Any]]) -> list[str]:
     return []
 
 
-def check(docs: list[dict[str, Any]], metrics: set[str] | None = None) -> list[Finding]:
-    metrics = exported_metrics() if metrics is None else metrics
+def check(docs: list[dict[str, Any]], service: DelayEcho) -> list[Finding]:
     findings: list[Finding] = []
     for doc in docs:
         problems: list[str] = []
         if _pod_spec(doc) is not None:
-            problems += probes(doc) + hardening(doc) + shutdown(doc, docs)
+            problems += probes(doc, service.probes) + hardening(doc) + shutdown(doc, docs, service)
         if _is_knative(doc) and doc.get("kind") == "Service":
             template = (doc.get("spec") or {}).get("template") or {}
             problems += knative_annotations(
                 (template.get("metadata") or {}).get("annotations") or {}
             )
         if doc.get("kind") == "ScaledObject":
-            problems += keda_triggers(doc, metrics) + scale_target(doc, docs)
+            problems += keda_triggers(doc, set(service.metrics)) + scale_target(doc, docs)
         if doc.get("kind") == "HorizontalPodAutoscaler":
             problems += scale_target(doc, docs)
         findings += [Finding("rules", resource_name(doc), p) for p in problems]

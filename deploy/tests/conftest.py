@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from deploy.k8scheck.service import DelayEcho, find
 from infra.tfcheck.checkov_gate import find_checkov
 
 TESTS = Path(__file__).resolve().parent
@@ -26,3 +27,9 @@ def kubectl() -> str:
 @pytest.fixture(scope="session")
 def checkov() -> str:
     return find_checkov()
+
+
+@pytest.fixture(scope="session")
+def delay_echo() -> DelayEcho:
+    """The binary the rules ask (make test-k8s builds it): $DELAY_ECHO_BIN, else the dev build."""
+    return DelayEcho(find())

@@ -56,20 +56,26 @@ def test_knative_service_gets_the_base_container_settings(rendered):
         assert container[key] == base[key], key
 
 
-def test_the_overlays_pass_every_validator_but_checkov(rendered):
+def test_the_overlays_pass_every_validator_but_checkov(rendered, delay_echo):
     # checkov on the overlays: make k8s-validate, and test_checkov_passes_the_overlays_in_a_real_scan
     for name, docs in rendered.items():
-        findings = cli.check_documents(docs)
+        findings = cli.check_documents(docs, delay_echo)
         assert findings == [], f"{name}:\n" + "\n".join(map(str, findings))
 
 
-def test_the_cli_passes_the_overlays_and_fails_a_fixture(kubectl, capsys, monkeypatch):
+def test_the_cli_passes_the_overlays_and_fails_a_fixture(kubectl, capsys, monkeypatch, delay_echo):
     monkeypatch.delenv("CHECKOV", raising=False)
-    assert cli.main(["--no-checkov", "--kubectl", kubectl]) == 0
-    assert cli.main(["--no-checkov", "--manifests", str(FIXTURES / "rules-keda.yaml")]) == 1
+    binary = ["--delay-echo", str(delay_echo.binary)]
+    assert cli.main(["--no-checkov", "--kubectl", kubectl, *binary]) == 0
+    assert (
+        cli.main(["--no-checkov", *binary, "--manifests", str(FIXTURES / "rules-keda.yaml")]) == 1
+    )
     out = capsys.readouterr().out
     assert "rules-keda.yaml: 3 resources: 5 finding(s)" in out
-    assert cli.main(["--kubectl", kubectl]) == 2  # checkov neither given nor left out
+    assert cli.main(["--kubectl", kubectl, *binary]) == 2  # checkov neither given nor left out
+    missing = ["--no-checkov", "--delay-echo", "/nonexistent/delay-echo", "--manifests"]
+    assert cli.main([*missing, str(FIXTURES / "rules-keda.yaml")]) == 2
+    assert "delay-echo not found at /nonexistent/delay-echo" in capsys.readouterr().err
 
 
 def test_render_catches_a_kustomization_kustomize_refuses(kubectl):
@@ -131,29 +137,63 @@ CAUGHT = [
 
 
 @pytest.mark.parametrize(("fixture", "validator", "expected"), CAUGHT, ids=[c[0] for c in CAUGHT])
-def test_each_validator_catches_its_kind_of_mistake(fixture, validator, expected):
-    found = by(validator, cli.check_documents(load(fixture)))
+def test_each_validator_catches_its_kind_of_mistake(fixture, validator, expected, delay_echo):
+    found = by(validator, cli.check_documents(load(fixture), delay_echo))
     for fragments in expected:
         assert has(found, *fragments), (fragments, found)
     assert len(found) == len(expected), found
 
 
-def test_the_keda_query_reads_the_in_flight_gauge_the_service_exports():
-    assert "delay_echo_in_flight_requests" in rules.exported_metrics()
+def test_the_metrics_are_the_ones_the_binary_lists(delay_echo):
+    # tests/binary.rs checks the listing against a live scrape; here, what the rules read of it.
+    assert delay_echo.metrics["delay_echo_in_flight_requests"] == "gauge"
+    assert delay_echo.metrics["delay_echo_rejected_requests_total"] == "counter"
+    assert "delay_echo_inflight_requests" not in delay_echo.metrics
+    assert delay_echo.probes == {
+        "liveness": "/healthz",
+        "readiness": "/readyz",
+        "metrics": "/metrics",
+    }
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("0", 0.0), ("80ms", 0.08), ("31s", 31.0), ("1.5s", 1.5), ("500us", 0.0005)],
+    ("env", "key", "seconds"),
+    [
+        ({}, "shutdown_timeout_s", 10.0),
+        ({"DELAY_ECHO_DRAIN_DELAY": "1.5s"}, "drain_delay_s", 1.5),
+        ({"DELAY_ECHO_MAX_DELAY": "500us", "DELAY_ECHO_DELAY": "0"}, "max_delay_s", 0.0005),
+        ({"DELAY_ECHO_SHUTDOWN_TIMEOUT": "0"}, "shutdown_timeout_s", 0.0),
+    ],
 )
-def test_service_durations_parse_as_the_service_parses_them(text, seconds):
-    assert rules.service_seconds(text) == pytest.approx(seconds)
+def test_a_containers_settings_are_resolved_by_the_service(delay_echo, env, key, seconds):
+    assert delay_echo.config(env)[key] == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["5", "1m", "-5s", "soon"])
-def test_durations_the_service_refuses_are_refused(text):
-    with pytest.raises(ValueError, match="not a delay-echo duration"):
-        rules.service_seconds(text)
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"DELAY_ECHO_SHUTDOWN_TIMEOUT": "5"}, "has no unit"),
+        ({"DELAY_ECHO_DRAIN_DELAY": "-5s"}, "is negative"),
+        ({"DELAY_ECHO_MAX_CPU": "soon"}, "DELAY_ECHO_MAX_CPU"),
+    ],
+)
+def test_settings_the_service_refuses_are_findings_with_its_reason(delay_echo, env, says):
+    docs = load("rules-deployment.yaml")
+    configmap = next(d for d in docs if d["kind"] == "ConfigMap")
+    configmap["data"].update(env)
+    found = by("rules", cli.check_documents(docs, delay_echo))
+    assert has(found, "delay-echo refuses its environment", says, "allowed:"), found
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("60s", 60.0), ("1m30s", 90.0), ("1h", 3600.0)])
+def test_knative_durations_parse_as_go_does(text, seconds):
+    assert rules.go_seconds(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["60", "-5s", "soon", "1m30"])
+def test_go_durations_go_refuses_are_refused(text):
+    with pytest.raises(ValueError, match="not a Go duration"):
+        rules.go_seconds(text)
 
 
 @pytest.fixture(scope="module")

@@ -45,18 +45,22 @@ def _from_env(env: Mapping[str, str], var: str) -> Path | None:
     return Path(value).absolute() if value else None
 
 
-def delay_echo(env: Mapping[str, str] = os.environ) -> Tool:
-    """The service: $DELAY_ECHO_BIN, else the release build."""
+def delay_echo(env: Mapping[str, str] = os.environ, profile: str = "release") -> Tool:
+    """The service: $DELAY_ECHO_BIN, else the `profile` build (release; `debug` for checks that
+    only ask the binary, such as k8scheck's --list-metrics and --print-config)."""
     given = _from_env(env, "DELAY_ECHO_BIN")
     if given:
         return Tool(
             "delay-echo", given, "$DELAY_ECHO_BIN", "build it, or point DELAY_ECHO_BIN at it"
         )
+    if profile not in ("release", "debug"):
+        raise ValueError(f"profile {profile!r}: allowed: release or debug")
+    how = "make build" if profile == "release" else "cargo build --bin delay-echo"
     return Tool(
         "delay-echo",
-        REPO / "target" / "release" / "delay-echo",
-        "the release build",
-        "make build (or set DELAY_ECHO_BIN)",
+        REPO / "target" / profile / "delay-echo",
+        f"the {profile} build",
+        f"{how} (or set DELAY_ECHO_BIN)",
     )
 
 
