@@ -23,9 +23,10 @@ MESH_LOCAL_DURATION ?= 10s
 # The rehearsal's floor pass (every region delay 0 ms) before the configured one; 0 skips it.
 MESH_FLOOR_DURATION ?= 2s
 
-MESH := $(VENV_BIN)/python -m loadtests.mesh
+MESH := $(VENV_BIN)/delay-echo-mesh
 
 APT_PACKAGES += iproute2 util-linux
+CHECK_TARGETS += check-mesh
 LIVE_TARGETS += test-mesh
 
 .PHONY: mesh
@@ -45,6 +46,12 @@ mesh-local: build $(VENV)/.stamp ## Rehearse the mesh on namespaces with known d
 .PHONY: netlab-cleanup
 netlab-cleanup: ## Remove emulated-network namespaces left by runs that died (netlab cleanup)
 	$(PYTHON) -m loadtests.netlab cleanup
+
+# The mesh's tests that start nothing (peers, matrices, the report, the CLI's refusals, run.json);
+# test-mesh runs them again beside the ones marked live (the rehearsal on namespaces).
+.PHONY: check-mesh
+check-mesh: $(VENV)/.stamp ## Mesh checks without a lab: peers and matrices, the report from a summary, the CLI's refusals
+	$(VENV_BIN)/python -m pytest -q -p no:cacheprovider -m "not live" loadtests/mesh/tests
 
 .PHONY: test-mesh
 test-mesh: image-binary link-binary $(VENV)/.stamp ## netlab and mesh: topology/matrix parsing, cleanup on exit/failure/SIGTERM, the emulated 3-region mesh against its configured delays plus its floor

@@ -21,14 +21,17 @@ def add(
     **kwargs: Any,
 ) -> None:
     """`flag`, defaulting to $`env` when that is set and not empty, else to `default`. A `type`
-    applies to the variable's text too, so both are validated the same way."""
+    applies to the variable's text too, so both are validated the same way; a yes/no flag
+    (BooleanOptionalAction) reads its variable with `truth`."""
     given = environ.get(env, "")
-    parser.add_argument(
-        flag,
-        default=given if given.strip() else default,
-        help=f"{help} (env {env})",
-        **kwargs,
-    )
+    if given.strip():
+        default = given
+        if kwargs.get("action") is argparse.BooleanOptionalAction:
+            try:
+                default = truth(given)
+            except argparse.ArgumentTypeError as e:
+                parser.error(f"{env}={e}")
+    parser.add_argument(flag, default=default, help=f"{help} (env {env})", **kwargs)
 
 
 def truth(text: str) -> bool:

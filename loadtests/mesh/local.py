@@ -134,7 +134,7 @@ def rehearse(
             seconds(floor_duration)
         except MeshError:
             raise MeshError(
-                f"MESH_FLOOR_DURATION={floor_duration!r}; allowed: a whole number with ms, s or m, e.g. 2s, or 0 for none"
+                f"MESH_FLOOR_DURATION={floor_duration!r}; allowed: a duration such as 2s or 500ms, or 0 for none"
             ) from None
     folder = run_folder(results)
 

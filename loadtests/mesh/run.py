@@ -8,7 +8,11 @@ import os
 import subprocess
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+
+from loadtests.core import durations, tools
+from loadtests.core.run import MeshLoad, RunMeta, generator, git_state, utc_stamp
 
 from . import report
 from .matrix import Mesh, from_summary
@@ -51,9 +55,17 @@ def measure(
     argv = [k6, "run", "--quiet", "--log-output", f"file={folder / 'k6.log'}", str(SCRIPT)]
     # Bounded: the duration plus start-up and the last requests' timeout.
     bound = timeout or (seconds(duration) + 90)
-    (folder / "run.json").write_text(
-        json.dumps({"peers": peers, "rate": rate, "duration": duration}, indent=2) + "\n"
-    )
+    revision, dirty = git_state(tools.REPO)
+    RunMeta(
+        profile="mesh",
+        start_utc=utc_stamp(datetime.now(UTC)),
+        tool="k6",
+        k6_path=k6,
+        git_revision=revision,
+        git_dirty=dirty,
+        generator=generator(),
+        mesh=MeshLoad(dict(peers), rate, duration),
+    ).write(folder)
     if runner is None:
         rc = subprocess.run(argv, env={**os.environ, **env}, timeout=bound).returncode
     else:
@@ -64,10 +76,13 @@ def measure(
 
 
 def seconds(d: str) -> float:
-    for unit, f in (("ms", 0.001), ("s", 1.0), ("m", 60.0)):
-        if d.endswith(unit) and d[: -len(unit)].isdigit():
-            return int(d[: -len(unit)]) * f
-    raise MeshError(f"MESH_DURATION={d!r}; allowed: a whole number with ms, s or m, e.g. 30s")
+    """Seconds of a MESH_DURATION (the lab's one duration grammar, which k6 reads too)."""
+    try:
+        return durations.seconds(d)
+    except ValueError:
+        raise MeshError(
+            f"MESH_DURATION={d!r}; allowed: a duration such as 30s, 500ms or 1m30s"
+        ) from None
 
 
 def finish(mesh: Mesh, folder: Path) -> None:

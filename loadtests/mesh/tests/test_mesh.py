@@ -8,20 +8,17 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from loadtests.core import tools
+from loadtests.core.run import MeshLoad, RunMeta
 from loadtests.mesh import peers, report
 from loadtests.mesh.matrix import TOLERANCE_MS, MatrixError, from_summary, parse_delays
+from loadtests.mesh.run import measure
 from loadtests.netlab.lab import namespaces
 
-REPO = Path(__file__).resolve().parents[3]
-BIN = Path(os.environ.get("DELAY_ECHO_BIN") or REPO / "target" / "release" / "delay-echo")
-LINK_BIN = Path(
-    os.environ.get("DELAY_ECHO_LINK_BIN") or REPO / "target" / "release" / "delay-echo-link"
-)
-K6 = os.environ.get("K6") or str(REPO / ".venv" / "bin" / "k6")
+REPO = tools.REPO
 
 
 def test_peers_come_from_a_list_a_file_or_terraform(tmp_path):
@@ -131,11 +128,26 @@ def test_a_summary_becomes_mesh_json_and_the_report(tmp_path):
     assert report.verdict(mesh) == "Outside ±1 ms of configured + floor: us>eu -1.10 ms."
 
 
+def test_measure_records_the_run_in_a_run_json_of_the_schema(tmp_path):
+    # k6 stands in as a runner that writes the summary k6 would: no process, no network.
+    def k6(argv, env, timeout):
+        (tmp_path / "summary.json").write_text(json.dumps(synthetic_summary()))
+        return 0
+
+    peers = {"eu": "http://10.0.0.2:8080", "us": "http://10.0.0.3:8080"}
+    mesh = measure(peers, rate=10, duration="1m30s", folder=tmp_path, k6="/bin/k6", runner=k6)
+    assert [p.stats.n for p in mesh.pairs] == [10, 12]
+    meta = RunMeta.read(tmp_path)
+    assert meta.profile == "mesh" and meta.mesh == MeshLoad(peers, 10, "1m30s")
+    assert meta.tool == "k6" and meta.k6_path == "/bin/k6"
+
+
 def test_the_cli_refuses_bad_input_with_exit_2(tmp_path):
-    def run(*args):
+    def run(*args, env=None):
         return subprocess.run(
             [sys.executable, "-m", "loadtests.mesh", *args],
             cwd=REPO,
+            env={**os.environ, **(env or {})},
             capture_output=True,
             text=True,
             timeout=60,
@@ -149,9 +161,16 @@ def test_the_cli_refuses_bad_input_with_exit_2(tmp_path):
     assert r.returncode == 2 and "not one of REGIONS" in r.stderr
     r = run("local", "--floor-duration", "two", "--results", str(tmp_path))
     assert r.returncode == 1 and "MESH_FLOOR_DURATION='two'" in r.stderr, r.stderr
+    # Every flag has its environment twin, refused in the same words.
+    r = run("run", "--peers", "a=http://a:1,b=http://b:1", env={"MESH_RATE": "5000"})
+    assert r.returncode == 2 and "allowed: 1 to 1000" in r.stderr, r.stderr
+    r = run("local", env={"MESH_AWAKE": "maybe", "RESULTS": str(tmp_path)})
+    assert r.returncode == 2 and "MESH_AWAKE='maybe'; allowed: 1, true" in r.stderr, r.stderr
     assert not list(tmp_path.iterdir()), "refused before any run folder or lab"
 
 
+@pytest.mark.live
+@pytest.mark.netns
 def test_the_rehearsal_measures_every_pair_at_its_configured_round_trip(tmp_path):
     from loadtests.mesh.local import rehearse
 
@@ -177,9 +196,9 @@ def test_the_rehearsal_measures_every_pair_at_its_configured_round_trip(tmp_path
             rate=20,
             duration="4s",
             results=tmp_path / f"attempt-{attempt}",
-            k6=K6,
-            delay_echo=BIN,
-            link_bin=LINK_BIN,
+            k6=str(tools.k6().require()),
+            delay_echo=tools.delay_echo().require(),
+            link_bin=tools.link().require(),
             say=lambda s: None,
         )
         log.append(
@@ -217,5 +236,8 @@ def test_the_rehearsal_measures_every_pair_at_its_configured_round_trip(tmp_path
     assert "Floor: p50 `network_ms` of the same path with 0 ms configured" in md
     assert "Every pair within ±1 ms of configured + floor." in md
     assert (folder / "floor" / "summary.json").exists() and (folder / "report.html").exists()
+    for run_dir in (folder, folder / "floor"):
+        load = RunMeta.read(run_dir).mesh
+        assert load and set(load.peers) == set(regions) and load.rate == 20
     after = {ns for ns in namespaces() if ns.startswith(f"netlab-{os.getpid()}-")}
     assert after == before, "the rehearsal removed every namespace it made"
