@@ -1,106 +1,37 @@
-"""`make bench-analysis`: time and peak memory of a whole report on large generated runs.
-
-For each size it writes (once, then reuses) a run in the real k6 file format, times
-`gzip -dc raw.csv.gz | wc -l` on it as the yardstick, then runs the whole report
-(`python -m loadtests.analysis report`) in a child process and reads the child's peak RSS from the
-kernel (wait4). The goals (loadtests/README.md): at most 1.5 × the decompression time and under
-400 MB for 576 k requests, under 600 MB for 5 M. A benchmark, not a test: it prints, it asserts
-nothing; the machine's load average is printed beside the figures because they depend on it.
-"""
-# ruff: noqa: RUF003  (×, −, θ, τ, υ are the notation the report and its sources use)
+"""`make bench-analysis`: time and peak memory of a whole report on large generated runs, beside
+`gzip -dc | wc -l` on the same file (measure.py). A benchmark, not a test: it prints, it asserts
+nothing. Every setting is a flag with an environment twin named as make names it."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from .generate import Shape, write_run
+from loadtests.core import flags
 
-GOALS_MB = {576_000: 400.0, 5_000_000: 600.0}
-TIME_GOAL = 1.5
+from .measure import table
 
-
-@dataclass
-class Measurement:
-    seconds: float
-    cpu_seconds: float  # user + system of the process and the children it waited for
-    peak_rss_mb: float
-    returncode: int
-
-
-def _measure(cmd: list[str] | str) -> Measurement:
-    """Run `cmd` (a shell line when a string) and read its wall time, CPU time and peak RSS."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, shell=isinstance(cmd, str), stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return Measurement(
-        time.perf_counter() - t0,
-        usage.ru_utime + usage.ru_stime,
-        usage.ru_maxrss / 1024.0,
-        proc.returncode,
-    )
+# Each run has a lead at the base rate before the spike (generate.Shape).
+SMALLEST = 20_000
 
 
 def main(argv: list[str] | None = None) -> int:
+    env = dict(os.environ)
     ap = argparse.ArgumentParser(prog="python -m loadtests.analysis.bench", description=__doc__)
-    ap.add_argument(
-        "--sizes",
-        default="576000,5000000",
-        help="comma-separated request counts (default 576000,5000000)",
-    )
-    ap.add_argument(
-        "--dir",
-        type=Path,
-        default=Path("/tmp/delay-echo-bench-analysis"),
-        help="where runs are kept",
-    )
+    flags.add(ap, "--sizes", "BENCH_ANALYSIS_SIZES", env, default="576000,5000000",
+              help="comma-separated request counts")  # fmt: skip
+    flags.add(ap, "--dir", "BENCH_ANALYSIS_DIR", env, type=Path,
+              default=Path("/tmp/delay-echo-bench-analysis"), help="where runs are kept")  # fmt: skip
     args = ap.parse_args(argv)
     try:
         sizes = [int(s) for s in args.sizes.split(",") if s]
     except ValueError:
         ap.error(f"--sizes takes request counts such as 576000,5000000, got {args.sizes!r}")
-    if not sizes or min(sizes) < 20_000:
+    if not sizes or min(sizes) < SMALLEST:
         ap.error("--sizes: each run needs at least 20000 requests (12000 arrive before the spike)")
-
-    print(
-        f"{'requests':>10} {'rows':>11} {'gz MB':>6} {'gunzip|wc s':>11} {'(cpu s)':>7} {'report s':>8} "
-        f"{'(cpu s)':>7} {'× gunzip':>8} {'peak MB':>7} {'goal MB':>7} {'load1':>5}"
-    )
-    for n in sizes:
-        run = args.dir / f"run-{n}"
-        raw = run / "raw.csv.gz"
-        if not raw.exists():
-            print(f"generating {n:,} requests into {run} …", file=sys.stderr, flush=True)
-            write_run(run, Shape(requests=n))
-        wc = subprocess.run(f"gzip -dc '{raw}' | wc -l", shell=True, capture_output=True, text=True)
-        # The yardstick right before and right after the report, averaged: the machine is shared
-        # and its load drifts.
-        before = _measure(f"gzip -dc '{raw}' | wc -l")
-        out = args.dir / f"report-{n}"
-        rep = _measure(
-            [sys.executable, "-m", "loadtests.analysis", "report", str(run), "--out", str(out)]
-        )
-        after = _measure(f"gzip -dc '{raw}' | wc -l")
-        if rep.returncode != 0:
-            print(f"report on {run} failed with exit status {rep.returncode}", file=sys.stderr)
-            return 1
-        gunzip = (before.seconds + after.seconds) / 2
-        gunzip_cpu = (before.cpu_seconds + after.cpu_seconds) / 2
-        goal = GOALS_MB.get(n)
-        print(
-            f"{n:>10,} {int(wc.stdout.strip()):>11,} {raw.stat().st_size / 1e6:>6.0f} {gunzip:>11.1f} "
-            f"{gunzip_cpu:>7.1f} {rep.seconds:>8.1f} {rep.cpu_seconds:>7.1f} {rep.seconds / gunzip:>8.2f} "
-            f"{rep.peak_rss_mb:>7.0f} {'' if goal is None else f'{goal:.0f}':>7} {os.getloadavg()[0]:>5.1f}",
-            flush=True,
-        )
-    print(f"goals: report time ≤ {TIME_GOAL} × gunzip|wc (wall); peak RSS under the goal column")
-    return 0
+    return table(sizes, args.dir)
 
 
 if __name__ == "__main__":
