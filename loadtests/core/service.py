@@ -320,6 +320,10 @@ class Service:
         return "\n".join(text.splitlines()[-lines:])
 
     def __enter__(self) -> Service:
+        """Starts the service unless `start` already did (so `with Service(...).start()` and
+        ExitStack.enter_context on a started one both mean: stop it on leaving)."""
+        if self.proc is not None:
+            return self
         try:
             return self.start()
         except BaseException:

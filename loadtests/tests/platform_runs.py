@@ -10,7 +10,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from loadtests.core import tools
+
+REPO = tools.REPO
 RUN = [sys.executable, "-m", "loadtests.localplatform", "run"]
 
 

