@@ -17,7 +17,7 @@
 #   LINT_TARGETS   linters for `make lint`
 #   APT_PACKAGES   Debian packages `make deps` installs for the tests
 #
-# Why two lanes: compiling is CPU-bound and the other checks wait mostly on pip, downloads and
+# Why lanes: compiling is CPU-bound and the other checks wait mostly on pip, downloads and
 # Python start-up, so on two cores they overlap (a fresh clone's `make test` went from 10 min 20 s
 # to the figure in README.md); the live gates measure against ground truths of their own and
 # get the machine to themselves.
@@ -70,6 +70,7 @@ RUST_CHECKS   = $(filter $(RUST_CHECK_TARGETS),$(CHECK_TARGETS))
 PYTHON_CHECKS = $(filter-out $(RUST_CHECK_TARGETS),$(CHECK_TARGETS))
 # Each lane's output is printed whole when the lane ends, so the two never interleave.
 LANES    = $(MAKE) --no-print-directory -j2 --output-sync=recurse
+LANES3   = $(MAKE) --no-print-directory -j3 --output-sync=recurse
 # Inside a lane, targets run one after another, in the order given. (`+`: make passes its jobserver
 # only to recipes that name $(MAKE) themselves, not through a variable.)
 IN_ORDER = $(MAKE) --no-print-directory ONE_AT_A_TIME=1
@@ -89,16 +90,22 @@ check-python:
 	+$(IN_ORDER) $(PYTHON_CHECKS)
 
 # `deps` first, so every lane finds its tools; a failed check stops CI before the live gates.
-# The service lane ends with the binaries the live gates run (SERVICE_BUILDS).
-.PHONY: test test-service-lane test-tools-lane test-gates
+# The service lane ends with the binaries the live gates run (SERVICE_BUILDS); the image's static
+# release binary builds in a lane of its own, beside it: it has a target folder of its own (no
+# cargo lock between them), and its link-time optimisation runs on one core while the other
+# compiles the tests.
+.PHONY: test test-service-lane test-tools-lane test-image-lane test-gates
 test: ## Run every test: deps, check, then the integration gates (what CI runs)
 	$(MAKE) --no-print-directory deps
-	+$(LANES) test-service-lane test-tools-lane
+	+$(LANES3) test-service-lane test-tools-lane test-image-lane
 	+$(IN_ORDER) $(LIVE_TARGETS)
 	@echo "make test: all checks passed"
 
 test-service-lane: check-rust
 	+$(IN_ORDER) $(SERVICE_BUILDS)
+
+test-image-lane:
+	+$(IN_ORDER) image-binary
 
 test-tools-lane: check-python
 	+$(IN_ORDER) $(TEST_TARGETS)
@@ -110,7 +117,7 @@ test-gates: ## The integration gates alone (make test runs check first)
 .PHONY: test-flakes
 test-flakes: ## Repeat the suites: cargo test RUST_RUNS=20 times with the other cores busy, each live gate LIVE_RUNS=5 times
 	$(MAKE) --no-print-directory deps
-	+$(IN_ORDER) $(SERVICE_BUILDS)
+	+$(IN_ORDER) image-binary $(SERVICE_BUILDS)
 	MAKE="$(MAKE)" CARGO="$(CARGO)" scripts/test-flakes.sh $(or $(GATES),$(LIVE_TARGETS))
 
 .PHONY: lint
