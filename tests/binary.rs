@@ -150,13 +150,13 @@ fn print_config(args: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_startup_delay_is_drawn_from_its_seed_logged_and_slept() {
-    let spec = [("DELAY_ECHO_STARTUP_DELAY", "300ms..900ms"), ("DELAY_ECHO_STARTUP_SEED", "11")];
+    let spec = [("DELAY_ECHO_STARTUP_DELAY", "800ms..1200ms"), ("DELAY_ECHO_STARTUP_SEED", "11")];
     let planned = print_config(&[], &spec);
     assert_eq!(planned["startup_delay_s"], print_config(&[], &spec)["startup_delay_s"], "same seed, same draw");
     let drawn = planned["startup_delay_s"].as_f64().unwrap();
-    assert!((0.3..=0.9).contains(&drawn), "{planned}");
+    assert!((0.8..=1.2).contains(&drawn), "{planned}");
     let seeds: std::collections::BTreeSet<String> = (0..8)
-        .map(|seed| print_config(&["--startup-delay", "300ms..900ms", "--startup-seed", &seed.to_string()], &[]))
+        .map(|seed| print_config(&["--startup-delay", "800ms..1200ms", "--startup-seed", &seed.to_string()], &[]))
         .map(|c| c["startup_delay_s"].to_string())
         .collect();
     assert!(seeds.len() > 1, "8 seeds drew one value: {seeds:?}");
@@ -169,7 +169,7 @@ async fn the_startup_delay_is_drawn_from_its_seed_logged_and_slept() {
     assert_eq!(logged.as_secs_f64(), drawn, "{listening}");
     assert_eq!(
         (listening["startup_delay_spec"].as_str(), listening["startup_seed"].as_u64()),
-        (Some("300ms..900ms"), Some(11))
+        (Some("800ms..1200ms"), Some(11))
     );
     assert_eq!(get(&r.url("/readyz")).await.status, StatusCode::SERVICE_UNAVAILABLE);
     r.wait_for("\"ready\"", Duration::from_secs(5));
@@ -204,14 +204,19 @@ async fn list_metrics_names_every_family_a_scrape_shows_and_no_other() {
         .collect();
 
     let r = Running::start(&flags, &[]);
+    let scrape = || async { String::from_utf8(get(&r.url("/metrics")).await.body.to_vec()).unwrap() };
     let slow = tokio::spawn({
-        let u = r.url("/?delay=600ms");
+        let u = r.url("/?delay=2s");
         async move { get(&u).await.status }
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sample(&scrape().await, "delay_echo_in_flight_requests") < 1.0 {
+        assert!(Instant::now() < deadline, "the slow request never took the slot");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(get(&r.url("/?delay=0")).await.status, StatusCode::SERVICE_UNAVAILABLE, "rejected: no slot");
     assert_eq!(slow.await.unwrap(), StatusCode::OK);
-    let exposition = String::from_utf8(get(&r.url("/metrics")).await.body.to_vec()).unwrap();
+    let exposition = scrape().await;
     let scraped: std::collections::BTreeSet<(String, String)> = exposition
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))
