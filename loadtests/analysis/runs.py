@@ -250,7 +250,7 @@ def _ingest(db: duckdb.DuckDBPyConnection, g: int, path: Path, tmp: Path) -> Non
             f"""
             INSERT INTO samples
             SELECT {g}, metric_name,
-              -- k6 writes whole seconds unless K6_CSV_TIME_FORMAT=unix_milli (what bin/loadtest sets).
+              -- k6 writes whole seconds unless K6_CSV_TIME_FORMAT=unix_milli (what the loadtest sets).
               CASE WHEN "timestamp" > 1e11 THEN "timestamp" / 1000.0 ELSE "timestamp" END,
               metric_value, coalesce(TRY_CAST(status AS INTEGER), 0),
               CASE WHEN metric_name = 'echo_latency' THEN extra_tags END
