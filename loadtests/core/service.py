@@ -229,29 +229,30 @@ class Service:
         return self
 
     def wait_ready(self) -> None:
-        """Waits for each readiness condition in turn within `timeout`; on an early exit raises
-        ServiceError with the log's tail, on the timeout kills the process first."""
+        """Waits for each readiness condition in turn within `timeout`; on an early exit, or when
+        the time is up (the process is then stopped: SIGTERM, SIGKILL a second later), raises
+        ServiceError with the tail of the log."""
         deadline = time.monotonic() + self.timeout
         for cond in self.ready:
             while not self._met(cond):
                 if self.poll() is not None:
-                    raise ServiceError(
-                        f"{self.name} ({' '.join(self.argv)}) exited with status "
-                        f"{self.returncode} before it was ready ({cond.describe()}); "
-                        f"its log ({self.log}) ends with:\n{self.log_tail()}"
-                    )
-                if time.monotonic() > deadline:
-                    self.stop(timeout=1.0)
-                    raise ServiceError(
-                        f"{self.name} ({' '.join(self.argv)}) was not ready within "
-                        f"{self.timeout:g} s (waiting for {cond.describe()}), and was killed; "
-                        f"its log ({self.log}) ends with:\n{self.log_tail()}"
-                    )
-                time.sleep(POLL_INTERVAL)
+                    why = f"exited with status {self.returncode} before it was ready"
+                elif time.monotonic() > deadline:
+                    why = f"was not ready within {self.timeout:g} s, and was stopped"
+                else:
+                    time.sleep(POLL_INTERVAL)
+                    continue
+                message = (
+                    f"{self.name} ({' '.join(self.argv)}) {why} (waiting for {cond.describe()}); "
+                    f"its log ({self.log}) ends with:\n{self.log_tail()}"
+                )
+                # Nothing outlives the failure: the process (and its group), a temporary log.
+                self.stop(timeout=1.0)
+                raise ServiceError(message)
 
     def stop(self, timeout: float | None = None) -> int | None:
         """SIGTERM, up to `timeout` (default `stop_timeout`) seconds for the exit, then SIGKILL;
-        returns the exit status (None if it was never started)."""
+        returns the exit status (None if it was never started). A temporary log goes too."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:

@@ -198,3 +198,10 @@ def test_a_started_service_entered_later_is_not_started_twice() -> None:
         started = stack.enter_context(s.start())
         assert started is s and s.poll() is None
     assert s.returncode == -15
+
+
+def test_a_failed_start_leaves_no_temporary_log() -> None:
+    s = Service(py("print('no'); raise SystemExit(1)"), ready=LogLine(re.compile("never")))
+    with pytest.raises(ServiceError, match=r"(?s)exited with status 1 .*\nno$"):
+        s.start()
+    assert s.log is not None and not s.log.exists()
