@@ -7,8 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-from . import budget, report, runner, schedule
+from . import preflight, report, runner, schedule
 from .analysis import CampaignAnalysisError
+from .budget import PER_RUN_ALLOWANCE_S
 from .runner import _clock
 from .spec import CampaignError, load
 
@@ -21,8 +22,8 @@ def _err(msg: str) -> int:
 def show_plan(source: Path) -> int:
     try:
         campaign = load(source)
-        seconds = budget.planned_seconds(campaign)
-    except (CampaignError, budget.BudgetError) as e:
+        seconds = preflight.check(campaign)
+    except CampaignError as e:
         return _err(str(e))
     print(
         f"campaign {campaign.name}: {len(campaign.configs)} configurations × "
@@ -48,14 +49,13 @@ def run(source: Path | None, resume: Path | None, results: Path) -> int:
             campaign, record = runner.resume(resume)
             folder = resume
         elif source is not None:
-            campaign = load(source)
-            seconds = budget.planned_seconds(campaign)
+            seconds = preflight.check(load(source))
             folder, campaign, record = runner.start(source, results)
         else:
             return _err(
                 "give a campaign file (CAMPAIGN=file.toml) or a folder to resume (RESUME=…)"
             )
-    except (CampaignError, budget.BudgetError, FileNotFoundError, ValueError) as e:
+    except (CampaignError, FileNotFoundError, ValueError) as e:
         return _err(str(e))
     left = sum(r["status"] in ("planned", "interrupted") for r in record["runs"])
     if resume is None:
@@ -65,7 +65,7 @@ def run(source: Path | None, resume: Path | None, results: Path) -> int:
         )
     else:
         print(f"campaign {campaign.name}: resuming {folder}, {left} of {campaign.runs} runs left")
-    planned = budget.PER_RUN_ALLOWANCE_S * left
+    planned = PER_RUN_ALLOWANCE_S * left
     rc = runner.execute(folder, campaign, record, env=os.environ, planned_s=planned)
     if rc == runner.INTERRUPTED:
         return rc

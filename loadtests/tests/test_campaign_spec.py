@@ -94,3 +94,23 @@ def test_the_order_is_blocked_random_and_follows_the_seed() -> None:
     assert len({dict(s.seeds)["COLD_START_SEED"] for s in slots}) == 60
     fixed = spec.parse({**doc, "configs": [{"name": "a", "POLICY": "x", "COLD_START_SEED": 5}]})
     assert {dict(s.seeds)["COLD_START_SEED"] for s in schedule.plan(fixed)} == {"5"}
+
+
+def test_preflight_judges_each_configuration_as_its_run_would() -> None:
+    from loadtests.campaign import preflight
+
+    def one(**knobs: object) -> spec.Campaign:
+        return spec.parse(
+            {
+                "name": "x",
+                "repetitions": 2,
+                "configs": [{"name": "a", "POLICY": "knative", **knobs}],
+            }
+        )
+
+    # The platform's own knob check, before anything starts.
+    with pytest.raises(spec.CampaignError, match=r"configs 'a': MAX_INSTANCES='0': allowed"):
+        preflight.check(one(MAX_INSTANCES="0"))
+    # k6's own check of the profile's knobs (k6 inspect).
+    with pytest.raises(spec.CampaignError, match=r'a: k6 refused its knobs: PEAK="abc"'):
+        preflight.check(one(PEAK="abc"))
