@@ -45,8 +45,9 @@ from bench.results import (
     Results,
     to_json,
 )
+from loadtests.core import tools as core_tools
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = core_tools.REPO
 SCENARIOS = ["S0", "S1", "S2", "S3", "S4"]
 # delay-echo's admission limit for the benchmark: on (as users run it) but above the 10,000
 # connections of S2, so nothing is rejected and the figures measure serving, not shedding.
@@ -648,7 +649,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--scenarios", default=",".join(SCENARIOS), help="comma-separated subset of %(default)s"
     )
     ap.add_argument("--rounds", type=int, help="rounds per scenario (default 2, quick 1)")
-    ap.add_argument("--binary", type=Path, default=REPO / "target" / "release" / "delay-echo")
+    ap.add_argument(
+        "--binary",
+        type=Path,
+        default=core_tools.delay_echo().path,
+        help="delay-echo (default $DELAY_ECHO_BIN, else the release build)",
+    )
     ap.add_argument(
         "--floor-binary",
         type=Path,
