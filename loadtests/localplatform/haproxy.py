@@ -17,6 +17,7 @@ import io
 import shutil
 import socket
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,7 +98,10 @@ class Haproxy:
 
     def __init__(self, binary: str, workdir: Path, log_path: Path):
         self.binary = find_binary(binary)
-        self.socket_path = workdir / "haproxy.sock"
+        # A Unix socket's path has a short limit (HAProxy: 97 bytes), which a run folder deep in a
+        # campaign exceeds: the runtime API's socket lives in a short folder of its own.
+        self._socket_dir = Path(tempfile.mkdtemp(prefix="haproxy-"))
+        self.socket_path = self._socket_dir / "api.sock"
         self.config_path = workdir / "haproxy.cfg"
         self.log_path = log_path
         # Bound here and handed to HAProxy (`bind fd@N`): the port is ours from the start.
@@ -123,16 +127,17 @@ class Haproxy:
         fd = self._listener.fileno()
         self.config_path.write_text(render_config(fd, self.socket_path))
         check = subprocess.run(
-            [self.binary, "-c", "-q", "-f", str(self.config_path)],
+            [self.binary, "-c", "-f", str(self.config_path)],
             capture_output=True,
             text=True,
             pass_fds=(fd,),
         )
         if check.returncode != 0:
             self._close_listener()
+            alerts = [ln for ln in (check.stderr + check.stdout).splitlines() if "ALERT" in ln]
             raise HaproxyError(
                 f"HAProxy refused its configuration ({self.binary} -c exited {check.returncode}): "
-                f"{check.stderr.strip() or check.stdout.strip() or 'no output'}"
+                + ("; ".join(alerts) or check.stderr.strip() or "no output")
             )
         # Its own session: a Ctrl-C in the terminal reaches the platform, which stops HAProxy last.
         self.service = Service(
@@ -167,11 +172,10 @@ class Haproxy:
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM by PID, SIGKILL after `timeout`; returns the exit status (None if never started)."""
         self._close_listener()
-        if self.service is None:
-            return None
-        rc = self.service.stop(timeout)
-        self.socket_path.unlink(missing_ok=True)
-        return rc
+        try:
+            return None if self.service is None else self.service.stop(timeout)
+        finally:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
 
     def command(self, cmd: str, timeout: float = 5.0) -> str:
         """One runtime-API command line (several may be joined with `;`); returns HAProxy's answer."""
