@@ -40,12 +40,14 @@ def _ci(entry: dict[str, Any]) -> str:
 
 def _cell(entry: dict[str, Any]) -> str:
     """A median with its interval and the interval's coverage: `3.7 [3.4, 4.1; 88 %]`."""
+    without = entry["runs_without"]
     if entry["median"] is None:
-        return "–"
-    if not entry.get("ci95"):
-        return _num(entry["median"])
-    lo, hi = entry["ci95"]
-    return f"{_num(entry['median'])} [{_num(lo)}, {_num(hi)}; {round(100 * entry['confidence'])} %]"
+        return f"none of {without} runs" if without else "–"
+    cell = _num(entry["median"])
+    if entry.get("ci95"):
+        lo, hi = entry["ci95"]
+        cell += f" [{_num(lo)}, {_num(hi)}; {round(100 * entry['confidence'])} %]"
+    return cell + (f"; {without} run{'s' if without > 1 else ''} without" if without else "")
 
 
 def strip_plot(summary: dict[str, Any], path: Path) -> Path:
@@ -137,7 +139,10 @@ def document(summary: dict[str, Any], runs: list[RunMetrics], folder: Path) -> D
             for m, (label, unit) in METRICS.items()
         ],
     )
-    doc.p("Every run's value, in the order the runs finished:")
+    doc.p(
+        "A run is without a value when the metric did not happen in it: no new instance, or no "
+        "recovery within the rise's window. Every run's value, in the order the runs finished:"
+    )
     every: list[list[object]] = []
     for m, (label, unit) in METRICS.items():
         runs_of = [
