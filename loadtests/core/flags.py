@@ -11,7 +11,7 @@ from typing import Any
 
 
 def add(
-    parser: argparse.ArgumentParser | Any,
+    parser: argparse.ArgumentParser,
     flag: str,
     env: str,
     environ: Mapping[str, str],

@@ -4,6 +4,6 @@ loadtest`): the settings and their refusals (`settings.py`), k6 and what it leav
 """
 
 from .k6run import run
-from .settings import Settings, UsageError, settings
+from .settings import Settings, UsageError, from_flags
 
-__all__ = ["Settings", "UsageError", "run", "settings"]
+__all__ = ["Settings", "UsageError", "from_flags", "run"]

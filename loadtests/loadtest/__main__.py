@@ -15,7 +15,7 @@ from pathlib import Path
 
 from loadtests.core import flags
 
-from . import run, settings
+from . import from_flags, run
 from .settings import UsageError, profiles
 
 
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     add(p, "--study", "STUDY", env, help="a free-text label recorded in run.json")
     a = p.parse_args(argv)
     try:
-        s = settings(
+        s = from_flags(
             profile=a.profile, tool=a.tool, target=a.target, segment_index=a.segment,
             segment_count=a.segments, start=a.start_at, max_run=a.max_run_time,
             results=a.results, k6=a.k6, max_concurrency=a.max_concurrency, study=a.study,

@@ -98,7 +98,7 @@ def max_run_time(text: str | None) -> float | None:
     return value
 
 
-def settings(
+def from_flags(
     *,
     profile: str | None,
     tool: str | None,
