@@ -8,8 +8,8 @@ CAMPAIGN_RUN := K6="$(K6)" RESULTS="$(RESULTS)" DELAY_ECHO_BIN="$(CURDIR)/target
 
 .PHONY: campaign
 campaign: build $(VENV)/.stamp ## Run a campaign: make campaign CAMPAIGN=loadtests/campaigns/policies.toml (RESUME=<folder> continues one)
-	@if [ -n "$(RESUME)" ]; then $(CAMPAIGN_RUN) resume "$(RESUME)"; \
-	elif [ -n "$(CAMPAIGN)" ]; then $(CAMPAIGN_RUN) run "$(CAMPAIGN)"; \
+	@if [ -n "$(RESUME)" ]; then $(CAMPAIGN_RUN) resume --resume "$(RESUME)"; \
+	elif [ -n "$(CAMPAIGN)" ]; then $(CAMPAIGN_RUN) run --campaign "$(CAMPAIGN)"; \
 	else echo 'give a campaign file: make campaign CAMPAIGN=loadtests/campaigns/policies.toml (or RESUME=<folder>)' >&2; exit 2; fi
 
 .PHONY: campaign-report

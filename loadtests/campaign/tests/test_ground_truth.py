@@ -30,6 +30,7 @@ def campaign(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "-m",
             "loadtests.campaign",
             "run",
+            "--campaign",
             "loadtests/campaigns/known-10s.toml",
             "--results",
             str(results),

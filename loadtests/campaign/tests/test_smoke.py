@@ -24,6 +24,7 @@ def test_a_small_campaign_runs_end_to_end(tmp_path: Path) -> None:
             "-m",
             "loadtests.campaign",
             "run",
+            "--campaign",
             "loadtests/campaigns/smoke.toml",
             "--results",
             str(tmp_path),
