@@ -144,8 +144,11 @@ def _explain(error: jsonschema.ValidationError) -> str:
     if error.validator == "additionalProperties":
         extra = sorted(set(error.instance) - set(schema.get("properties", {})))
         known = ", ".join(schema.get("properties", {}))
-        name = ", ".join(f"{where}/{x}" if where else x for x in extra)
-        return f"field {name!r} is not part of {where or FILE}; allowed fields: {known}"
+        names = ", ".join(repr(f"{where}/{x}" if where else x) for x in extra)
+        return (
+            f"{'fields' if len(extra) > 1 else 'field'} {names} "
+            f"{'are' if len(extra) > 1 else 'is'} not part of {where or FILE}; allowed fields: {known}"
+        )
     if error.validator == "type" and not where:
         return f"expected a JSON object, got {type(error.instance).__name__}"
     allowed = schema.get("description") or json.dumps(

@@ -167,3 +167,30 @@ def test_a_missing_or_unreadable_run_json_says_so(tmp_path: Path) -> None:
         RunMeta.read(tmp_path)
     with pytest.raises(RunMetaError, match=r"about to be written.*'target' is \"ftp://x\""):
         dataclasses.replace(FULL, target="ftp://x").write(tmp_path)
+
+
+def test_a_run_json_as_the_bash_loadtest_wrote_it_still_reads(tmp_path: Path) -> None:
+    # Run folders from before RunMeta (segment null, no tool) stay analysable.
+    (tmp_path / "run.json").write_text(
+        json.dumps(
+            {
+                "schema": 1,
+                "profile": "smoke",
+                "target": "http://127.0.0.1:8080",
+                "parameters": {"RATE": "2"},
+                "service": {},
+                "segment": None,
+                "start_utc": "2026-05-01T12:00:00.123Z",
+                "end_utc": "2026-05-01T12:00:10.456Z",
+                "git_revision": "unknown",
+                "git_dirty": False,
+                "k6_version": "k6 v1.1.0",
+                "k6_path": "/usr/bin/k6",
+                "k6_exit_code": 0,
+                "dropped_iterations": 0,
+                "generator": "host",
+            }
+        )
+    )
+    meta = RunMeta.read(tmp_path)
+    assert meta.segment is None and meta.tool is None and meta.parameters == {"RATE": "2"}
