@@ -35,7 +35,7 @@ from .settings import Settings, UsageError
 
 # k6's exit code when a threshold was crossed: for a spike study a finding, not a failed run.
 THRESHOLDS_CROSSED = 99
-# timeout(1)'s exit codes, which the bash script this replaces returned and callers still read.
+# timeout(1)'s exit codes and the shell's 128 + signal: what callers of a bounded run have always read.
 TIMED_OUT = 124
 KILLED = 128 + signal.SIGKILL
 # After MAX_RUN_TIME k6 gets SIGINT (it stops and still writes its outputs); KILL only after this.
@@ -233,6 +233,8 @@ def _k6(argv: list[str], env: dict[str, str], run_dir: Path, bound: float | None
     try:
         try:
             rc = proc.wait(timeout=bound)
+            if rc < 0:
+                rc = 128 - rc
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGINT)
             try:
