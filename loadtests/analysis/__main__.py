@@ -1,12 +1,16 @@
 """Command line: `report RUN_DIR [RUN_DIR…]` (several folders = several generators of one run) and
-`compare RUN_A RUN_B` (commands.py). Exit status 2 with a one-line reason when a folder cannot be
+`compare RUN_A RUN_B` (commands.py); each option a flag with an environment twin (REPORT_*, the
+flag wins). Exit status 2 with a one-line reason when a folder cannot be
 analysed or an option is out of range."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+from loadtests.core import flags
 
 from .commands import Judging, compare, report
 from .runs import RunError
@@ -21,18 +25,17 @@ def main(argv: list[str] | None = None) -> int:
     cp = sub.add_parser("compare", help="two runs side by side (default output: <A>-vs-<B name>)")
     cp.add_argument("a", type=Path, metavar="RUN_A")
     cp.add_argument("b", type=Path, metavar="RUN_B")
+    env = dict(os.environ)
     for p in (rp, cp):
-        p.add_argument("--slo-p95", type=float, metavar="MS",
-                       help="p95 objective in ms (default: the run's SLO_P95)")  # fmt: skip
-        p.add_argument("--error-threshold", type=float, metavar="SHARE", help="error share a "
-                       "recovered second may have, 0..1 (default: the run's SLO_ERROR_RATE)")  # fmt: skip
-        p.add_argument("--recovery-seconds", type=int, metavar="N", default=5,
-                       help="consecutive good seconds that make a recovery (default 5)")  # fmt: skip
-        p.add_argument("--max-concurrency", type=float, metavar="C", help="requests one instance "
-                       "serves at once, for Little's law and demand (default: the run's MAX_CONCURRENCY)")  # fmt: skip
-        p.add_argument("--target-utilisation", type=float, metavar="U", help="share of C an "
-                       "instance should run at, 0 < U ≤ 1, for the elasticity demand (default 1)")  # fmt: skip
-        p.add_argument("--out", type=Path, metavar="DIR", help="where to write (defaults above)")
+        for flag, var, what, kw in (
+            ("--slo-p95", "REPORT_SLO_P95", "p95 objective in ms (default: the run's SLO_P95)", {"type": float, "metavar": "MS"}),
+            ("--error-threshold", "REPORT_ERROR_THRESHOLD", "error share a recovered second may have, 0..1 (default: the run's SLO_ERROR_RATE)", {"type": float, "metavar": "SHARE"}),
+            ("--recovery-seconds", "REPORT_RECOVERY_SECONDS", "consecutive good seconds that make a recovery", {"type": int, "metavar": "N", "default": 5}),
+            ("--max-concurrency", "REPORT_MAX_CONCURRENCY", "requests one instance serves at once, for Little's law and demand (default: the run's MAX_CONCURRENCY)", {"type": float, "metavar": "C"}),
+            ("--target-utilisation", "REPORT_TARGET_UTILISATION", "share of C an instance should run at, 0 < U ≤ 1, for the elasticity demand (default 1)", {"type": float, "metavar": "U"}),
+            ("--out", "REPORT_OUT", "where to write (defaults above)", {"type": Path, "metavar": "DIR"}),
+        ):  # fmt: skip
+            flags.add(p, flag, var, env, help=what, **kw)
     args = ap.parse_args(argv)
     try:
         judging = Judging(args.slo_p95, args.error_threshold, args.recovery_seconds,

@@ -376,3 +376,14 @@ def test_the_benchmark_generator_writes_a_run_the_analysis_reads(tmp_path):
     assert meta.profile == "spike" and meta.service == {"MAX_CONCURRENCY": "20"}
     run = load_run([folder])
     assert run.n_requests == 400 and run.service == {"MAX_CONCURRENCY": "20"}
+
+
+def test_each_report_option_has_an_environment_twin_and_the_flag_wins(spike, tmp_path, monkeypatch):
+    monkeypatch.setenv("REPORT_RECOVERY_SECONDS", "3")
+    monkeypatch.setenv("REPORT_OUT", str(tmp_path / "env"))
+    assert main(["report", str(spike)]) == 0
+    assert "3 consecutive seconds" in (tmp_path / "env" / "report.md").read_text()
+    assert (
+        main(["report", str(spike), "--recovery-seconds", "4", "--out", str(tmp_path / "f")]) == 0
+    )
+    assert "4 consecutive seconds" in (tmp_path / "f" / "report.md").read_text()
