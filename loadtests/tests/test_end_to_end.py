@@ -7,8 +7,10 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -187,3 +189,41 @@ def test_local_rehearsal_with_a_scale_out_reports_the_new_instance(tmp_path):
     assert set(metrics.instances(run)["instance"]) == {"local-1", "local-2"}
     # The local platform (HAProxy) brought local-2 in once its /readyz said so.
     assert '"event":"ready","instance":"local-2"' in (run_dir / "platform.jsonl").read_text()
+
+
+def _started(results: Path, timeout: float = 60) -> Path:
+    """The run folder, once k6 has written its first samples into it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for raw in results.glob("*/raw.csv.gz"):
+            if raw.stat().st_size > 0:
+                return raw.parent
+        time.sleep(0.2)
+    raise AssertionError(f"no samples in {results} within {timeout:g} s")
+
+
+def test_ctrl_c_stops_k6_and_the_folder_still_records_the_run(server, tmp_path):
+    # Ctrl-C reaches the whole foreground group: k6 stops and writes its results, and the loadtest
+    # outlives it to write run.json with k6's exit code.
+    env = {**os.environ, "K6": K6, "RESULTS": str(tmp_path), "PROFILE": "smoke"}
+    env.update(TARGET=server, RATE="20", DURATION="60s")
+    p = subprocess.Popen(LOADTEST, env=env, start_new_session=True, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    run_dir = _started(tmp_path)
+    os.killpg(p.pid, signal.SIGINT)
+    out, _ = p.communicate(timeout=90)
+    meta = RunMeta.read(run_dir)
+    assert p.returncode == meta.k6_exit_code and p.returncode not in (0, 99), out[-2000:]
+    assert (run_dir / "summary.json").exists() and load_run([run_dir]).n_requests > 0
+
+
+def test_max_run_time_interrupts_k6_and_exits_124(server, tmp_path):
+    p = subprocess.run(
+        [*LOADTEST, "--profile", "smoke", "--target", server, "--max-run-time", "2"],
+        env={**os.environ, "K6": K6, "RESULTS": str(tmp_path), "RATE": "20", "DURATION": "60s"},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert p.returncode == 124 and "stopped after MAX_RUN_TIME=2s" in p.stderr, p.stderr[-2000:]
+    run_dir = Path((tmp_path / ".last").read_text().strip())
+    assert RunMeta.read(run_dir).k6_exit_code == 124
+    assert load_run([run_dir]).n_requests > 0
