@@ -35,8 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check", help="say whether root, iproute2 and netem are there")
     up = sub.add_parser("up", help="bring a topology up, run a command beside it (or hold)")
     up.add_argument("topology", type=Path, help="topology JSON file (see README.md)")
-    mechanisms = ["auto", "netem", "userspace"]
-    flags.add(up, "--mechanism", "NETLAB_MECHANISM", env, help="link delays", default="auto", choices=mechanisms)  # fmt: skip
+    flags.add(up, "--mechanism", "NETLAB_MECHANISM", env, help=f"link delays: {', '.join(commands.MECHANISMS)}", default="auto", type=commands.mechanism)  # fmt: skip
     up.add_argument("--json", action="store_true", help="print the hosts as JSON")
     flags.add(up, "--hold", "NETLAB_HOLD", env, help="seconds to hold the lab without a command (0: until Ctrl-C)", default=0.0, type=float)  # fmt: skip
     flags.add(up, "--log-dir", "NETLAB_LOG_DIR", env, help="where the lab's processes write their output", type=Path)  # fmt: skip

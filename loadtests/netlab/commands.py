@@ -6,6 +6,7 @@ COMMAND's.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -13,10 +14,20 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from .lab import PREFIX, Lab, NetlabError, check_prerequisites, cleanup, hosts_env, netem_available
 from .topology import Topology, TopologyError
+
+MECHANISMS = ("auto", "netem", "userspace")
+
+
+def mechanism(text: str) -> Literal["auto", "netem", "userspace"]:
+    """--mechanism / NETLAB_MECHANISM, checked also when it comes from the variable (argparse
+    checks `choices` only for what was typed)."""
+    if text not in MECHANISMS:
+        raise argparse.ArgumentTypeError(f"{text!r}; allowed: {', '.join(MECHANISMS)}")
+    return cast(Literal["auto", "netem", "userspace"], text)
 
 
 def guarded(command: Callable[[], int]) -> int:

@@ -3,6 +3,7 @@ and what is allowed, and the runner turns a study into the right commands. Pure:
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tomllib
@@ -321,3 +322,20 @@ def test_a_study_stops_at_once_without_root():
         assert p.returncode == 2, p.stderr
         assert "needs root" in p.stderr
         assert list(results.iterdir()) == []
+
+
+def test_a_setting_from_its_env_twin_is_judged_as_the_flag_is(tmp_path):
+    """STUDY_SHORT is --short's twin: a bad value stops the run at once, saying what is allowed."""
+    for how in ({"STUDY_SHORT": "maybe"}, {}):
+        cmd = ["run", "cdn", "--results", str(tmp_path)] + ([] if how else ["--short=maybe"])
+        p = subprocess.run(
+            [sys.executable, "-m", "loadtests.studies", *cmd],
+            cwd=REPO,
+            env={**os.environ, **how},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert p.returncode == 2, p.stderr
+        assert "'maybe'; allowed: 1, true, yes, on or 0, false, no, off" in p.stderr
+    assert list(tmp_path.iterdir()) == []

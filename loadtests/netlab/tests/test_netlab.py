@@ -292,3 +292,13 @@ def test_a_process_that_exits_before_it_is_ready_says_why(tmp_path):
                 ready=Tcp(lab.address("server"), 8080),
             )
     assert ours(run_id) == []
+
+
+def test_a_setting_from_its_env_twin_is_judged_as_the_flag_is(tmp_path):
+    topo = tmp_path / "topo.json"
+    topo.write_text('{"hosts": [{"name": "a"}]}')
+    for r in (
+        cli("up", str(topo), env={"NETLAB_MECHANISM": "bogus"}),
+        cli("up", str(topo), "--mechanism", "bogus"),
+    ):
+        assert r.returncode == 2 and "'bogus'; allowed: auto, netem, userspace" in r.stderr, r
