@@ -363,7 +363,8 @@ class Service:
                 text = f.read().decode(errors="replace")
         except OSError:
             return False
-        for line in text.splitlines():
+        # Whole lines only: a line still being written could match a prefix of its address.
+        for line in text[: text.rfind("\n") + 1].splitlines():
             m = pattern.search(line)
             if m:
                 self.match = m

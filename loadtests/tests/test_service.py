@@ -205,3 +205,13 @@ def test_a_failed_start_leaves_no_temporary_log() -> None:
     with pytest.raises(ServiceError, match=r"(?s)exited with status 1 .*\nno$"):
         s.start()
     assert s.log is not None and not s.log.exists()
+
+
+def test_a_line_counts_only_once_it_is_whole(tmp_path: Path) -> None:
+    """A line half written must not give half an address (port 80 of 8080)."""
+    code = (
+        "import sys, time; sys.stdout.write('listening address=127.0.0.1:80'); sys.stdout.flush();"
+        "time.sleep(0.5); print('80', flush=True); time.sleep(60)"
+    )
+    with Service(py(code), log=tmp_path / "half.log", ready=LogLine(LISTENING)) as s:
+        assert s.port == 8080
