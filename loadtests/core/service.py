@@ -4,7 +4,7 @@ Start an argv (environment, working directory, log file; optionally inside a net
 through `ip netns exec`), wait until it is ready by a log line, an HTTP status or a TCP connect,
 each bounded, and stop it by its PID (SIGTERM, a bounded wait, SIGKILL; its whole process group
 when it runs in a session of its own). A process that exits before it is ready, or is not ready in
-time, stops the caller with the tail of its log; one that was not ready in time is killed first.
+time, stops the caller with the tail of its log, after it has been stopped itself.
 
 Ports are never probed and released (another process can take the port in between): delay-echo
 binds `--listen 127.0.0.1:0` itself and says where in its `listening` log line, which `LISTENING`
@@ -154,8 +154,9 @@ class Service:
     own (a Ctrl-C in the terminal reaches only the caller, which stops it in order), and stopped
     as a process group. `netns`: run through `ip netns exec`; TCP and HTTP probes then run inside
     the namespace too. `log`: stdout and stderr (appended unless `append=False`); without one a
-    temporary file holds them until the service is stopped. `spawn`: what starts the process (subprocess.Popen, or bench's CPU-pinned
-    spawn), given only the arguments that differ from Popen's defaults.
+    temporary file holds them until the service is stopped. `spawn`: what starts the process
+    (subprocess.Popen, or bench's CPU-pinned spawn), given only the arguments that differ from
+    Popen's defaults, so a spawn that must stay cheap (no pre-exec hook) stays so.
     """
 
     def __init__(
@@ -205,7 +206,10 @@ class Service:
     def launch(self) -> Service:
         """Launches the process without waiting for anything."""
         if self.proc is not None:
-            raise ServiceError(f"{self.name} was already started (pid {self.proc.pid})")
+            raise ServiceError(
+                f"{self.name} was already started (pid {self.proc.pid}); a Service starts once: "
+                "make a new one to start the command again"
+            )
         if self.log is None:
             fd, path = tempfile.mkstemp(prefix=f"service-{self.name}-", suffix=".log")
             os.close(fd)
