@@ -29,6 +29,10 @@ METRICS: dict[str, tuple[str, str]] = {
     "tau_u_pct": ("τ_U", "%"),
     "missing_instance_s": ("missing instance·s", "instance·s"),
     "supply_instance_s": ("supply instance·s", "instance·s"),
+    # The whole run, as the clients saw it: what a study without scaling compares.
+    "p50_ms": ("p50", "ms"),
+    "p99_ms": ("p99", "ms"),
+    "error_rate_pct": ("errors", "%"),
 }
 SPEEDUP_METRICS = ("theta_u", "theta_o", "tau_u", "tau_o")
 SCHEMA = Path(__file__).with_name("campaign.schema.json")
@@ -81,6 +85,11 @@ def run_metrics(report: dict[str, Any]) -> tuple[dict[str, float | None], float 
         if rise.get("requests"):
             out["errors_until_recovery_pct"] = 100.0 * rise["errors"] / rise["requests"]
         out["worst_p95_ms"] = rise.get("worst_p95_ms")
+    summary = report.get("summary") or {}
+    out["p50_ms"] = summary.get("p50_ms")
+    out["p99_ms"] = summary.get("p99_ms")
+    if summary.get("error_rate") is not None:
+        out["error_rate_pct"] = 100.0 * summary["error_rate"]
     score = None
     if whole:
         out["theta_u_pct"] = whole["theta_u"]

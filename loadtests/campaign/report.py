@@ -52,8 +52,11 @@ def _cell(entry: dict[str, Any]) -> str:
 
 def strip_plot(summary: dict[str, Any], path: Path) -> Path:
     configs = summary["configs"]
-    fig, axes = plt.subplots(2, 4, figsize=(14, 6.5))
-    for ax, (m, (label, unit)) in zip(axes.ravel(), METRICS.items(), strict=True):
+    fig, axes = plt.subplots(3, 4, figsize=(14, 9.5))
+    cells = axes.ravel()
+    for ax in cells[len(METRICS) :]:
+        ax.set_visible(False)
+    for ax, (m, (label, unit)) in zip(cells, METRICS.items(), strict=False):
         for i, c in enumerate(configs):
             e = c["metrics"][m]
             xs = i + np.linspace(-0.12, 0.12, max(len(e["values"]), 1))[: len(e["values"])]
