@@ -3,9 +3,6 @@
 
 APT_PACKAGES += haproxy
 
-PLATFORM_TESTS := $(addprefix loadtests/tests/,test_platform_end_to_end.py \
-  test_platform_container_end_to_end.py test_platform_policies.py test_platform_starts.py)
-
 # RUNTIME=process (each instance a delay-echo process) or container (each a container of $(IMAGE),
 # built by buildc, pulled from a registry started for the run). A bad value stops make before it
 # builds or starts anything (exit 2); the platform checks it again (same message).
@@ -28,4 +25,4 @@ platform-local: $(PLATFORM_BUILD) $(VENV)/.stamp ## Rehearse a platform: make pl
 .PHONY: test-platform
 test-platform: image-binary $(VENV)/.stamp ## Local-platform tests alone: policy decisions, a platform-local spike end to end, on processes and on containers (make test runs them in check-loadtests and test-loadtests)
 	K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/$(SERVICE_BIN)" PYTHON="$(PYTHON)" \
-	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider $(PLATFORM_TESTS)
+	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider -m platform loadtests/tests

@@ -39,6 +39,7 @@ BUILD = ["podman", "build", "--quiet", "--format", "docker"]
 
 pytestmark = [
     pytest.mark.live,
+    pytest.mark.platform,
     pytest.mark.skipif(
         shutil.which("podman") is None,
         reason="no container engine: Podman is not installed (make deps installs it)",

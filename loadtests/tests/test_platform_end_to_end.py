@@ -26,7 +26,7 @@ from loadtests.localplatform.instances import parse_metrics
 from loadtests.tests.platform_runs import RUN, interrupted_run
 from loadtests.tests.servers import delay_echo
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.platform]
 
 HERE = Path(__file__).resolve().parent.parent
 REPO = tools.REPO

@@ -22,6 +22,8 @@ from loadtests.localplatform.config import (
 from loadtests.localplatform.platform import drawn_cold_start
 from loadtests.localplatform.policies import AppRunner, Bounds, Hpa, Knative, Sample, Schedule, View
 
+pytestmark = pytest.mark.platform
+
 WIDE = Bounds(1, 20)
 
 

@@ -6,7 +6,11 @@ import io
 import json
 from pathlib import Path
 
+import pytest
+
 from loadtests.localplatform.starts import print_starts, starts
+
+pytestmark = pytest.mark.platform
 
 
 def write(d: Path, runtime: str, lines: list[tuple[float, str, str, dict]]) -> Path:
