@@ -25,9 +25,23 @@ class BudgetError(ValueError):
     """A configuration's load cannot be planned (k6 refused its knobs); says which and why."""
 
 
+def _study_load(config: Config) -> tuple[str, dict[str, str]]:
+    """A study variant's profile and knobs, as the study runs them."""
+    from loadtests.core.flags import truth
+    from loadtests.studies.study import find
+
+    knobs = config.env()
+    study = find(knobs["STUDY"])
+    variant = next(v for v in study.variants if v.key == knobs["STUDY_VARIANT"])
+    short = truth(knobs.get("STUDY_SHORT", "no"))
+    return study.load.profile, study.knobs(variant, short)
+
+
 def load_seconds(config: Config, env: Mapping[str, str] = os.environ) -> float:
     knobs = config.env()
     profile = knobs.get("PROFILE", "spike")
+    if config.kind == "study":
+        profile, knobs = _study_load(config)
     script = tools.REPO / "loadtests" / "k6" / f"{profile}.js"
     if not script.exists():
         raise BudgetError(f"{config.name}: PROFILE={profile!r} is not a k6 profile in loadtests/k6")

@@ -23,11 +23,6 @@ def check(campaign: Campaign, env: Mapping[str, str] = os.environ) -> float:
                 check_cold_start(cfg.cold_start_judge(), cfg.cold_start)
             except KnobError as e:
                 raise CampaignError(f"configs {c.name!r}: {e}") from None
-        if c.kind == "study":
-            raise CampaignError(
-                f"configs {c.name!r}: STUDY configurations are not runnable yet; "
-                "allowed: POLICY (the local platform) or TARGET with PLATFORM"
-            )
     try:
         return budget.planned_seconds(campaign, env)
     except budget.BudgetError as e:

@@ -61,7 +61,8 @@ def command_for(config: Config) -> list[str]:
         return [sys.executable, "-m", "loadtests.localplatform", "run"]
     if config.kind == "target":
         return [sys.executable, "-m", "loadtests.loadtest"]
-    raise ValueError(f"{config.name}: a {config.kind} configuration is expanded before it runs")
+    # A study's variant (STUDY_VARIANT from the knobs): its network, its services, its load.
+    return [sys.executable, "-m", "loadtests.studies", "run", config.env()["STUDY"]]
 
 
 @dataclass

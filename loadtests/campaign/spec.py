@@ -10,8 +10,9 @@
     POLICY = "knative"
 
 Each configuration is one of three kinds, told by its knobs: a local-platform run (`POLICY`, the
-knobs of `make platform-local`), a study's variant (`STUDY`, its variants become configurations),
-or a deployed target (`TARGET` with `PLATFORM`). A bad file is a `CampaignError` naming the key and
+knobs of `make platform-local`), a study (`STUDY`: each of its variants becomes a configuration,
+`<name>-a` and `<name>-b`, unless `STUDY_VARIANT` picks one), or a deployed target (`TARGET` with
+`PLATFORM`). A bad file is a `CampaignError` naming the key and
 what is allowed; the command turns it into exit 2.
 """
 
@@ -112,6 +113,24 @@ def _int(doc: Mapping[str, Any], key: str, low: int, high: int, default: int | N
     return value
 
 
+def _variants(name: str, knobs: Mapping[str, str], where: str) -> list[tuple[str, dict[str, str]]]:
+    """A study's variants as configurations: `<name>-a`, `<name>-b`, each running one variant."""
+    from loadtests.studies.study import StudyError, find
+
+    try:
+        study = find(knobs["STUDY"])
+    except StudyError as e:
+        raise CampaignError(f"{where}.STUDY: {e}") from None
+    if "STUDY_VARIANT" in knobs:
+        keys = [v.key for v in study.variants]
+        if knobs["STUDY_VARIANT"] not in keys:
+            raise CampaignError(
+                f"{where}.STUDY_VARIANT: {knobs['STUDY_VARIANT']!r}; allowed: {', '.join(keys)}"
+            )
+        return [(name, dict(knobs))]
+    return [(f"{name}-{v.key.lower()}", {**knobs, "STUDY_VARIANT": v.key}) for v in study.variants]
+
+
 def parse(doc: Mapping[str, Any]) -> Campaign:
     allowed = {"name", "repetitions", "seed", "defaults", "configs"}
     unknown = sorted(set(doc) - allowed)
@@ -144,7 +163,12 @@ def parse(doc: Mapping[str, Any]) -> Campaign:
         if any(c.name == cname for c in configs):
             raise CampaignError(f"{where}.name = {cname!r} is used twice; names must be unique")
         knobs = {**defaults, **_knobs({k: v for k, v in entry.items() if k != "name"}, where)}
-        configs.append(Config(cname, _kind(knobs, where), tuple(sorted(knobs.items()))))
+        kind = _kind(knobs, where)
+        expanded = _variants(cname, knobs, where) if kind == "study" else [(cname, knobs)]
+        for each, k in expanded:
+            if any(c.name == each for c in configs):
+                raise CampaignError(f"{where}: {each!r} is used twice; names must be unique")
+            configs.append(Config(each, kind, tuple(sorted(k.items()))))
     if len(configs) < 2 and repetitions < 2:
         raise CampaignError("a campaign compares: give two configurations or two repetitions")
     return Campaign(name, repetitions, seed, tuple(configs))

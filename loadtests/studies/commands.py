@@ -36,13 +36,19 @@ def check(names: Sequence[str]) -> int:
     return 0
 
 
-def run(name: str, results: Path, short: bool, env: Mapping[str, str]) -> int:
+def run(
+    name: str, results: Path, short: bool, env: Mapping[str, str], variant: str | None = None
+) -> int:
     """Runs one study with the tools `env` names (runner.Tools.from_env); prints where its
     report is and the report's table."""
     try:
         study = find(name)
     except StudyError as e:
         _say(str(e))
+        return 2
+    keys = [v.key for v in study.variants]
+    if variant is not None and variant not in keys:
+        _say(f"{study.name} has no variant {variant!r}; allowed: {', '.join(keys)}")
         return 2
     # Imported here so that listing and checking studies needs no netlab (nor root).
     from loadtests.netlab import NetlabError
@@ -51,7 +57,7 @@ def run(name: str, results: Path, short: bool, env: Mapping[str, str]) -> int:
     from .runner import run as run_study
 
     try:
-        folder = run_study(study, results, short=short, tools=Tools.from_env(env))
+        folder = run_study(study, results, short=short, tools=Tools.from_env(env), variant=variant)
     except NetlabError as e:
         _say(str(e))
         return 2
@@ -64,6 +70,9 @@ def run(name: str, results: Path, short: bool, env: Mapping[str, str]) -> int:
     except KeyboardInterrupt:
         _say(f"{study.name} interrupted; everything it started was removed")
         return 130
+    if variant is not None:
+        print(f"study: {study.name} variant {variant} done: {folder}/{variant}")
+        return 0
     print(f"study: {study.name} done: {folder}/compare.md (study.md says what to expect)")
     table = (folder / "compare.md").read_text()
     print(table.split("\n## ", 2)[1] if "\n## " in table else table)

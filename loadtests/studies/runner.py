@@ -290,9 +290,22 @@ def study_md(study: Study, described: str, folder: Path, short: bool) -> str:
     return "\n".join(lines)
 
 
-def run(study: Study, results: Path, short: bool = False, tools: Tools | None = None) -> Path:
+def run(
+    study: Study,
+    results: Path,
+    short: bool = False,
+    tools: Tools | None = None,
+    variant: str | None = None,
+) -> Path:
     """Runs the study; returns its run folder. Raises StudyFailed, OutOfTime or KeyboardInterrupt
-    after everything it started has been removed."""
+    after everything it started has been removed.
+
+    `variant` ("A" or "B") runs that variant alone (a campaign's run of one configuration): no
+    compare, and `results/.last` names the variant's run folder, as a load test's does."""
+    chosen = [v for v in study.variants if variant is None or v.key == variant]
+    if not chosen:
+        keys = ", ".join(v.key for v in study.variants)
+        raise StudyFailed(f"{study.name} has no variant {variant!r}; allowed: {keys}")
     # Imported here so that reading and listing studies needs no netlab (nor root).
     from loadtests.netlab import Lab, check_prerequisites
 
@@ -323,8 +336,7 @@ def run(study: Study, results: Path, short: bool = False, tools: Tools | None = 
 
             for svc in start_order(study):
                 start_service(lab, svc, service_argv(svc, url_of, tools, work))
-            for variant in study.variants:
-                run_variant(lab, study, variant, folder, tools, short)
+            ran = [run_variant(lab, study, v, folder, tools, short) for v in chosen]
     finally:
         for conf in work.glob("edge-*/nginx.conf"):
             shutil.copy(conf, folder / "logs" / f"{conf.parent.name}-nginx.conf")
@@ -332,5 +344,8 @@ def run(study: Study, results: Path, short: bool = False, tools: Tools | None = 
             shutil.copy(err, folder / "logs" / f"{err.parent.name}-error.log")
         shutil.rmtree(work, ignore_errors=True)
     (folder / "study.md").write_text(study_md(study, described, folder, short))
+    if variant is not None:
+        (results / ".last").write_text(f"{ran[0]}\n")
+        return folder
     compare(folder, tools)
     return folder

@@ -114,3 +114,30 @@ def test_preflight_judges_each_configuration_as_its_run_would() -> None:
     # k6's own check of the profile's knobs (k6 inspect).
     with pytest.raises(spec.CampaignError, match=r'a: k6 refused its knobs: PEAK="abc"'):
         preflight.check(one(PEAK="abc"))
+
+
+def test_a_study_becomes_one_configuration_per_variant() -> None:
+    c = spec.parse({"name": "cdn", "repetitions": 2, "configs": [{"name": "cdn", "STUDY": "cdn"}]})
+    assert c.name == "cdn"
+    assert [(x.name, x.kind, x.env()["STUDY_VARIANT"]) for x in c.configs] == [
+        ("cdn-a", "study", "A"),
+        ("cdn-b", "study", "B"),
+    ]
+    one = spec.parse(
+        {
+            "name": "x",
+            "repetitions": 2,
+            "configs": [{"name": "edge", "STUDY": "cdn", "STUDY_VARIANT": "B"}],
+        }
+    )
+    assert [x.name for x in one.configs] == ["edge"]
+    with pytest.raises(spec.CampaignError, match=r"STUDY_VARIANT: 'C'; allowed: A, B"):
+        spec.parse(
+            {
+                "name": "x",
+                "repetitions": 2,
+                "configs": [{"name": "e", "STUDY": "cdn", "STUDY_VARIANT": "C"}],
+            }
+        )
+    with pytest.raises(spec.CampaignError, match=r"configs\[1\]\.STUDY: "):
+        spec.parse({"name": "x", "repetitions": 2, "configs": [{"name": "e", "STUDY": "nope"}]})
