@@ -37,9 +37,9 @@ report: $(VENV)/.stamp ## Report on a run: make report RUN="loadtests/results/<r
 	$(ANALYSIS) report $(RUN) $(REPORT_ARGS)
 
 .PHONY: compare
-compare: $(VENV)/.stamp ## Put two runs side by side: make compare A=<run folder> B=<run folder>
-	@test -n "$(A)" -a -n "$(B)" || { echo 'give both runs: make compare A=<run folder> B=<run folder>' >&2; exit 2; }
-	$(ANALYSIS) compare $(A) $(B) $(REPORT_ARGS)
+compare: $(VENV)/.stamp ## Put runs side by side, A the baseline: make compare A=<run> B=<run> [C=<run> …]
+	@test -n "$(A)" -a -n "$(B)" || { echo 'give at least two runs: make compare A=<run folder> B=<run folder> [C=… D=…]' >&2; exit 2; }
+	$(ANALYSIS) compare $(A) $(B) $(C) $(D) $(E) $(F) $(REPORT_ARGS)
 
 # Tests without a server (analysis known answers, k6 inspect, policies, plans, study files) run in
 # make check; the ones marked `live` (k6, locust and the local platform against the real delay-echo

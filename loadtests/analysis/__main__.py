@@ -1,5 +1,5 @@
 """Command line: `report RUN_DIR [RUN_DIR…]` (several folders = several generators of one run) and
-`compare RUN_A RUN_B` (commands.py); each option a flag with an environment twin (REPORT_*, the
+`compare RUN_A RUN_B [RUN…]` (commands.py: the first run the baseline); each option a flag with an environment twin (REPORT_*, the
 flag wins). Exit status 2 with a one-line reason when a folder cannot be
 analysed or an option is out of range."""
 
@@ -13,7 +13,10 @@ from pathlib import Path
 from loadtests.core import flags
 
 from .commands import Judging, compare, report
+from .plots import RUN_COLORS
 from .runs import RunError
+
+MAX_RUNS = len(RUN_COLORS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,9 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     rp = sub.add_parser("report", help="report one run; several folders are merged as one run's "
                         "generators (default output: the folder itself, or <first>-merged)")  # fmt: skip
     rp.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
-    cp = sub.add_parser("compare", help="two runs side by side (default output: <A>-vs-<B name>)")
-    cp.add_argument("a", type=Path, metavar="RUN_A")
-    cp.add_argument("b", type=Path, metavar="RUN_B")
+    cp = sub.add_parser("compare", help="runs side by side, the first the baseline (default output: <A>-vs-<B>[-vs-…])")  # fmt: skip
+    cp.add_argument("runs", nargs="+", type=Path, metavar="RUN")
+    cg = sub.add_parser(
+        "campaign", help="a campaign folder's report (as delay-echo-campaign report)"
+    )
+    cg.add_argument("folder", type=Path, metavar="CAMPAIGN_DIR")
     env = dict(os.environ)
     for p in (rp, cp):
         for flag, var, what, kw in (
@@ -37,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         ):  # fmt: skip
             flags.add(p, flag, var, env, help=what, **kw)
     args = ap.parse_args(argv)
+    if args.command == "campaign":
+        from loadtests.campaign.commands import rewrite_report
+
+        return rewrite_report(args.folder)
     try:
         judging = Judging(args.slo_p95, args.error_threshold, args.recovery_seconds,
                           args.max_concurrency, args.target_utilisation)  # fmt: skip
@@ -46,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             out = report(args.runs, args.out, judging)
         else:
-            out = compare(args.a, args.b, args.out, judging)
+            if not 2 <= len(args.runs) <= MAX_RUNS:
+                ap.error(f"compare takes 2 to {MAX_RUNS} run folders; got {len(args.runs)}")
+            out = compare(*args.runs, out=args.out, judging=judging)
     except RunError as e:
         print(f"analysis: {e}", file=sys.stderr)
         return 2

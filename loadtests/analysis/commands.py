@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .analyse import criteria_for
 from .metrics import Criteria
-from .report import build_compare, build_report
+from .report import build_compare_runs, build_report
 from .runs import Run, load_run
 
 
@@ -59,10 +59,13 @@ def report(runs: list[Path], out: Path | None = None, judging: Judging | None = 
     return out
 
 
-def compare(a: Path, b: Path, out: Path | None = None, judging: Judging | None = None) -> Path:
-    """Compare two runs into `out` (default: `<A>-vs-<B name>` beside A)."""
+def compare(
+    a: Path, b: Path, *more: Path, out: Path | None = None, judging: Judging | None = None
+) -> Path:
+    """Compare runs into `out` (default: `<A>-vs-<B name>[-vs-…]` beside A), A the baseline."""
     judging = judging or Judging()
-    run_a, run_b = load_run([a], label=a.name), load_run([b], label=b.name)
-    out = out or a.with_name(f"{a.name}-vs-{b.name}")
-    build_compare(run_a, run_b, out, judging.criteria)
+    folders = [a, b, *more]
+    runs = [load_run([f], label=f.name) for f in folders]
+    out = out or a.with_name("-vs-".join(f.name for f in folders))
+    build_compare_runs(runs, out, judging.criteria)
     return out

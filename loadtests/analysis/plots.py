@@ -28,7 +28,7 @@ SIZE = (11, 4.2)
 # A per-second value covers [s, s+1): drawn as steps, a rise never appears to start before it happened.
 STEP: dict[str, Any] = {"drawstyle": "steps-post"}
 DPI = 100
-RUN_COLORS = ("tab:blue", "tab:orange")
+RUN_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 
 
 def _finish(fig: Figure, ax: Axes, path: Path, title: str, ylabel: str) -> Path:
@@ -266,7 +266,7 @@ def overlay(
     log: bool = False,
     hline: float | None = None,
 ) -> Path:
-    """The same series for two runs on one axis (A/B comparison)."""
+    """The same series for every run of a comparison on one axis."""
     fig, ax = plt.subplots(figsize=SIZE)
     styles = ("-", "--", ":")
     for sec, label, color in zip(secs, labels, RUN_COLORS, strict=False):

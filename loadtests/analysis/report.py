@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -416,96 +416,112 @@ def build_report(run: Run, out_dir: Path, criteria: Criteria | None = None) -> A
 
 
 def _line(
-    name: str, va: float | int | None, vb: float | int | None, unit: str = "", digits: int = 1
+    name: str, values: Sequence[float | int | None], unit: str = "", digits: int = 1
 ) -> list[object]:
-    diff = vb - va if va is not None and vb is not None else None
-    rel = f" ({diff / va:+.0%})" if diff is not None and va else ""
-    return [
-        name,
-        _num(va, unit, digits),
-        _num(vb, unit, digits),
-        (_num(diff, unit, digits) if diff is not None else "—") + rel,
-    ]
+    """One row: the baseline's value, then each other run's value and its difference to it."""
+    base = values[0]
+    row: list[object] = [name, _num(base, unit, digits)]
+    for v in values[1:]:
+        diff = v - base if base is not None and v is not None else None
+        rel = f" ({diff / base:+.0%})" if diff is not None and base else ""
+        row += [
+            _num(v, unit, digits),
+            (_num(diff, unit, digits) if diff is not None else "—") + rel,
+        ]
+    return row
+
+
+def labels_for(n: int) -> list[str]:
+    """A, B, C, … for the runs of a comparison, the first (A) the baseline."""
+    return [chr(ord("A") + i) for i in range(n)]
 
 
 def build_compare(
     a_run: Run, b_run: Run, out_dir: Path, criteria: CriteriaFor = criteria_for
 ) -> tuple[Analysis, Analysis]:
-    """Analyse both runs (each with its own criteria) and write compare.{md,html,json} and plots/.
+    """Two runs side by side (build_compare_runs with A as the baseline)."""
+    a, b = build_compare_runs([a_run, b_run], out_dir, criteria)
+    return a, b
+
+
+def build_compare_runs(
+    runs: Sequence[Run], out_dir: Path, criteria: CriteriaFor = criteria_for
+) -> list[Analysis]:
+    """Analyse every run (each with its own criteria) and write compare.{md,html,json} and plots/:
+    each run beside the first, the baseline, with its difference to it.
 
     The Markdown and HTML keep the names report.md and report.html, like a single run's report."""
+    if len(runs) < 2:
+        raise ValueError("a comparison needs two runs or more")
+    if len(runs) > len(plots.RUN_COLORS):
+        raise ValueError(f"at most {len(plots.RUN_COLORS)} runs in one comparison")
     out_dir.mkdir(parents=True, exist_ok=True)
     pdir = out_dir / "plots"
     pdir.mkdir(exist_ok=True)
-    a, b = analyse(a_run, criteria(a_run)), analyse(b_run, criteria(b_run))
-    labels = ["A", "B"]
-    doc = Doc(f"A/B: {a_run.label} vs {b_run.label}")
+    res = [analyse(r, criteria(r)) for r in runs]
+    labels = labels_for(len(runs))
+    a = res[0]
+    doc = Doc(" vs ".join(r.label for r in runs))
     doc.table(
         ["", "run", "profile", "target"],
         [
             [lab, r.label, r.profile, (r.meta[0].target if r.meta else None) or "?"]
-            for lab, r in zip(labels, (a_run, b_run), strict=True)
+            for lab, r in zip(labels, runs, strict=True)
         ],
     )
     doc.p(
         f"Recovery means {a.criteria.describe()} (each run uses its own SLO knobs unless given on the command line)."
+        + (" A is the baseline: every difference is that run minus A." if len(runs) > 2 else "")
     )
-    sa, sb = a.summary, b.summary
-    ra, rb = a.largest_rise(), b.largest_rise()
+    summaries = [x.summary for x in res]
+    rises = [x.largest_rise() for x in res]
 
     def pct(x: float | None) -> float | None:
         return None if x is None else x * 100
 
+    def each(f: Callable[[Any], Any]) -> list[Any]:
+        return [f(x) for x in summaries]
+
+    def rise(f: Callable[[HeadlineRow], Any]) -> list[Any]:
+        return [f(r) if r else None for r in rises]
+
+    headers = [""] + [h for lab in labels[1:] for h in (lab, f"{lab} − A")]
+    headers.insert(1, "A")
     doc.h2("Differences")
     doc.table(
-        ["", "A", "B", "B − A"],
+        headers,
         [
             # Average and maximum first: what a user-facing A/B (the paths study) is judged by.
-            _line("latency average", sa.mean_ms, sb.mean_ms, " ms"),
-            _line("latency max", sa.max_ms, sb.max_ms, " ms"),
-            _line("latency p50", sa.p50_ms, sb.p50_ms, " ms"),
-            _line("latency p95", sa.p95_ms, sb.p95_ms, " ms"),
-            _line("latency p99", sa.p99_ms, sb.p99_ms, " ms"),
-            _line("requests", sa.requests, sb.requests, digits=0),
-            _line("errors", sa.errors, sb.errors, digits=0),
-            _line("error rate (%)", pct(sa.error_rate), pct(sb.error_rate), digits=2),
-            _line("dropped by k6", sa.dropped, sb.dropped, digits=0),
-            _line("server total p50", sa.server_p50_ms, sb.server_p50_ms, " ms"),
-            _line(
-                "added by network and platform (p50)", sa.overhead_p50_ms, sb.overhead_p50_ms, " ms"
-            ),
-            _line("instances seen", sa.instances, sb.instances, digits=0),
-            _line("peak OK throughput", sa.peak_ok_per_s, sb.peak_ok_per_s, " req/s", 0),
+            _line("latency average", each(lambda s: s.mean_ms), " ms"),
+            _line("latency max", each(lambda s: s.max_ms), " ms"),
+            _line("latency p50", each(lambda s: s.p50_ms), " ms"),
+            _line("latency p95", each(lambda s: s.p95_ms), " ms"),
+            _line("latency p99", each(lambda s: s.p99_ms), " ms"),
+            _line("requests", each(lambda s: s.requests), digits=0),
+            _line("errors", each(lambda s: s.errors), digits=0),
+            _line("error rate (%)", each(lambda s: pct(s.error_rate)), digits=2),
+            _line("dropped by k6", each(lambda s: s.dropped), digits=0),
+            _line("server total p50", each(lambda s: s.server_p50_ms), " ms"),
+            _line("added by network and platform (p50)", each(lambda s: s.overhead_p50_ms), " ms"),
+            _line("instances seen", each(lambda s: s.instances), digits=0),
+            _line("peak OK throughput", each(lambda s: s.peak_ok_per_s), " req/s", 0),
             _line(
                 "largest rise: first new instance answered",
-                ra.first_new_instance_s if ra else None,
-                rb.first_new_instance_s if rb else None,
+                rise(lambda r: r.first_new_instance_s),
                 " s",
             ),
-            _line(
-                "largest rise: recovered after",
-                ra.recovery_s if ra else None,
-                rb.recovery_s if rb else None,
-                " s",
-                0,
-            ),
-            _line(
-                "largest rise: errors until recovery",
-                ra.errors if ra else None,
-                rb.errors if rb else None,
-                digits=0,
-            ),
+            _line("largest rise: recovered after", rise(lambda r: r.recovery_s), " s", 0),
+            _line("largest rise: errors until recovery", rise(lambda r: r.errors), digits=0),
             _line(
                 "objective first broke at offered",
-                a.capacity.break_offered,
-                b.capacity.break_offered,
+                [x.capacity.break_offered for x in res],
                 " req/s",
                 0,
             ),
         ],
     )
-    speed = _speedup(doc, a, b)
-    if a.cache or b.cache:
+    speeds = [_speedup(doc, a, x, lab) for lab, x in zip(labels[1:], res[1:], strict=True)]
+    if any(x.cache for x in res):
         doc.h2("Cache")
 
         def split(x: Analysis, cls: str, field: str) -> float | None:
@@ -514,26 +530,17 @@ def build_compare(
                     return float(getattr(s, field))
             return None
 
-        rows = [
-            _line(
-                "hit ratio (%)",
-                pct(a.cache.hit_ratio if a.cache else None),
-                pct(b.cache.hit_ratio if b.cache else None),
-                digits=1,
-            )
-        ]
+        rows = [_line("hit ratio (%)", [pct(x.cache.hit_ratio if x.cache else None) for x in res])]
         for cls in ("hit", "miss"):
             for q in ("p50_ms", "p95_ms", "p99_ms"):
-                rows.append(
-                    _line(f"{cls} latency {q[:3]}", split(a, cls, q), split(b, cls, q), " ms")
-                )
-        doc.table(["", "A", "B", "B − A"], rows)
-        if (a.cache and a.cache.hits) or (b.cache and b.cache.hits):
+                rows.append(_line(f"{cls} latency {q[:3]}", [split(x, cls, q) for x in res], " ms"))
+        doc.table(headers, rows)
+        if any(x.cache and x.cache.hits for x in res):
             doc.p(_HIT_TIMING)
-    for label, run, res in zip(labels, (a_run, b_run), (a, b), strict=True):
+    for label, run, x in zip(labels, runs, res, strict=True):
         doc.h2(f"Headline {label}: {run.label}")
-        doc.table(HEADLINE_HEADERS, headline_rows(res.headline))
-    secs = [a.per_second, b.per_second]
+        doc.table(HEADLINE_HEADERS, headline_rows(x.headline))
+    secs = [x.per_second for x in res]
     doc.h2("Rates")
     doc.img(
         plots.overlay(
@@ -584,7 +591,7 @@ def build_compare(
         ),
         "server vs client",
     )
-    if a.cache or b.cache:
+    if any(x.cache for x in res):
         doc.h2("Cache hit ratio")
         doc.img(
             plots.overlay(
@@ -597,9 +604,13 @@ def build_compare(
             ),
             "hit ratio",
         )
+    colours = ", ".join(
+        f"{c.removeprefix('tab:')} is {lab}"
+        for lab, c in zip(labels, plots.RUN_COLORS, strict=False)
+    )
     doc.p(
-        "Same run time axis for both runs (seconds since each run's start). Solid/dashed/dotted lines are the "
-        "series named in each legend; blue is A, orange is B."
+        "Same run time axis for every run (seconds since each run's start). Solid/dashed/dotted lines are the "
+        f"series named in each legend; {colours}."
     )
     doc.write(out_dir)
     _write_json(
@@ -607,35 +618,40 @@ def build_compare(
         {
             "schema_version": SCHEMA_VERSION,
             "kind": "compare",
-            "a": as_json(a, a_run),
-            "b": as_json(b, b_run),
-            "elastic_speedup": speed,
+            # The first two as before; with more runs, every run and every speedup over A.
+            "a": as_json(res[0], runs[0]),
+            "b": as_json(res[1], runs[1]),
+            "elastic_speedup": speeds[0],
+            "runs": [as_json(x, r) for x, r in zip(res, runs, strict=True)],
+            "elastic_speedups": speeds,
         },
     )
-    return a, b
+    return res
 
 
-def _speedup(doc: Doc, a: Analysis, b: Analysis) -> dict[str, Any] | None:
-    """The elastic speedup of B over A with the client-observed supply; shown and returned for JSON."""
+def _speedup(doc: Doc, a: Analysis, b: Analysis, label: str = "B") -> dict[str, Any] | None:
+    """The elastic speedup of `label` over A with the client-observed supply; shown and returned
+    for JSON."""
     if a.elasticity is None or b.elasticity is None:
         return None
     wa, wb = a.elasticity.views[0].whole, b.elasticity.views[0].whole
     eps, ratios = elasticity.speedup(wa, wb, a.elasticity.peak_demand, b.elasticity.peak_demand)
-    doc.h2("Elasticity")
+    doc.h2("Elasticity" if label == "B" else f"Elasticity: {label} over A")
     doc.p(
-        f"Elastic speedup of B over A: {eps:.2f} (geometric mean of A ÷ B over θ_U, θ_O, τ_U, τ_O, supply as "
-        "the clients saw it; above 1 means B provisions better). A metric 0 on both sides counts as ratio 1; "
+        f"Elastic speedup of {label} over A: {eps:.2f} (geometric mean of A ÷ {label} over θ_U, θ_O, τ_U, τ_O, supply as "
+        f"the clients saw it; above 1 means {label} provisions better). A metric 0 on both sides counts as ratio 1; "
         "a 0 on one side counts as one second of being one instance short (θ) or mis-provisioned (τ)."
     )
     names = {"theta_u": "θ_U (%)", "theta_o": "θ_O (%)", "tau_u": "τ_U (%)", "tau_o": "τ_O (%)"}
     doc.table(
-        ["metric", "A", "B", "A ÷ B", "zero rule"],
+        ["metric", "A", label, f"A ÷ {label}", "zero rule"],
         [
             [names[r.metric], f"{r.a:.2f}", f"{r.b:.2f}", f"{r.ratio:.2f}", r.rule or "—"]
             for r in ratios
         ],
     )
     return {
+        "over": label,
         "value": eps,
         "supply": "clients",
         "ratios": [

@@ -206,3 +206,26 @@ def test_compare_shows_the_elastic_speedup_with_each_ratio(tmp_path):
     md = (out / "report.md").read_text()
     assert f"Elastic speedup of B over A: {speed['value']:.2f}" in md
     assert "| τ_U (%) | 33.33 | 13.33 | 2.50 | — |" in md
+
+
+def test_compare_takes_n_runs_the_first_the_baseline(tmp_path):
+    folders = [
+        example_run(tmp_path, name, lag=lag) for name, lag in (("a", 5.0), ("b", 2.0), ("c", 8.0))
+    ]
+    out = tmp_path / "three"
+    assert main(["compare", *map(str, folders), "--out", str(out)]) == 0
+    cmp = json.loads((out / "compare.json").read_text())
+    jsonschema.validate(cmp, SCHEMA)
+    assert [r["label"] for r in cmp["runs"]] == ["a", "b", "c"]
+    speeds = {s["over"]: s["value"] for s in cmp["elastic_speedups"]}
+    # B reacts sooner than the baseline, C later: above 1 and below 1.
+    assert speeds["B"] > 1 > speeds["C"]
+    assert cmp["elastic_speedup"]["value"] == speeds["B"]
+    md = (out / "report.md").read_text()
+    minus = "\N{MINUS SIGN}"
+    assert f"|  | A | B | B {minus} A | C | C {minus} A |" in md
+    assert "Elastic speedup of C over A" in md
+    # Fewer than two runs is a usage error, exit 2.
+    with pytest.raises(SystemExit) as err:
+        main(["compare", str(folders[0])])
+    assert err.value.code == 2
