@@ -9,18 +9,8 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
-from deploy.k8scheck import checkov_scan, render, rules, schemas, service
-from deploy.k8scheck.findings import Finding
-from deploy.k8scheck.service import DelayEcho
-
-OVERLAYS = Path(__file__).resolve().parent.parent / "kubernetes" / "overlays"
-
-
-def check_documents(docs: list[dict[str, Any]], delay_echo: DelayEcho) -> list[Finding]:
-    """Every validator but checkov, which runs once for all sets (see checkov_scan.run)."""
-    return schemas.validate(docs, schemas.load_crds()) + rules.check(docs, delay_echo)
+from deploy.k8scheck.commands import check
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,46 +38,14 @@ def main(argv: list[str] | None = None) -> int:
         "overlays", nargs="*", type=Path, help="kustomizations to render (default: every overlay)"
     )
     args = parser.parse_args(argv)
-    checkov = None if args.no_checkov else args.checkov
-    if not args.no_checkov and not checkov:
-        print(
-            "k8scheck: checkov not given: pass --checkov, set CHECKOV, or --no-checkov",
-            file=sys.stderr,
-        )
-        return 2
-
-    try:
-        delay_echo = DelayEcho(service.find(args.delay_echo))
-    except FileNotFoundError as e:
-        print(f"k8scheck: {e}", file=sys.stderr)
-        return 2
-
-    targets: list[tuple[str, list[dict[str, Any]], list[Finding]]] = []
-    if args.manifests:
-        for path in args.manifests:
-            targets.append((str(path), render.load_documents(path.read_text(encoding="utf-8")), []))
-    else:
-        try:
-            kubectl = render.find_kubectl(args.kubectl)
-        except FileNotFoundError as e:
-            print(f"k8scheck: {e}", file=sys.stderr)
-            return 2
-        for overlay in args.overlays or sorted(p for p in OVERLAYS.iterdir() if p.is_dir()):
-            docs, failed = render.render_findings(kubectl, overlay)
-            targets.append((str(overlay), docs, failed))
-
-    scanned = checkov_scan.check(checkov, {n: d for n, d, _ in targets if d}) if checkov else {}
-    total = 0
-    for name, docs, failed in targets:
-        findings = (
-            failed + (check_documents(docs, delay_echo) if docs else []) + scanned.get(name, [])
-        )
-        total += len(findings)
-        status = "ok" if not findings else f"{len(findings)} finding(s)"
-        print(f"{name}: {len(docs)} resources: {status}")
-        for f in findings:
-            print(f"  {f}")
-    return 1 if total else 0
+    return check(
+        kubectl=args.kubectl,
+        checkov=args.checkov,
+        no_checkov=args.no_checkov,
+        delay_echo_path=args.delay_echo,
+        manifests=args.manifests,
+        overlays=args.overlays,
+    )
 
 
 if __name__ == "__main__":

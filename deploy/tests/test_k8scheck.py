@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from deploy.k8scheck import __main__ as cli
-from deploy.k8scheck import checkov_scan, render, rules, schemas
+from deploy.k8scheck import checkov_scan, commands, render, rules, schemas
 from deploy.k8scheck.findings import Finding
 from deploy.tests.conftest import FIXTURES, OVERLAYS
 
@@ -59,7 +59,7 @@ def test_knative_service_gets_the_base_container_settings(rendered):
 def test_the_overlays_pass_every_validator_but_checkov(rendered, delay_echo):
     # checkov on the overlays: make k8s-validate, and test_checkov_passes_the_overlays_in_a_real_scan
     for name, docs in rendered.items():
-        findings = cli.check_documents(docs, delay_echo)
+        findings = commands.check_documents(docs, delay_echo)
         assert findings == [], f"{name}:\n" + "\n".join(map(str, findings))
 
 
@@ -138,7 +138,7 @@ CAUGHT = [
 
 @pytest.mark.parametrize(("fixture", "validator", "expected"), CAUGHT, ids=[c[0] for c in CAUGHT])
 def test_each_validator_catches_its_kind_of_mistake(fixture, validator, expected, delay_echo):
-    found = by(validator, cli.check_documents(load(fixture), delay_echo))
+    found = by(validator, commands.check_documents(load(fixture), delay_echo))
     for fragments in expected:
         assert has(found, *fragments), (fragments, found)
     assert len(found) == len(expected), found
@@ -181,7 +181,7 @@ def test_settings_the_service_refuses_are_findings_with_its_reason(delay_echo, e
     docs = load("rules-deployment.yaml")
     configmap = next(d for d in docs if d["kind"] == "ConfigMap")
     configmap["data"].update(env)
-    found = by("rules", cli.check_documents(docs, delay_echo))
+    found = by("rules", commands.check_documents(docs, delay_echo))
     assert has(found, "delay-echo refuses its environment", says, "allowed:"), found
 
 
