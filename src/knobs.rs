@@ -235,6 +235,7 @@ impl Values {
         for (knob, text) in &flags.0 {
             v.set(knob, Some(text), caps)?;
         }
+        v.check_remainders(caps)?;
         Ok(v)
     }
 
@@ -246,7 +247,37 @@ impl Values {
             let text = text.or_else(|| knob.default.as_ref().and_then(|d| d.builtin));
             next.set(knob, text, caps)?;
         }
+        next.check_remainders(caps)?;
         Ok(next)
+    }
+
+    /// Refuses a server default whose weighted list leaves a remainder when the built-in that
+    /// remainder falls through to is over the cap: with `--max-delay 10ms`, `delay=1ms:50` would
+    /// otherwise draw the built-in 80 ms for half the requests.
+    fn check_remainders(&self, caps: &Caps) -> Result<(), BadKnob> {
+        fn remainder<T>(d: Option<&Dist<T>>) -> bool {
+            matches!(d, Some(Dist::Weighted(e)) if e.iter().map(|(_, w)| w).sum::<f64>() < 100.0)
+        }
+        for knob in &ALL {
+            let leaves = match knob.id {
+                Id::Delay => remainder(self.delay.as_ref()),
+                Id::Cpu => remainder(self.cpu.as_ref()),
+                Id::Size => remainder(self.size.as_ref()),
+                Id::Status | Id::Seed | Id::Hop | Id::Cache => false,
+            };
+            let Some(builtin) = knob.default.as_ref().and_then(|d| d.builtin).filter(|_| leaves) else { continue };
+            if let Err(over) = Values::default().set(knob, Some(builtin), caps) {
+                let error = format!(
+                    "{} leaves a remainder to the built-in {builtin}, and {}",
+                    self.show(knob).unwrap_or_default(),
+                    over.err.error
+                );
+                let allowed =
+                    format!("{}; weights adding up to 100 while the built-in is over the cap", over.err.allowed);
+                return Err(BadKnob { param: knob.name, err: KnobError { error, allowed } });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -433,6 +464,20 @@ mod tests {
             (drawn.status, drawn.delay, drawn.cpu, drawn.size),
             (200, Duration::from_millis(80), Duration::ZERO, None)
         );
+    }
+
+    #[test]
+    fn a_default_leaves_no_remainder_to_a_builtin_over_the_cap() {
+        let tight = Caps { max_delay: Duration::from_millis(10), ..CAPS };
+        let delay = named("delay").unwrap();
+        let flags = KnobFlags(vec![(delay, "1ms:50".into())]);
+        let e = Values::from_flags(&flags, &tight).unwrap_err();
+        assert_eq!(e.param, "delay");
+        assert!(e.err.error.contains("built-in 80ms") && e.err.error.contains("--max-delay"), "{e:?}");
+        assert!(Values::default().apply(&[(delay, Some("0:1"))], &tight).is_err());
+        let full = Values::default().apply(&[(delay, Some("1ms:50,2ms:50"))], &tight).unwrap();
+        assert!((0..100).all(|s| draw(&Values { seed: Some(s), ..Values::default() }, &full).delay <= tight.max_delay));
+        assert!(Values::from_flags(&flags, &CAPS).is_ok(), "the built-in is within the default cap");
     }
 
     #[test]

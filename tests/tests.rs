@@ -7,6 +7,7 @@ mod binary;
 mod cache;
 mod control;
 mod echo;
+mod fuzz_corpus;
 mod link;
 mod metrics;
 mod protocols;

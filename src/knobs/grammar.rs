@@ -52,8 +52,10 @@ impl Value for Duration {
     fn from_f64(v: f64) -> Self {
         Duration::from_secs_f64(v.max(0.0))
     }
+    /// Exact, so a value shown (GET /config) parses back to itself: nanoseconds where the value
+    /// has any (the grammar accepts them), else `format_duration`.
     fn render(self) -> String {
-        format_duration(self)
+        if self.subsec_nanos() % 1_000 != 0 { format!("{}ns", self.as_nanos()) } else { format_duration(self) }
     }
 }
 
@@ -514,6 +516,8 @@ mod tests {
             "1ms..2ms:50",
             "lognormal(80ms,400ms)",
             "0",
+            "2422ns",
+            "1ns..1us",
         ] {
             let parsed = d(s).unwrap();
             assert_eq!(d(&parsed.to_string()).unwrap(), parsed, "{s}");

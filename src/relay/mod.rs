@@ -147,6 +147,65 @@ impl Relay {
     }
 }
 
+/// What the relay decides from what a client or a peer sends, laid open for the fuzz targets and
+/// their corpus replay (fuzz/, tests/fuzz_corpus.rs), which check it against properties; not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::time::{Duration, SystemTime};
+
+    use hyper::header::HeaderMap;
+    use hyper::http::request::Parts;
+    use serde_json::Value;
+
+    use super::{Forward, Hop, HopError, Next, Peer, X_ECHO_HOPS, chain, hops, peers, timing};
+
+    /// A request's `hop` planned as `Relay::plan` plans it: the hop, and the forwarded request's
+    /// path and query and headers.
+    pub fn plan(
+        list: &str,
+        head: &Parts,
+        peers: &[Peer],
+        max_hops: u32,
+    ) -> Result<Option<(Hop, String, HeaderMap)>, HopError> {
+        let hop = hops::plan(list, head.headers.get(&X_ECHO_HOPS), peers, max_hops)?;
+        Ok(hop.map(|hop| {
+            let Forward { hop, out } = Forward::new(hop, &head.method, &head.uri, &head.headers);
+            (hop, out.path_and_query, out.headers)
+        }))
+    }
+
+    pub fn valid_name(s: &str) -> bool {
+        peers::valid_name(s)
+    }
+
+    /// The peer's total read from its Server-Timing.
+    pub fn own_total(server_timing: &str) -> Option<Duration> {
+        timing::own_total(server_timing)
+    }
+
+    /// A leg's Server-Timing entries, the peer's own legs (`theirs`) copied after them.
+    pub fn leg_entries(
+        own_name: &str,
+        peer: &str,
+        round_trip: Duration,
+        peer_total: Option<Duration>,
+        theirs: Option<&str>,
+    ) -> String {
+        timing::entries(own_name, peer, round_trip, peer_total, theirs)
+    }
+
+    /// This instance's chain element for a leg to `peer`.
+    pub fn chain_element(instance: &str, peer: &str, round_trip: Duration, peer_total: Option<Duration>) -> Value {
+        let next = Next { peer, round_trip, peer_total };
+        chain::chain_element(instance, None, SystemTime::UNIX_EPOCH, round_trip, Some(next))
+    }
+
+    /// The peer's JSON answer with `element` first in its chain; `None`: passed on as it came.
+    pub fn prepend_to_chain(peer_body: &[u8], element: Value) -> Option<Vec<u8>> {
+        chain::prepend_to_chain(peer_body, element)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,7 +51,8 @@ pub(super) fn own_total(server_timing: &str) -> Option<Duration> {
         }
         let dur = params.split(';').find_map(|p| p.trim().strip_prefix("dur="))?;
         let ms: f64 = dur.parse().ok()?;
-        (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1e3))
+        // A peer's figure: one too large for a Duration is no total, not a panic.
+        Duration::try_from_secs_f64(ms / 1e3).ok()
     })
 }
 
@@ -84,6 +85,9 @@ mod tests {
             ["hop;desc=\"b>c\";dur=11.000", "peer-total;desc=\"c\";dur=0.300"]
         );
         assert_eq!(own_total("hop;dur=1"), None);
+        for unusable in ["total;dur=1e30", "total;dur=-1", "total;dur=NaN", "total;dur=inf"] {
+            assert_eq!(own_total(unusable), None, "{unusable}");
+        }
         assert_eq!(ms3(Duration::from_nanos(1_234_567)), "1.234");
     }
 

@@ -1,0 +1,35 @@
+# Fuzzing (issue 22): cargo-fuzz/libFuzzer targets over every parser a client or a peer reaches
+# (fuzz/). Not in `make check` or `make test`: those replay the committed corpus through the same
+# properties in `cargo test` (tests/fuzz_corpus.rs), with no libFuzzer and no nightly flags.
+#
+#   make fuzz FUZZ_SECONDS=30              each target for 30 s, one after another
+#   make fuzz FUZZ_RUNS=10000000           each target for ten million executions (the long runs)
+#   make fuzz FUZZ_TARGETS="knobs hops"    only these
+#   make fuzz-cmin                         fold what the runs found into fuzz/corpus/, minimised
+
+FUZZ_TARGETS ?= knobs cache_policy hops config_body server_timing chain request
+FUZZ_SECONDS ?= 60
+# An execution count instead of a time (libFuzzer's -runs); set, it wins over FUZZ_SECONDS.
+FUZZ_RUNS    ?=
+TOOLS        ?= .tools
+CARGO_FUZZ_VERSION := 0.13.1
+CARGO_FUZZ   := $(TOOLS)/cargo-fuzz-$(CARGO_FUZZ_VERSION)/bin/cargo-fuzz
+# cargo-fuzz passes nightly-only rustc flags (-Zsanitizer=address, …); the stable toolchain ships
+# the sanitizer runtimes, and RUSTC_BOOTSTRAP=1 lets it accept those flags without a nightly.
+# -O -a: optimised, with debug assertions and overflow checks, so an overflow is a finding.
+FUZZ_CARGO   := RUSTC_BOOTSTRAP=1 $(CARGO_FUZZ)
+FUZZ_BUILD   := -O -a
+
+$(CARGO_FUZZ):
+	$(CARGO) install --locked --root $(TOOLS)/cargo-fuzz-$(CARGO_FUZZ_VERSION) cargo-fuzz --version $(CARGO_FUZZ_VERSION)
+	@test -x $@
+
+.PHONY: fuzz fuzz-cmin
+fuzz: $(CARGO_FUZZ) ## Fuzz each parser in turn (FUZZ_SECONDS=60 or FUZZ_RUNS=N each; FUZZ_TARGETS=…); per target its executions and outcome
+	RUSTC_BOOTSTRAP=1 CARGO_FUZZ="$(CARGO_FUZZ)" FUZZ_BUILD="$(FUZZ_BUILD)" fuzz/run.sh "$(FUZZ_SECONDS)" "$(FUZZ_RUNS)" $(FUZZ_TARGETS)
+
+fuzz-cmin: $(CARGO_FUZZ) ## Merge what `make fuzz` found (fuzz/target/found/) into fuzz/corpus/, minimised with cargo fuzz cmin
+	@for t in $(FUZZ_TARGETS); do \
+	  if [ -d fuzz/target/found/$$t ]; then cp -n fuzz/target/found/$$t/* fuzz/corpus/$$t/ 2>/dev/null || true; fi; \
+	  $(FUZZ_CARGO) fuzz cmin $(FUZZ_BUILD) $$t fuzz/corpus/$$t; \
+	done
