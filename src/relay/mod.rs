@@ -157,7 +157,7 @@ pub mod fuzzing {
     use hyper::http::request::Parts;
     use serde_json::Value;
 
-    use super::{Forward, Hop, HopError, Next, Peer, X_ECHO_HOPS, chain, hops, peers, timing};
+    use crate::relay::{Forward, Hop, HopError, Next, Peer, X_ECHO_HOPS, chain, hops, peers, timing};
 
     /// A request's `hop` planned as `Relay::plan` plans it: the hop, and the forwarded request's
     /// path and query and headers.
