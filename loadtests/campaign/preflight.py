@@ -15,15 +15,22 @@ from .spec import Campaign, CampaignError
 
 
 def check(campaign: Campaign, env: Mapping[str, str] = os.environ) -> float:
-    """Judge every configuration; the planned duration in seconds when all pass."""
+    """Judge every configuration; the planned duration in seconds when all pass. The knobs' own
+    checks come first, then k6's, then those that need the built service (the cold start)."""
+    platforms = {}
     for c in campaign.configs:
         if c.kind == "platform":
             try:
-                cfg = PlatformConfig.from_env({**env, **c.env()}, REPO)
-                check_cold_start(cfg.cold_start_judge(), cfg.cold_start)
+                platforms[c.name] = PlatformConfig.from_env({**env, **c.env()}, REPO)
             except KnobError as e:
                 raise CampaignError(f"configs {c.name!r}: {e}") from None
     try:
-        return budget.planned_seconds(campaign, env)
+        seconds = budget.planned_seconds(campaign, env)
     except budget.BudgetError as e:
         raise CampaignError(str(e)) from None
+    for name, cfg in platforms.items():
+        try:
+            check_cold_start(cfg.cold_start_judge(), cfg.cold_start)
+        except KnobError as e:
+            raise CampaignError(f"configs {name!r}: {e}") from None
+    return seconds

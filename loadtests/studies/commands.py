@@ -50,9 +50,15 @@ def run(
     if variant is not None and variant not in keys:
         _say(f"{study.name} has no variant {variant!r}; allowed: {', '.join(keys)}")
         return 2
-    # Imported here so that listing and checking studies needs no netlab (nor root).
-    from loadtests.netlab import NetlabError
+    # Imported here so that listing and checking studies needs no netlab (nor root); root is
+    # checked before the runner is imported, which needs the venv's packages (nobody's test).
+    from loadtests.netlab import NetlabError, check_prerequisites
 
+    try:
+        check_prerequisites()
+    except NetlabError as e:
+        _say(str(e))
+        return 2
     from .runner import OutOfTime, StudyFailed, Tools
     from .runner import run as run_study
 
