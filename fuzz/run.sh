@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs fuzz targets one after another: run.sh SECONDS RUNS TARGET...; RUNS, when not empty, is an
 # execution count that wins over SECONDS. New inputs go to fuzz/target/found/<target> (the
-# committed corpus in fuzz/corpus/<target> is read, not grown: `make fuzz-cmin` folds them in),
+# committed fuzz/corpus/<target>, fuzz/seeds/<target> and fuzz/regressions/<target> are read, not grown:
+# `make fuzz-cmin` folds them in),
 # each run's log to fuzz/target/logs/<target>.log; a crash leaves its input in
 # fuzz/artifacts/<target>/. Ends with one line per target (executions, speed, outcome), non-zero
 # if any target failed.
@@ -22,7 +23,9 @@ for t in "$@"; do
   log="fuzz/target/logs/$t.log"
   echo "== $t: ${limit[*]}"
   # A unit slower than 10 s is a hang: every delay the targets can ask for is capped at 2 ms.
-  "$CARGO_FUZZ" fuzz run $FUZZ_BUILD "$t" "fuzz/target/found/$t" "fuzz/corpus/$t" -- \
+  seeds=("fuzz/corpus/$t")
+  for d in seeds regressions; do [ -d "fuzz/$d/$t" ] && seeds+=("fuzz/$d/$t"); done
+  "$CARGO_FUZZ" fuzz run $FUZZ_BUILD "$t" "fuzz/target/found/$t" "${seeds[@]}" -- \
     "${limit[@]}" -timeout=10 -print_final_stats=1 >"$log" 2>&1
   rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

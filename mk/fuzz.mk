@@ -6,6 +6,10 @@
 #   make fuzz FUZZ_RUNS=10000000           each target for ten million executions (the long runs)
 #   make fuzz FUZZ_TARGETS="knobs hops"    only these
 #   make fuzz-cmin                         fold what the runs found into fuzz/corpus/, minimised
+#
+# Kept whole, beside the minimised corpus: fuzz/seeds/<target>/, the examples of docs/api.md, and
+# fuzz/regressions/<target>/, the inputs of past findings, each named for what it found; the runs
+# read them as seeds and `cargo test` replays them with the corpus.
 
 FUZZ_TARGETS ?= knobs cache_policy hops config_body server_timing chain request
 FUZZ_SECONDS ?= 60
@@ -28,8 +32,13 @@ $(CARGO_FUZZ):
 fuzz: $(CARGO_FUZZ) ## Fuzz each parser in turn (FUZZ_SECONDS=60 or FUZZ_RUNS=N each; FUZZ_TARGETS=…); per target its executions and outcome
 	RUSTC_BOOTSTRAP=1 CARGO_FUZZ="$(CARGO_FUZZ)" FUZZ_BUILD="$(FUZZ_BUILD)" fuzz/run.sh "$(FUZZ_SECONDS)" "$(FUZZ_RUNS)" $(FUZZ_TARGETS)
 
+# The committed corpus is the smallest set that covers every edge the inputs reach (set cover,
+# hit counts ignored), so it stays a few hundred small files a replay checks in well under a
+# second; a long run grows its own, richer corpus in fuzz/target/found/ from it.
 fuzz-cmin: $(CARGO_FUZZ) ## Merge what `make fuzz` found (fuzz/target/found/) into fuzz/corpus/, minimised with cargo fuzz cmin
-	@for t in $(FUZZ_TARGETS); do \
+	for t in $(FUZZ_TARGETS); do \
 	  if [ -d fuzz/target/found/$$t ]; then cp -n fuzz/target/found/$$t/* fuzz/corpus/$$t/ 2>/dev/null || true; fi; \
-	  $(FUZZ_CARGO) fuzz cmin $(FUZZ_BUILD) $$t fuzz/corpus/$$t; \
+	  $(FUZZ_CARGO) fuzz cmin $(FUZZ_BUILD) $$t fuzz/corpus/$$t -- -set_cover_merge=1 -use_counters=0 >fuzz/target/logs/cmin-$$t.log 2>&1 \
+	    || { tail -20 fuzz/target/logs/cmin-$$t.log; exit 1; }; \
+	  echo "$$t: $$(ls fuzz/corpus/$$t | wc -l) files, $$(cat fuzz/corpus/$$t/* | wc -c) bytes"; \
 	done

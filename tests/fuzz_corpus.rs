@@ -7,14 +7,22 @@ mod properties;
 
 use std::path::Path;
 
+/// Every file of fuzz/corpus/<target>/, the examples of docs/api.md in fuzz/seeds/<target>/ and,
+/// where a finding left one, fuzz/regressions/<target>/.
 fn replay(target: &str, property: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let corpus = fuzz.join("corpus").join(target);
+    let mut files: Vec<_> = std::fs::read_dir(&corpus)
+        .unwrap_or_else(|e| panic!("{}: {e}", corpus.display()))
+        .chain(
+            ["seeds", "regressions"]
+                .iter()
+                .flat_map(|d| std::fs::read_dir(fuzz.join(d).join(target)).into_iter().flatten()),
+        )
         .map(|e| e.expect("a directory entry").path())
         .collect();
     files.sort();
-    assert!(!files.is_empty(), "{} holds no case", dir.display());
+    assert!(files.len() > 1, "{} holds no corpus", corpus.display());
     for file in files {
         let data = std::fs::read(&file).expect("a corpus file");
         let outcome = std::panic::catch_unwind(|| property(&data));
