@@ -14,6 +14,8 @@
 #                  `make test` runs them while the service compiles
 #   LIVE_TARGETS   integration gates that run the service binary (load generators, namespaces,
 #                  the quick benchmark); `make test` runs them one at a time once it is built
+#   SERVICE_LANE_GATES  live gates that assert no timing: they run the dev binary at the end of
+#                  the service lane, while the image's release binary still builds
 #   LINT_TARGETS   linters for `make lint`
 #   APT_PACKAGES   Debian packages `make deps` installs for the tests
 #
@@ -102,7 +104,7 @@ test: ## Run every test: deps, check, then the integration gates (what CI runs)
 	@echo "make test: all checks passed"
 
 test-service-lane: check-rust
-	+$(IN_ORDER) $(SERVICE_BUILDS)
+	+$(IN_ORDER) $(SERVICE_BUILDS) $(SERVICE_LANE_GATES)
 
 test-image-lane:
 	+$(IN_ORDER) image-binary
@@ -111,14 +113,14 @@ test-tools-lane: check-python
 	+$(IN_ORDER) $(TEST_TARGETS)
 
 test-gates: ## The integration gates alone (make test runs check first)
-	+$(IN_ORDER) $(TEST_TARGETS) $(LIVE_TARGETS)
+	+$(IN_ORDER) $(TEST_TARGETS) $(SERVICE_LANE_GATES) $(LIVE_TARGETS)
 
 # A test that passes only sometimes is a failing test: this finds them before CI does.
 .PHONY: test-flakes
 test-flakes: ## Repeat the suites: cargo test RUST_RUNS=20 times with the other cores busy, each live gate LIVE_RUNS=5 times
 	$(MAKE) --no-print-directory deps
 	+$(IN_ORDER) image-binary $(SERVICE_BUILDS)
-	MAKE="$(MAKE)" CARGO="$(CARGO)" scripts/test-flakes.sh $(or $(GATES),$(LIVE_TARGETS))
+	MAKE="$(MAKE)" CARGO="$(CARGO)" scripts/test-flakes.sh $(or $(GATES),$(SERVICE_LANE_GATES) $(LIVE_TARGETS))
 
 .PHONY: lint
 lint: $(LINT_TARGETS) ## Run every linter

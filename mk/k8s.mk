@@ -14,7 +14,7 @@ K8S_OVERLAYS ?=
 # The rules ask delay-echo for its metric names and resolve each container's settings with it
 # (--list-metrics, --print-config). The dev build: its dependencies are the ones `cargo test`
 # compiled, so only the crate is compiled (as for link-binary), and cargo keeps it current.
-K8S_DELAY_ECHO := target/debug/delay-echo
+K8S_DELAY_ECHO := $(DEV_BIN)
 
 TEST_TARGETS += k8s-validate test-k8s
 
@@ -22,16 +22,12 @@ TEST_TARGETS += k8s-validate test-k8s
 	$(VENV_BIN)/python -c 'import sys; from pathlib import Path; from deploy.k8scheck.render import fetch_kubectl; fetch_kubectl(Path(sys.argv[1]), Path(sys.argv[2]))' $< $@
 	$@ version --client
 
-.PHONY: k8s-binary
-k8s-binary:
-	$(CARGO) build --locked --bin delay-echo
-
 .PHONY: k8s-validate
-k8s-validate: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp $(KUBECTL_DEP) k8s-binary ## Render every deploy/kubernetes overlay and validate it (schemas, CRDs, rules, checkov)
+k8s-validate: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp $(KUBECTL_DEP) dev-binary ## Render every deploy/kubernetes overlay and validate it (schemas, CRDs, rules, checkov)
 	$(K8SCHECK) --kubectl $(KUBECTL) --checkov $(CHECKOV) --delay-echo $(K8S_DELAY_ECHO) $(K8S_OVERLAYS)
 
 .PHONY: test-k8s
-test-k8s: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp $(KUBECTL_DEP) k8s-binary ## Each validator shown catching its broken fixture; the overlays pass
+test-k8s: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp $(KUBECTL_DEP) dev-binary ## Each validator shown catching its broken fixture; the overlays pass
 	KUBECTL=$(KUBECTL_RUN) CHECKOV=$(abspath $(CHECKOV)) DELAY_ECHO_BIN=$(abspath $(K8S_DELAY_ECHO)) \
 	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider $(K8S_DIR)/tests
 
