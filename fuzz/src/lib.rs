@@ -62,7 +62,7 @@ fn assert_within(drawn: &knobs::Drawn, caps: &Caps, what: &str) {
     assert!(drawn.delay <= caps.max_delay, "{what}: delay {:?} over the cap {:?}", drawn.delay, caps.max_delay);
     assert!(drawn.cpu <= caps.max_cpu, "{what}: cpu {:?} over the cap {:?}", drawn.cpu, caps.max_cpu);
     assert!(drawn.size.is_none_or(|s| s <= caps.max_size.0), "{what}: size {:?} over the cap", drawn.size);
-    assert!((100..=599).contains(&drawn.status), "{what}: status {}", drawn.status);
+    assert!((200..=599).contains(&drawn.status), "{what}: status {}", drawn.status);
 }
 
 /// Every knob value the grammar reads (delay, cpu, status, size, seed, cache), under the default

@@ -89,17 +89,19 @@ impl Value for Size {
     }
 }
 
-/// An HTTP status code, 100 to 599 (the range RFC 9110 defines; `parse_one` enforces it, so a
-/// status needs no cap).
+/// An answer's HTTP status code, 200 to 599 (`parse_one` enforces it, so a status needs no cap).
+/// Not 1xx: RFC 9110 makes those interim responses, never an answer's status, and hyper sends a
+/// bare 500 (without the instance's headers) in place of one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Status(pub u16);
 
 impl Value for Status {
-    const UNIT_HINT: &'static str = "a status code from 100 to 599";
+    const UNIT_HINT: &'static str = "a status code from 200 to 599";
 
     fn parse_one(s: &str) -> Result<Self, String> {
         match s.parse::<u16>() {
-            Ok(code @ 100..=599) => Ok(Status(code)),
+            Ok(code @ 200..=599) => Ok(Status(code)),
+            Ok(code @ 100..=199) => Err(format!("{code} is an interim status, never an answer's")),
             _ => Err(format!("{s:?} is not a status code")),
         }
     }
@@ -501,6 +503,9 @@ mod tests {
             assert!(e.allowed.contains("do not nest") || e.allowed.contains("does not nest"), "{bad}: {e}");
         }
         assert!(status("lognormal(200,500):10").is_err(), "status entries stay fixed values");
+        for interim in ["100", "101", "0163:5", "200:50,199:50"] {
+            assert!(status(interim).unwrap_err().allowed.contains("from 200 to 599"), "{interim}");
+        }
         assert!(status("200..299:10").is_err());
         assert!(d("lognormal(40ms,31s):10").unwrap_err().error.contains("--max-delay"));
     }
