@@ -156,7 +156,8 @@ def verdict(a: str, b: str, metric: str, diff: float, iv: stats.Interval, k: int
     more = "more" if diff > 0 else "less"
     if metric in ("first_new_instance_s", "recovered_after_s"):
         more = "later" if diff > 0 else "earlier"
-    return f"{b}: {label} {more} than {a} by {_fmt(lo, '')}–{_fmt(hi, unit)} ({level})"
+    span = _fmt(lo, unit) if _fmt(lo, "") == _fmt(hi, "") else f"{_fmt(lo, '')}–{_fmt(hi, unit)}"
+    return f"{b}: {label} {more} than {a} by {span} ({level})"
 
 
 def summarise(record: dict[str, Any], runs: list[RunMetrics]) -> dict[str, Any]:
