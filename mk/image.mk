@@ -90,7 +90,7 @@ lint-workflows: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp ## zizmor (offline) and ch
 
 .PHONY: test-image-units
 test-image-units: $(VENV)/.stamp ## Image checks without a build: build context, Dockerfile, workflows, buildc/runc/push on a stand-in docker
-	$(VENV_BIN)/python -m pytest -q -p no:cacheprovider -m "not live" tests/image
+	$(VENV_BIN)/python -m pytest -q -p no:cacheprovider -n 2 -m "not live" tests/image
 
 .PHONY: test-image
 test-image: $(VENV)/.stamp image-binary ## The image's binary, built as the Dockerfile builds it: static, under the size budget

@@ -49,7 +49,7 @@ LOADTEST_ENV = K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/$(SERVIC
 
 .PHONY: check-loadtests
 check-loadtests: $(VENV)/.stamp ## Load-test checks without a server: analysis known answers, k6 inspect, policies
-	$(LOADTEST_ENV) $(VENV_BIN)/python -m pytest -q -p no:cacheprovider -m "not live" loadtests/tests
+	$(LOADTEST_ENV) $(VENV_BIN)/python -m pytest -q -p no:cacheprovider -n 2 -m "not live" loadtests/tests
 
 .PHONY: test-loadtests
 test-loadtests: image-binary $(VENV)/.stamp ## Load-test gate: k6, locust and the local platform end to end on loopback
