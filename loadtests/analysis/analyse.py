@@ -67,6 +67,45 @@ class PlatformRise:
     client_first_answer_s: float | None
 
 
+@dataclass(frozen=True)
+class FaultImpact:
+    """One fault of FAULTS: what the platform did and what the clients felt, from when it was
+    applied until recovery (seconds since the run's origin, durations in seconds)."""
+
+    fault: int
+    kind: str
+    spec: str
+    instance: str | None
+    planned_s: float | None
+    applied_s: float | None
+    restored_s: float | None  # hang: SIGCONT; slow: configuration back
+    exit_code: int | None  # kill
+    ejected_s: float | None  # hang: out of HAProxy's rotation
+    readmitted_s: float | None  # hang: back in rotation
+    replaced_by: str | None  # kill: the next instance requested that became ready
+    replacement_ready_s: float | None
+    response: str  # replaced | ejected | waited | not applied
+    supply_back_s: float | None  # the lost capacity serving again
+    recovered_s: float | None  # from applied to supply back and the objective met again
+    requests: int  # started from applied until recovery (the run's end if none)
+    failed: int
+    over_objective: int  # answered, but slower than the objective's p95
+    note: str | None  # why it was not applied
+
+
+@dataclass(frozen=True)
+class Accounting:
+    """Every planned request is answered, failed or dropped by the generator, and only one of them."""
+
+    planned: int | None  # from k6's plan (arrival-rate executors); None without one
+    answered: int
+    failed: int
+    dropped: int
+    difference: int | None  # planned - (answered + failed + dropped)
+    tolerance: int
+    holds: bool | None
+
+
 @dataclass
 class Analysis:
     label: str
@@ -80,6 +119,8 @@ class Analysis:
     elasticity_missing: str | None  # why there is no elasticity section
     cache: cache.CacheReport | None
     platform_rises: list[PlatformRise] = field(default_factory=list)
+    faults: list[FaultImpact] = field(default_factory=list)
+    accounting: Accounting | None = None  # runs with faults
 
     def largest_rise(self) -> HeadlineRow | None:
         """The spike a study is about (the run's start is a rise too, usually small)."""
@@ -227,6 +268,100 @@ def _platform_rises(run: Run, rows: list[HeadlineRow], inst: pd.DataFrame) -> li
     return out
 
 
+# k6 starts a ramp's arrivals at whole iterations: its count may differ from the plan's integral by one
+# per stage; 0.1 % bounds that for the longest profiles.
+ACCOUNTING_TOLERANCE = 0.001
+
+
+def accounting(run: Run, sec: pd.DataFrame) -> Accounting:
+    """planned = answered + failed + dropped. Answered and failed are the requests k6 completed (a
+    status 200-399 or not; a timeout is a failure), so each is one or the other; a dropped iteration
+    never sent its request."""
+    answered, failed = run.db.execute(
+        "SELECT count(*) FILTER (WHERE ok), count(*) FILTER (WHERE NOT ok) FROM requests"
+    ).fetchone() or (0, 0)
+    dropped = round(float(sec["dropped"].sum()))
+    has_plan = bool(sec["planned"].notna().any()) and float(sec["planned"].sum()) > 0
+    planned = round(float(sec["planned"].sum())) if has_plan else None
+    tolerance = max(1, math.ceil((planned or 0) * ACCOUNTING_TOLERANCE))
+    diff = None if planned is None else planned - (int(answered) + int(failed) + dropped)
+    return Accounting(
+        planned=planned,
+        answered=int(answered),
+        failed=int(failed),
+        dropped=dropped,
+        difference=diff,
+        tolerance=tolerance,
+        holds=None if diff is None else abs(diff) <= tolerance,
+    )
+
+
+def _fault_impacts(run: Run, sec: pd.DataFrame, c: Criteria) -> list[FaultImpact]:
+    log = run.platform
+    if log is None:
+        return []
+    ok = metrics._ok_seconds(sec, c)  # the headline's own test of a second
+    end = _load_end(run, sec)
+    out = []
+    for f in log.faults:
+        replacement = (
+            log.replacement(f.applied) if f.kind == "kill" and f.applied is not None else None
+        )
+        if f.applied is None:
+            response, back = "not applied", None
+        elif f.kind == "kill":
+            response = "replaced" if replacement is not None else "waited"
+            back = (
+                (replacement.in_rotation or replacement.ready) if replacement is not None else None
+            )
+        elif f.kind == "hang" and f.ejected is not None:
+            response, back = "ejected", f.readmitted
+        else:
+            response, back = "waited", f.restored
+        recovered_at = None
+        if f.applied is not None and back is not None:
+            start = math.floor(back)  # never before the fault: back comes after it
+            first = metrics._first_run(ok, start, end, max(1, min(c.seconds, end - start)))
+            if first is not None:
+                recovered_at = max(float(first), back)
+        requests = failed = over = 0
+        if f.applied is not None:
+            until = recovered_at if recovered_at is not None else float("inf")
+            row = run.db.execute(
+                """SELECT count(*), count(*) FILTER (WHERE NOT ok),
+                          count(*) FILTER (WHERE ok AND latency_ms > ?)
+                   FROM requests WHERE t_start >= ? AND t_start < ?""",
+                [c.slo_p95_ms, f.applied, until],
+            ).fetchone()
+            requests, failed, over = (int(x) for x in row) if row else (0, 0, 0)
+        out.append(
+            FaultImpact(
+                fault=f.fault,
+                kind=f.kind,
+                spec=f.spec,
+                instance=f.instance,
+                planned_s=f.planned,
+                applied_s=f.applied,
+                restored_s=f.restored,
+                exit_code=f.exit_code,
+                ejected_s=f.ejected,
+                readmitted_s=f.readmitted,
+                replaced_by=replacement.instance if replacement else None,
+                replacement_ready_s=replacement.ready if replacement else None,
+                response=response,
+                supply_back_s=back,
+                recovered_s=None
+                if recovered_at is None or f.applied is None
+                else recovered_at - f.applied,
+                requests=requests,
+                failed=failed,
+                over_objective=over,
+                note=f.reason if f.applied is None else None,
+            )
+        )
+    return out
+
+
 def analyse(run: Run, criteria: Criteria) -> Analysis:
     """Every number the report (or one side of a compare) shows, computed once."""
     sec = metrics.per_second(run)
@@ -249,7 +384,14 @@ def analyse(run: Run, criteria: Criteria) -> Analysis:
         elasticity_missing=why,
         cache=cache.cache_report(run),
         platform_rises=_platform_rises(run, rows, inst),
+        faults=_fault_impacts(run, sec, criteria),
+        accounting=accounting(run, sec) if _has_faults(run) else None,
     )
+
+
+def _has_faults(run: Run) -> bool:
+    log = run.platform
+    return log is not None and bool(log.faults or log.settings.get("faults"))
 
 
 def _clean(v: Any) -> Any:
@@ -293,6 +435,8 @@ def as_json(a: Analysis, run: Run) -> dict[str, Any]:
             "elasticity_missing": a.elasticity_missing,
             "cache": dataclasses.asdict(a.cache) if a.cache else None,
             "platform_rises": [dataclasses.asdict(p) for p in a.platform_rises],
+            "faults": [dataclasses.asdict(f) for f in a.faults],
+            "accounting": dataclasses.asdict(a.accounting) if a.accounting else None,
             "per_second": {"second": list(sec.index)} | {c: sec[c].tolist() for c in sec.columns},
         }
     )

@@ -8,7 +8,12 @@ much of it (loadtests/README.md, "platform.jsonl"):
   exit, removed (and, when logged, pulled, created and listening: a container's image pull and
   creation, the service's first answer), with `instance` (the id it answers with in X-Instance-Id);
 - decisions: `event` = decision, with `desired` (instances wanted) and, when known, `current`,
-  `policy` and `inputs` (the policy's inputs, kept as they are).
+  `policy` and `inputs` (the policy's inputs, kept as they are);
+- faults (FAULTS=…): `event` one of fault_applied, fault_exit, fault_ejected, fault_restored,
+  fault_readmitted, fault_skipped, fault_failed, with `fault` (its number in FAULTS), `kind`,
+  `spec` and, once it has a target, `instance`; `planned` (epoch seconds) on fault_applied and
+  fault_skipped; the `platform` line lists every fault asked for (`faults`) and HAProxy's health
+  check (`health_check`: inter_s, fall, rise).
 
 Unknown events and fields are ignored, so the platform can log more without breaking the report.
 """
@@ -68,10 +73,54 @@ class InstanceEvents:
     removed: float | None = None
 
 
+FAULT_STEPS = {
+    "fault_applied": "applied",
+    "fault_exit": "exited",
+    "fault_ejected": "ejected",
+    "fault_restored": "restored",
+    "fault_readmitted": "readmitted",
+    "fault_skipped": "skipped",
+    "fault_failed": "failed",
+}
+
+
+@dataclass
+class FaultEvents:
+    """One fault of FAULTS as the platform applied it (seconds since the run's origin)."""
+
+    fault: int
+    kind: str
+    spec: str
+    instance: str | None = None
+    planned: float | None = None
+    applied: float | None = None
+    exited: float | None = None  # kill: its exit seen
+    exit_code: int | None = None
+    ejected: float | None = None  # hang: HAProxy's check took it out of rotation
+    restored: float | None = None  # hang: SIGCONT; slow: its configuration put back
+    readmitted: float | None = None  # hang: back in rotation
+    skipped: float | None = None  # no instance to apply it to (`reason`)
+    failed: float | None = None  # the instance refused it (`reason`)
+    reason: str | None = None
+
+
 @dataclass
 class PlatformLog:
     decisions: list[Decision]
     instances: dict[str, InstanceEvents]
+    faults: list[FaultEvents] = field(default_factory=list)
+    # The `platform` line as written (policy_period_s, health_check, faults asked for, …).
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def replacement(self, after: float) -> InstanceEvents | None:
+        """The first instance requested at or after `after` that became ready: what replaced an
+        instance lost then."""
+        fresh = [
+            i
+            for i in self.instances.values()
+            if i.requested is not None and i.requested >= after - 1e-9 and i.ready is not None
+        ]
+        return min(fresh, key=lambda i: i.requested or 0.0) if fresh else None
 
     def ready_count(self, seconds: int) -> np.ndarray:
         """Instances the platform held ready in each second: ready at its midpoint, not yet draining."""
@@ -96,6 +145,8 @@ def read_platform_log(path: Path, origin: float) -> PlatformLog:
     """Parse platform.jsonl; times become seconds since `origin` (the run's start)."""
     decisions: list[Decision] = []
     instances: dict[str, InstanceEvents] = {}
+    faults: dict[int, FaultEvents] = {}
+    settings: dict[str, Any] = {}
     for n, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
             continue
@@ -108,7 +159,11 @@ def read_platform_log(path: Path, origin: float) -> PlatformLog:
             raise PlatformLogError(f"{where}: expected one JSON object per line")
         event = obj.get("event")
         t = _time(obj, where) - origin
-        if event == "decision":
+        if event == "platform" and not settings:
+            settings = dict(obj)
+        elif event in FAULT_STEPS:
+            _fault_step(faults, obj, event, t, origin, where)
+        elif event == "decision":
             if not isinstance(obj.get("desired"), int):
                 raise PlatformLogError(f'{where}: a decision needs "desired" (an integer)')
             current = obj.get("current")
@@ -131,4 +186,33 @@ def read_platform_log(path: Path, origin: float) -> PlatformLog:
             if getattr(ev, event) is None:  # the first occurrence counts
                 setattr(ev, event, t)
     decisions.sort(key=lambda d: d.t)
-    return PlatformLog(decisions, instances)
+    return PlatformLog(
+        decisions, instances, sorted(faults.values(), key=lambda f: f.fault), settings
+    )
+
+
+def _fault_step(
+    faults: dict[int, FaultEvents],
+    obj: dict[str, Any],
+    event: str,
+    t: float,
+    origin: float,
+    where: str,
+) -> None:
+    number = obj.get("fault")
+    if not isinstance(number, int):
+        raise PlatformLogError(f'{where}: a {event} event needs "fault" (its number in FAULTS)')
+    f = faults.setdefault(
+        number, FaultEvents(number, str(obj.get("kind") or ""), str(obj.get("spec") or ""))
+    )
+    step = FAULT_STEPS[event]
+    if getattr(f, step) is None:
+        setattr(f, step, t)
+    if isinstance(obj.get("instance"), str) and f.instance is None:
+        f.instance = obj["instance"]
+    if isinstance(obj.get("planned"), int | float) and f.planned is None:
+        f.planned = float(obj["planned"]) - origin
+    if isinstance(obj.get("exit_code"), int):
+        f.exit_code = obj["exit_code"]
+    if isinstance(obj.get("reason"), str):
+        f.reason = obj["reason"]

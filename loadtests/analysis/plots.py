@@ -70,8 +70,46 @@ def _marks(ax: Axes, rows: Sequence[HeadlineRow]) -> None:
             labelled.add("rec")
 
 
-def rate(sec: pd.DataFrame, rows: Sequence[HeadlineRow], path: Path) -> Path:
+# A fault's span: (from, to, label), seconds since the run started.
+Span = tuple[float, float, str]
+
+
+def fault_spans(platform: PlatformLog | None) -> list[Span]:
+    """Each applied fault from its application until it was undone (hang, slow) or, for a kill,
+    until its replacement was in rotation (the capacity lost); a kill never replaced: one second."""
+    if platform is None:
+        return []
+    out = []
+    for f in platform.faults:
+        if f.applied is None:
+            continue
+        end = f.restored
+        if f.kind == "kill":
+            new = platform.replacement(f.applied)
+            end = (new.in_rotation or new.ready) if new is not None else None
+        out.append((f.applied, end if end is not None else f.applied + 1.0, f.spec))
+    return out
+
+
+def _shade(ax: Axes, spans: Sequence[Span]) -> None:
+    for k, (a, b, spec) in enumerate(spans):
+        ax.axvspan(a, b, color="tab:gray", alpha=0.18, lw=0, label="fault" if k == 0 else None)
+        ax.annotate(
+            spec,
+            (a, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, -10),
+            textcoords="offset points",
+            fontsize=7,
+            color="0.3",
+        )
+
+
+def rate(
+    sec: pd.DataFrame, rows: Sequence[HeadlineRow], path: Path, spans: Sequence[Span] = ()
+) -> Path:
     fig, ax = plt.subplots(figsize=SIZE)
+    _shade(ax, spans)
     x = sec.index
     if sec["planned"].notna().any():
         ax.step(x, sec["planned"], where="post", color="0.5", lw=1.5, label="offered (planned)")
@@ -85,8 +123,15 @@ def rate(sec: pd.DataFrame, rows: Sequence[HeadlineRow], path: Path) -> Path:
     return _finish(fig, ax, path, "Offered vs achieved rate, errors per second", "requests / s")
 
 
-def latency(sec: pd.DataFrame, rows: Sequence[HeadlineRow], slo_ms: float, path: Path) -> Path:
+def latency(
+    sec: pd.DataFrame,
+    rows: Sequence[HeadlineRow],
+    slo_ms: float,
+    path: Path,
+    spans: Sequence[Span] = (),
+) -> Path:
     fig, ax = plt.subplots(figsize=SIZE)
+    _shade(ax, spans)
     x = sec.index
     for p, color in (("p50", "tab:blue"), ("p95", "tab:orange"), ("p99", "tab:red")):
         ax.plot(x, sec[p], color=color, lw=1.2, label=p, **STEP)
@@ -133,6 +178,7 @@ def instances(
         _series(ax, sec, "demand", "0.4", ":", "demand (Little's law)")
         top = max(top, int(sec["demand"].max()))
     if platform is not None:
+        _shade(ax, fault_spans(platform))
         top = max(top, _platform_marks(ax, sec, platform))
     for i, r in enumerate(inst.itertuples()):
         ax.plot(

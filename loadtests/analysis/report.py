@@ -223,6 +223,96 @@ def _platform_section(doc: Doc, a: Analysis) -> None:
     )
 
 
+def _faults_section(doc: Doc, a: Analysis) -> None:
+    if not a.faults and a.accounting is None:
+        return
+    doc.h2("Faults")
+    acc = a.accounting
+    if acc is not None:
+        counted = (
+            f"answered {acc.answered:,} + failed {acc.failed:,} + dropped by k6 {acc.dropped:,}"
+        )
+        if acc.planned is None:
+            doc.p(f"Every request: {counted} (no arrival-rate plan to hold them against).")
+        else:
+            if not acc.holds:
+                verdict = (
+                    f"NOT BALANCED, {acc.difference:+,} unaccounted for (allowed: ±{acc.tolerance})"
+                )
+            elif acc.difference:
+                # k6 may start one arrival more or fewer than the plan's integral (a boundary).
+                verdict = (
+                    "every planned request is accounted for, each once (k6 started "
+                    f"{abs(acc.difference)} {'fewer' if (acc.difference or 0) > 0 else 'more'} "
+                    f"than the plan's integral; allowed: ±{acc.tolerance})"
+                )
+            else:
+                verdict = "every planned request is accounted for, each once"
+            doc.p(f"Planned {acc.planned:,} = {counted}: {verdict}.")
+    if not a.faults:
+        return
+    doc.p(
+        "From platform.jsonl and the clients' requests, seconds since the run began. The platform "
+        "replaced a killed instance (a new one ready), ejected a hung one (HAProxy's check "
+        "took it out of rotation) or waited. Recovered: the lost capacity serving again and "
+        f"{a.criteria.describe()}, from the fault's application; the requests are those that "
+        "started in that time (until the run's end if it never recovered); over the objective: "
+        f"answered, but slower than {a.criteria.slo_p95_ms:g} ms."
+    )
+
+    def s(x: float | None) -> str:
+        return _num(x, " s", 2)
+
+    def what(f: Any) -> str:
+        if f.response == "not applied":
+            return f"not applied: {f.note or 'no reason logged'}"
+        if f.kind == "kill":
+            got = f"exit {f.exit_code}" if f.exit_code is not None else "exit not seen"
+            if f.replaced_by:
+                return f"{got}; {f.replaced_by} ready at {s(f.replacement_ready_s)}"
+            return f"{got}; no replacement ready"
+        if f.kind == "hang":
+            out = f"SIGCONT at {s(f.restored_s)}"
+            if f.ejected_s is not None:
+                out = f"out of rotation at {s(f.ejected_s)}, {out}, back at {s(f.readmitted_s)}"
+            return out
+        return f"configuration back at {s(f.restored_s)}"
+
+    doc.table(
+        [
+            "#",
+            "fault",
+            "instance",
+            "planned",
+            "applied",
+            "what happened",
+            "platform",
+            "recovered after",
+            "requests",
+            "failed",
+            "over the objective",
+        ],
+        [
+            [
+                f.fault,
+                f.spec,
+                f.instance or "—",
+                s(f.planned_s),
+                s(f.applied_s),
+                what(f),
+                f.response,
+                s(f.recovered_s)
+                if f.recovered_s is not None or f.applied_s is None
+                else "not within the run",
+                f"{f.requests:,}",
+                f"{f.failed:,}",
+                f"{f.over_objective:,}",
+            ]
+            for f in a.faults
+        ],
+    )
+
+
 # A cache replays the origin's headers with a hit, Server-Timing included: the "server" time of a
 # hit is the origin's time when the object was stored, not time spent now.
 _HIT_TIMING = (
@@ -357,11 +447,12 @@ def build_report(run: Run, out_dir: Path, criteria: Criteria | None = None) -> A
         ],
     )
     doc.h2("Offered vs achieved rate")
-    doc.img(plots.rate(sec, a.headline, pdir / "rate.png"), "offered vs achieved rate")
+    spans = plots.fault_spans(run.platform)
+    doc.img(plots.rate(sec, a.headline, pdir / "rate.png", spans), "offered vs achieved rate")
     doc.p(READING["rate"])
     doc.h2("Latency per second")
     doc.img(
-        plots.latency(sec, a.headline, c.slo_p95_ms, pdir / "latency.png"),
+        plots.latency(sec, a.headline, c.slo_p95_ms, pdir / "latency.png", spans),
         "latency percentiles per second",
     )
     doc.p(READING["latency"])
@@ -395,6 +486,7 @@ def build_report(run: Run, out_dir: Path, criteria: Criteria | None = None) -> A
         ],
     )
     _platform_section(doc, a)
+    _faults_section(doc, a)
     doc.h2("Load per instance")
     doc.img(
         plots.shares(run, a.instances, a.headline, pdir / "shares.png"),
