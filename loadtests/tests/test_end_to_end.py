@@ -11,9 +11,11 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from loadtests.analysis import metrics
 from loadtests.analysis.analyse import criteria_for
@@ -191,15 +193,28 @@ def test_local_rehearsal_with_a_scale_out_reports_the_new_instance(tmp_path):
     assert '"event":"ready","instance":"local-2"' in (run_dir / "platform.jsonl").read_text()
 
 
-def _started(results: Path, timeout: float = 60) -> Path:
-    """The run folder, once k6 has written its first samples into it."""
+def _answered(server: str) -> float:
+    """Echo requests the server has answered so far (its own counter)."""
+    with urllib.request.urlopen(f"{server}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "delay_echo_requests_total" and s.labels.get("route") == "echo"
+    )
+
+
+def _started(results: Path, server: str, before: float, timeout: float = 60) -> Path:
+    """The run folder, once the server has answered some of this run's requests: k6 then has
+    samples to write when it is stopped (a folder or a CSV header alone is not enough)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for raw in results.glob("*/raw.csv.gz"):
-            if raw.stat().st_size > 0:
-                return raw.parent
+        folders = [raw.parent for raw in results.glob("*/raw.csv.gz")]
+        if folders and _answered(server) >= before + 5:
+            return folders[0]
         time.sleep(0.2)
-    raise AssertionError(f"no samples in {results} within {timeout:g} s")
+    raise AssertionError(f"no answered requests for the run in {results} within {timeout:g} s")
 
 
 def test_ctrl_c_stops_k6_and_the_folder_still_records_the_run(server, tmp_path):
@@ -207,9 +222,10 @@ def test_ctrl_c_stops_k6_and_the_folder_still_records_the_run(server, tmp_path):
     # outlives it to write run.json with k6's exit code.
     env = {**os.environ, "K6": K6, "RESULTS": str(tmp_path), "PROFILE": "smoke"}
     env.update(TARGET=server, RATE="20", DURATION="60s")
+    before = _answered(server)
     p = subprocess.Popen(LOADTEST, env=env, start_new_session=True, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    run_dir = _started(tmp_path)
+    run_dir = _started(tmp_path, server, before)
     os.killpg(p.pid, signal.SIGINT)
     out, _ = p.communicate(timeout=90)
     meta = RunMeta.read(run_dir)
