@@ -16,6 +16,7 @@ from pathlib import Path
 
 from loadtests.core import durations, tools
 
+from .faults import Fault, FaultSyntaxError, parse_faults
 from .policies import AppRunner, Bounds, Hpa, Knative, Policy, Schedule
 
 POLICIES = ("apprunner", "knative", "hpa", "schedule")
@@ -148,6 +149,12 @@ KNOBS: tuple[Knob, ...] = (
         "",
         "schedule: shorthand for SCHEDULE=<seconds>:2 (what loadtest-local always had)",
     ),
+    Knob(
+        "FAULTS",
+        "",
+        "faults at known times: kill@T[:WHICH], hang@T:DUR[:WHICH], slow@T:DUR:cpu=X[:WHICH] "
+        "(also delay=X), comma-separated; WHICH newest|oldest|local-N (RUNTIME=process)",
+    ),
     Knob("PROFILE", "spike", "the k6 profile driven through HAProxy (any k6 knob passes through)"),
     Knob("MAX_RUN_TIME", "900", "hard bound on the load, seconds"),
     Knob(
@@ -183,6 +190,7 @@ class Config:
     results: Path
     policy_knobs: dict[str, str] = field(default_factory=dict)
     schedule: tuple[tuple[float, int], ...] = ()
+    faults: tuple[Fault, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], repo: Path) -> Config:
@@ -199,6 +207,7 @@ class Config:
         if hi < lo:
             raise KnobError(f"MAX_INSTANCES={hi} is below MIN_INSTANCES={lo}")
         schedule = _schedule(env, hi) if policy == "schedule" else ()
+        faults = _faults(env.get("FAULTS", "").strip(), runtime)
         knobs = {
             k.name: get(k.name)
             for k in KNOBS
@@ -223,6 +232,7 @@ class Config:
             results=(repo / get("RESULTS")).resolve(),
             policy_knobs=knobs,
             schedule=schedule,
+            faults=faults,
         )
         cfg.build_policy()  # every policy knob is checked before anything starts
         return cfg
@@ -385,6 +395,17 @@ def _schedule(env: Mapping[str, str], max_instances: int) -> tuple[tuple[float, 
             )
         steps.append((float(m.group(1)), n))
     return tuple(steps)
+
+
+def _faults(text: str, runtime: str) -> tuple[Fault, ...]:
+    try:
+        faults = parse_faults(text)
+    except FaultSyntaxError as e:
+        raise KnobError(f"FAULTS: {e}") from None
+    if faults and runtime != "process":
+        # SIGSTOP and SIGKILL would reach `podman run`, not the container it attached to.
+        raise KnobError(f"FAULTS with RUNTIME={runtime}: allowed: RUNTIME=process only")
+    return faults
 
 
 def describe_knobs() -> str:

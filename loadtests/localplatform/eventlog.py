@@ -5,8 +5,8 @@ the run's axis), `utc` and `event`. Events: `platform` (first line: policy, knob
 `load_start`/`load_end`, `observe` (each scrape), `decision` (each policy decision: its inputs and the
 desired count), one event per phase of an instance, named for the phase, with `instance` (requested,
 started, ready, in_rotation, first_request, drain, exit, removed: the form
-loadtests/analysis/platform.py reads) and `summary` (last line: every instance's phase times side by
-side).
+loadtests/analysis/platform.py reads), `fault_…` (each step of each fault of FAULTS, with its
+`fault` number: faults.py) and `summary` (last line: every instance's phase times side by side).
 """
 
 from __future__ import annotations

@@ -27,6 +27,10 @@ BACKEND = "be"
 # The handed-over socket's accept queue: at least the configuration's maxconn, as HAProxy's own
 # bind would have had.
 LISTEN_BACKLOG = 4096
+# Each server's health check: one failed check takes it out, one passing check puts it back. A check
+# that gets no answer fails after `inter` (no `timeout check` is set, so HAProxy uses `inter`).
+HEALTH_FALL = 1
+HEALTH_RISE = 1
 
 
 class HaproxyError(RuntimeError):
@@ -205,7 +209,7 @@ class Haproxy:
         srv = f"{BACKEND}/{name}"
         self._checked(
             f"add server {srv} 127.0.0.1:{port} check inter {inter} fastinter {inter} "
-            f"downinter {inter} rise 1 fall 1 weight 1",
+            f"downinter {inter} rise {HEALTH_RISE} fall {HEALTH_FALL} weight 1",
             ok="New server registered",
         )
         for cmd in (

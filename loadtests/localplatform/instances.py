@@ -61,6 +61,14 @@ class ServiceArgs:
     delay: str
     queue: int
     drain_delay: float
+    # PUT /config's bearer token (FAULTS' slow); handed over in the environment, off the argv
+    # that `ps` shows.
+    control_token: str | None = None
+
+    def env(self) -> dict[str, str] | None:
+        return (
+            None if self.control_token is None else {"DELAY_ECHO_CONTROL_TOKEN": self.control_token}
+        )
 
     def argv(self, instance: str, cold_start: ColdStart) -> list[str]:
         return [
@@ -121,6 +129,7 @@ class Instance:
             args,
             name=self.name,
             log=log,
+            env=service.env(),
             ready=LogLine(listening(self.name)),
             timeout=LISTEN_TIMEOUT,
             group=True,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import secrets
 import signal
 import subprocess
 import threading
@@ -29,7 +30,8 @@ from loadtests.core.service import ServiceError, listening
 from .config import WARM, Config
 from .containers import ContainerError, ContainerInstance, ContainerRuntime
 from .eventlog import EventLog
-from .haproxy import Haproxy
+from .faults import FaultRunner
+from .haproxy import HEALTH_FALL, HEALTH_RISE, Haproxy
 from .instances import Instance, ServiceArgs
 from .policies import Decision, Sample, View
 
@@ -49,7 +51,9 @@ class Platform:
         self.log = log
         self.service_log = workdir / "service.log"
         self.haproxy = Haproxy(cfg.haproxy, workdir, workdir / "haproxy.log")
-        self.service = ServiceArgs(cfg.concurrency, cfg.delay, cfg.queue, cfg.drain_delay)
+        # Only a run with faults opens PUT /config, and with a token of its own.
+        token = secrets.token_hex(16) if cfg.faults else None
+        self.service = ServiceArgs(cfg.concurrency, cfg.delay, cfg.queue, cfg.drain_delay, token)
         self.containers = ContainerRuntime(cfg.image) if cfg.runtime == "container" else None
         self.instances: list[Instance] = []
         self._launchers: list[threading.Thread] = []
@@ -62,6 +66,9 @@ class Platform:
         self._count = 0
         self.drawn: dict[str, float] = {}  # instance -> its cold start as delay-echo drew it
         self.errors: list[str] = []
+        self.faults = FaultRunner(
+            cfg.faults, log, self._fleet, self._server_status, token=token or ""
+        )
 
     @property
     def url(self) -> str:
@@ -95,6 +102,12 @@ class Platform:
             },
             scrape_interval_s=self.cfg.scrape_interval,
             check_interval_s=self.cfg.check_interval,
+            health_check={
+                "inter_s": self.cfg.check_interval,
+                "fall": HEALTH_FALL,
+                "rise": HEALTH_RISE,
+            },
+            faults=[f.spec for f in self.cfg.faults],
             knobs=self.cfg.policy_knobs,
             haproxy={"pid": pid, "version": self.haproxy.version(), "listen": self.url},
         )
@@ -123,10 +136,17 @@ class Platform:
 
     def mark_load_start(self) -> None:
         self.load_started = time.monotonic()
-        self.log.write("load_start", target=self.url)
+        t = self.log.write("load_start", target=self.url)
+        self.faults.start(self.load_started, t)
 
     def shutdown(self) -> None:
-        """Stops the loops, then every instance and HAProxy, each by its PID; logs every exit."""
+        """Undoes the faults, stops the loops, then every instance and HAProxy, each by its PID;
+        logs every exit."""
+        try:
+            # First: a SIGSTOPped instance would sit out its SIGTERM until the grace ran out.
+            self.faults.close()
+        except Exception as e:
+            self._guard_error("faults", f"{type(e).__name__}: {e}")
         self._stop.set()
         for t in self._threads:
             t.join(timeout=10)
@@ -186,6 +206,14 @@ class Platform:
         )
 
     # -- instances -------------------------------------------------------------------------------
+
+    def _fleet(self) -> list[Instance]:
+        with self._lock:
+            return list(self.instances)
+
+    def _server_status(self, name: str) -> str | None:
+        st = self.haproxy.stats().servers.get(name)
+        return None if st is None else st.status
 
     def _phase(
         self, inst: Instance, phase: str, when: float | None = None, /, **fields: object
