@@ -130,6 +130,20 @@ def test_the_command_exits_2_with_the_reason(tmp_path):
     assert not list(tmp_path.iterdir())  # nothing started, nothing written
 
 
+def test_a_campaign_configuration_with_bad_faults_is_refused_before_its_first_run():
+    from loadtests.campaign import preflight, spec
+
+    campaign = spec.parse(
+        {
+            "name": "x",
+            "repetitions": 2,
+            "configs": [{"name": "a", "POLICY": "knative", "FAULTS": "kill@30s:youngest"}],
+        }
+    )
+    with pytest.raises(spec.CampaignError, match=r"configs 'a': FAULTS: 'kill@30s:youngest'"):
+        preflight.check(campaign)
+
+
 def test_the_token_goes_to_the_instance_in_its_environment_not_its_argv():
     args = ServiceArgs(10, "80ms", 100, 2.0, control_token=TOKEN)
     assert args.env() == {"DELAY_ECHO_CONTROL_TOKEN": TOKEN}
