@@ -204,7 +204,8 @@ def execute(
             say(progress.line(done, done + 1, slot))
             run_env = {**env, **config.env(), **dict(slot.seeds), "CAMPAIGN": campaign.name}
             entry["status"] = "running"
-            while len(entry["attempts"]) < ATTEMPTS:
+            # Only failures count towards the retry: an interrupted attempt is run again in full.
+            while sum(a.get("status") == "failed" for a in entry["attempts"]) < ATTEMPTS:
                 n = len(entry["attempts"]) + 1
                 results = folder / "runs" / slot.key / f"attempt-{n}"
                 run_env["RESULTS"] = str(results)
@@ -288,4 +289,13 @@ def resume(folder: Path) -> tuple[Campaign, dict[str, Any]]:
     if planned != [r["slot"] for r in record["runs"]]:
         raise ValueError(f"{folder}: campaign.toml no longer gives the recorded order")
     record.pop("interrupted", None)
+    for entry in record["runs"]:
+        if entry["status"] == "running":
+            # The campaign itself was stopped hard (kill -9, a reboot) during this run.
+            entry["status"] = "interrupted"
+            for attempt in entry["attempts"]:
+                if "status" not in attempt:
+                    attempt.update(
+                        status="interrupted", reason="the campaign stopped during this run"
+                    )
     return campaign, record

@@ -123,6 +123,25 @@ def test_an_interrupted_campaign_keeps_its_runs_and_resumes(tmp_path: Path) -> N
     assert [r["status"] for r in saved["runs"]] == ["ok"] * 6
 
 
+def test_a_campaign_stopped_hard_resumes_the_run_it_was_in(tmp_path: Path) -> None:
+    folder, campaign, record = start(tmp_path)
+    # As a kill -9 during the second run leaves it: that run "running", its attempt unfinished.
+    runner.execute(
+        folder, campaign, record, env={}, runner=Fake(interrupt_at=2), say=lambda s: None
+    )
+    saved = json.loads((folder / "campaign.json").read_text())
+    saved["runs"][1]["status"] = "running"
+    del saved["runs"][1]["attempts"][-1]["status"]
+    (folder / "campaign.json").write_text(json.dumps(saved))
+    campaign2, record2 = runner.resume(folder)
+    assert record2["runs"][1]["status"] == "interrupted"
+    again = Fake(fail={record2["runs"][1]["slot"]: 1})
+    assert runner.execute(folder, campaign2, record2, env={}, runner=again, say=lambda s: None) == 0
+    second = json.loads((folder / "campaign.json").read_text())["runs"][1]
+    # The interrupted attempt does not use up the retry: it failed once more and then passed.
+    assert [a["status"] for a in second["attempts"]] == ["interrupted", "failed", "ok"]
+
+
 def test_resume_refuses_a_folder_without_a_campaign(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"no readable campaign\.json"):
         runner.resume(tmp_path)
