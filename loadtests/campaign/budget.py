@@ -12,13 +12,12 @@ from collections.abc import Mapping
 
 from loadtests.core import tools
 from loadtests.core.plan import Plan, PlanError
+from loadtests.localplatform.study import SPIKE_DEFAULTS
 
 from .spec import Campaign, Config
 
 # Start, stop and report around each run's load: an allowance, corrected by the progress line.
 PER_RUN_ALLOWANCE_S = 20.0
-# Defaults the local platform gives the spike profile when the campaign does not (study.py).
-PLATFORM_SPIKE = {"BASE_RATE": "40", "LEAD": "10s", "PEAK": "200", "HOLD": "20s", "TAIL": "10s"}
 
 
 class BudgetError(ValueError):
@@ -47,7 +46,8 @@ def load_seconds(config: Config, env: Mapping[str, str] = os.environ) -> float:
         raise BudgetError(f"{config.name}: PROFILE={profile!r} is not a k6 profile in loadtests/k6")
     run_env = {**env, **knobs}
     if config.kind == "platform" and profile == "spike":
-        run_env = {**PLATFORM_SPIKE, **run_env}
+        # The spike the local platform drives when the campaign does not say otherwise.
+        run_env = {**SPIKE_DEFAULTS, **run_env}
     run_env.setdefault("BASE_URL", knobs.get("TARGET", "http://127.0.0.1:1"))
     k6 = tools.k6(env).require()
     out = subprocess.run(
