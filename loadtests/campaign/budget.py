@@ -17,7 +17,7 @@ from loadtests.localplatform.study import SPIKE_DEFAULTS
 from .spec import Campaign, Config
 
 # Start, stop and report around each run's load: an allowance, corrected by the progress line.
-PER_RUN_ALLOWANCE_S = 20.0
+PER_RUN_ALLOWANCE_S = 10.0
 
 
 class BudgetError(ValueError):
