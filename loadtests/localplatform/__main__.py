@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config import Config, KnobError, check_cold_start, describe_knobs
+from .config import Config, KnobError, check_cold_start, check_faults, describe_knobs
 from .starts import print_starts
 from .study import run
 
@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = Config.from_env(os.environ, REPO)
         check_cold_start(cfg.cold_start_judge(), cfg.cold_start)
+        check_faults(cfg.delay_echo, cfg.faults)
     except KnobError as e:
         print(f"platform: {e}", file=sys.stderr)
         return 2

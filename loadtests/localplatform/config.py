@@ -343,6 +343,28 @@ def check_cold_start(binary: Path, cold_start: ColdStart) -> None:
     raise KnobError(f"COLD_START={cold_start.text!r}: {reason}")
 
 
+def check_faults(binary: Path, faults: tuple[Fault, ...]) -> None:
+    """Asks delay-echo whether it takes each slow fault's values (`--print-config` refuses what
+    PUT /config would: above --max-cpu, say), so a refusal stops the run before anything starts
+    instead of failing the fault halfway through it."""
+    for f in faults:
+        if not f.settings or not binary.is_file():
+            continue  # without a binary, check_cold_start has said so already
+        flags = [a for key, value in f.settings for a in (f"--{key}", value)]
+        p = subprocess.run(
+            [str(binary), "--print-config", *flags],
+            capture_output=True,
+            text=True,
+            env={},
+            timeout=30,
+            check=False,
+        )
+        if p.returncode != 0:
+            # delay-echo: --cpu (env DELAY_ECHO_CPU): <what was wrong>; allowed: …
+            reason = p.stderr.strip().partition("): ")[2] or p.stderr.strip()
+            raise KnobError(f"FAULTS: {f.spec!r}: {reason or f'exit {p.returncode}'}")
+
+
 def _int(get: Callable[[str], str], name: str, minimum: int) -> int:
     v = get(name)
     if not re.fullmatch(r"\d+", v) or int(v) < minimum:

@@ -14,13 +14,16 @@ from typing import Any
 
 import pytest
 
+from loadtests.core import tools
 from loadtests.localplatform import faults as faults_mod
-from loadtests.localplatform.config import WARM, Config, KnobError
+from loadtests.localplatform.config import WARM, Config, KnobError, check_faults
 from loadtests.localplatform.eventlog import EventLog, read
 from loadtests.localplatform.faults import Fault, FaultRunner, FaultSyntaxError, parse_faults
 from loadtests.localplatform.instances import Instance, ServiceArgs
 
 REPO = Path(__file__).resolve().parents[2]
+BIN = tools.delay_echo().path  # judges a slow fault's values, as it does COLD_START
+pytestmark = pytest.mark.platform
 TOKEN = "0123456789abcdef0123"
 
 
@@ -142,6 +145,32 @@ def test_a_campaign_configuration_with_bad_faults_is_refused_before_its_first_ru
     )
     with pytest.raises(spec.CampaignError, match=r"configs 'a': FAULTS: 'kill@30s:youngest'"):
         preflight.check(campaign)
+
+
+@pytest.mark.live  # asks the built binary, as COLD_START's check does
+def test_a_slow_delay_echo_would_refuse_stops_the_run_with_its_reason(tmp_path):
+    import os
+    import sys
+
+    p = subprocess.run(
+        [sys.executable, "-m", "loadtests.localplatform", "run", "--no-report"],
+        cwd=REPO,
+        env={
+            **os.environ,
+            "POLICY": "knative",
+            "FAULTS": "kill@1s,slow@5s:1s:cpu=2s",
+            "RESULTS": str(tmp_path),
+            "DELAY_ECHO_BIN": str(tools.delay_echo().require()),
+            "COLD_START": "1s",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode == 2, p.stderr
+    assert "FAULTS: 'slow@5s:1s:cpu=2s': 2000ms exceeds the maximum 1s" in p.stderr
+    assert not list(tmp_path.iterdir())
+    check_faults(BIN, parse_faults("slow@5s:1s:cpu=40ms:delay=200ms"))  # taken
 
 
 def test_the_token_goes_to_the_instance_in_its_environment_not_its_argv():

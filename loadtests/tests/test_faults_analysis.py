@@ -17,6 +17,7 @@ from loadtests.analysis.report import build_report
 from loadtests.analysis.runs import RunError, load_run
 from loadtests.tests.synth import EPOCH, Req, write_run
 
+pytestmark = pytest.mark.platform
 SCHEMA = json.loads((Path(__file__).parents[1] / "analysis" / "report.schema.json").read_text())
 RATE, SECONDS = 20, 30
 OPTIONS = {
