@@ -254,7 +254,8 @@ def _faults_section(doc: Doc, a: Analysis) -> None:
     doc.p(
         "From platform.jsonl and the clients' requests, seconds since the run began. The platform "
         "replaced a killed instance (a new one ready), ejected a hung one (HAProxy's check "
-        "took it out of rotation) or waited. Recovered: the lost capacity serving again and "
+        "took it out of rotation) or waited. Capacity back: the replacement in rotation, the hung one "
+        "back in it, the slowed one's configuration restored. Recovered: capacity back and "
         f"{a.criteria.describe()}, from the fault's application; the requests are those that "
         "started in that time (until the run's end if it never recovered); over the objective: "
         f"answered, but slower than {a.criteria.slo_p95_ms:g} ms."
@@ -287,6 +288,7 @@ def _faults_section(doc: Doc, a: Analysis) -> None:
             "applied",
             "what happened",
             "platform",
+            "capacity back after",
             "recovered after",
             "requests",
             "failed",
@@ -301,6 +303,9 @@ def _faults_section(doc: Doc, a: Analysis) -> None:
                 s(f.applied_s),
                 what(f),
                 f.response,
+                s(f.supply_back_s - f.applied_s)
+                if f.supply_back_s is not None and f.applied_s is not None
+                else "—",
                 s(f.recovered_s)
                 if f.recovered_s is not None or f.applied_s is None
                 else "not within the run",

@@ -211,8 +211,8 @@ def test_the_report_has_the_faults_table_and_stays_valid(run_dir, tmp_path):
     assert "## Faults" in md
     assert "Planned 600 = answered 596 + failed 1 + dropped by k6 3: every planned request" in md
     assert (
-        "| 1 | kill@10s | local-2 | 10.00 s | 10.20 s | exit -9; local-3 ready at 11.60 s | replaced |"
-        in md
+        "| 1 | kill@10s | local-2 | 10.00 s | 10.20 s | exit -9; local-3 ready at 11.60 s | replaced "
+        "| 1.50 s | 1.50 s | 30 | 0 | 0 |" in md
     )
     assert "out of rotation at 20.50 s, SIGCONT at 22.10 s, back at 22.40 s | ejected |" in md
     assert "not applied: no serving instance" in md
