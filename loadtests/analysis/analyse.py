@@ -300,7 +300,7 @@ def _fault_impacts(run: Run, sec: pd.DataFrame, c: Criteria) -> list[FaultImpact
     log = run.platform
     if log is None:
         return []
-    ok = metrics._ok_seconds(sec, c)  # the headline's own test of a second
+    ok = metrics.ok_seconds(sec, c)  # the headline's own test of a second
     end = _load_end(run, sec)
     out = []
     for f in log.faults:
@@ -321,7 +321,7 @@ def _fault_impacts(run: Run, sec: pd.DataFrame, c: Criteria) -> list[FaultImpact
         recovered_at = None
         if f.applied is not None and back is not None:
             start = math.floor(back)  # never before the fault: back comes after it
-            first = metrics._first_run(ok, start, end, max(1, min(c.seconds, end - start)))
+            first = metrics.first_run(ok, start, end, max(1, min(c.seconds, end - start)))
             if first is not None:
                 recovered_at = max(float(first), back)
         requests = failed = over = 0

@@ -191,7 +191,7 @@ def answers_per_instance(run: Run) -> pd.DataFrame:
     return wide.reindex(range(int(wide.index.max()) + 1), fill_value=0)
 
 
-def _ok_seconds(sec: pd.DataFrame, c: Criteria) -> pd.Series:
+def ok_seconds(sec: pd.DataFrame, c: Criteria) -> pd.Series:
     # A second with no requests proves nothing, so it never counts as meeting the objective.
     return (
         (sec["sent"] > 0)
@@ -200,7 +200,7 @@ def _ok_seconds(sec: pd.DataFrame, c: Criteria) -> pd.Series:
     )
 
 
-def _first_run(flags: pd.Series, start: int, stop: int, length: int) -> int | None:
+def first_run(flags: pd.Series, start: int, stop: int, length: int) -> int | None:
     """First second in [start, stop) that begins `length` consecutive True flags, or None."""
     count = 0
     for s in range(start, stop):
@@ -240,7 +240,7 @@ def headline(
     run: Run, sec: pd.DataFrame, c: Criteria, inst: pd.DataFrame | None = None
 ) -> list[HeadlineRow]:
     """One row per load rise: time to the first new instance, time to recovery, damage until then."""
-    ok = _ok_seconds(sec, c)
+    ok = ok_seconds(sec, c)
     inst = instances(run) if inst is None else inst
     first = inst.set_index("instance")["first_answer"] if len(inst) else pd.Series(dtype=float)
     rows = []
@@ -255,7 +255,7 @@ def headline(
         )
         new = first[(first >= onset + 1.0) & (first < stop)]
         # A window shorter than N seconds can still show a recovery: it needs all its remaining seconds.
-        rec = _first_run(ok, onset, stop, min(c.seconds, stop - onset))
+        rec = first_run(ok, onset, stop, min(c.seconds, stop - onset))
         # Never broke: the damage columns then cover the whole window (all of it within objective).
         until = rec if rec is not None and rec > onset else stop
         n, errors, worst = run.db.execute(
@@ -309,8 +309,8 @@ def capacity(
     s_ms = service_ms(run)
     inst = instances(run) if inst is None else inst
     peak = int(sec["instances"].max()) if len(sec) else 0
-    bad = ~_ok_seconds(sec, c) & (sec["sent"] > 0)
-    brk = _first_run(bad, 0, len(sec), c.seconds)
+    bad = ~ok_seconds(sec, c) & (sec["sent"] > 0)
+    brk = first_run(bad, 0, len(sec), c.seconds)
     # The configuration that broke: the instances that had answered by the end of the first bad second.
     # Without a break, the configuration that held: every instance seen.
     at_break = (

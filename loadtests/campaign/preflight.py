@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from loadtests.core.tools import REPO
 from loadtests.localplatform.config import Config as PlatformConfig
-from loadtests.localplatform.config import KnobError, check_cold_start
+from loadtests.localplatform.config import KnobError, check_cold_start, check_faults
 
 from . import budget
 from .spec import Campaign, CampaignError
@@ -31,6 +31,7 @@ def check(campaign: Campaign, env: Mapping[str, str] = os.environ) -> float:
     for name, cfg in platforms.items():
         try:
             check_cold_start(cfg.cold_start_judge(), cfg.cold_start)
+            check_faults(cfg.delay_echo, cfg.faults)
         except KnobError as e:
             raise CampaignError(f"configs {name!r}: {e}") from None
     return seconds
