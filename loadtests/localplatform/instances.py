@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -97,6 +98,7 @@ class Instance:
     in_haproxy: bool = False  # added to HAProxy (a container only once it runs)
     times: dict[str, float] = field(default_factory=dict)  # phase -> epoch seconds
     kill_at: float | None = None  # monotonic deadline for SIGKILL once draining
+    launched_at: float | None = None  # epoch seconds the process was started
 
     @property
     def url(self) -> str:
@@ -135,6 +137,9 @@ class Instance:
             group=True,
         )
         svc.launch()
+        # When the process began, not when its listening line was read: its cold start counts
+        # from here (the `started` event), and reading the line lags by up to the log's poll.
+        self.launched_at = time.time()
         self.proc = svc.proc
         svc.wait_ready()
         self.port = svc.port

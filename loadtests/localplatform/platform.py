@@ -251,7 +251,7 @@ class Platform:
             # As an instance that crashed: the watch loop logs its exit, the control loop replaces it.
             self._guard_error("start", str(e))
             return inst
-        self._phase(inst, "started", pid=pid, port=inst.port)
+        self._phase(inst, "started", inst.launched_at, pid=pid, port=inst.port)
         # In HAProxy from the start, DOWN until its own /readyz check passes.
         self.haproxy.add_server(inst.name, inst.port, self.cfg.check_interval)
         inst.in_haproxy = True
