@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from loadtests.analysis.elasticity import SPEEDUP_METRICS, resolution
+from loadtests.analysis.runs import RunError
+
 from . import stats
 
 # Metric key → (label, unit, what smaller means). All of them: smaller is better.
@@ -34,7 +37,6 @@ METRICS: dict[str, tuple[str, str]] = {
     "p99_ms": ("p99", "ms"),
     "error_rate_pct": ("errors", "%"),
 }
-SPEEDUP_METRICS = ("theta_u", "theta_o", "tau_u", "tau_o")
 SCHEMA = Path(__file__).with_name("campaign.schema.json")
 
 
@@ -68,11 +70,6 @@ def _whole(report: dict[str, Any]) -> tuple[dict[str, Any] | None, int]:
     return (view or {}).get("whole"), int(el.get("peak_demand") or 1)
 
 
-def _resolution(metric: str, seconds: int, peak: int) -> float:
-    step = 100.0 / max(seconds, 1)
-    return step / max(peak, 1) if metric.startswith("theta") else step
-
-
 def run_metrics(report: dict[str, Any]) -> tuple[dict[str, float | None], float | None]:
     """The campaign's metrics of one run, from its report.json."""
     rise = _rise(report.get("headline") or [])
@@ -97,7 +94,7 @@ def run_metrics(report: dict[str, Any]) -> tuple[dict[str, float | None], float 
         out["missing_instance_s"] = whole["missing_instance_seconds"]
         out["supply_instance_s"] = whole["supply_instance_seconds"]
         logs = [
-            math.log(whole[m] or _resolution(m, whole["seconds"], peak)) for m in SPEEDUP_METRICS
+            math.log(whole[m] or resolution(m, whole["seconds"], peak)) for m in SPEEDUP_METRICS
         ]
         score = math.exp(sum(logs) / len(logs))
     return out, score
@@ -125,7 +122,13 @@ def collect(folder: Path) -> tuple[dict[str, Any], list[RunMetrics]]:
         if entry.get("status") != "ok":
             continue
         run_dir = folder / entry["folder"]
-        values, score = run_metrics(_report(run_dir))
+        try:
+            values, score = run_metrics(_report(run_dir))
+        except (RunError, OSError, ValueError, KeyError) as e:
+            # Counted as a run without a result, with its reason, rather than losing the campaign.
+            entry["status"] = "failed"
+            entry["reason"] = f"its run folder cannot be analysed: {e}"
+            continue
         runs.append(
             RunMetrics(entry["slot"], entry["config"], entry["repetition"], run_dir, values, score)
         )
@@ -145,19 +148,49 @@ def _fmt(v: float, unit: str) -> str:
     return f"{v:.{digits}f} {unit}".strip()
 
 
-def verdict(a: str, b: str, metric: str, diff: float, iv: stats.Interval, k: int) -> str:
-    label, unit = METRICS[metric]
+# How each metric reads in a verdict: what B does when its value is higher, and when lower.
+PHRASES: dict[str, tuple[str, str]] = {
+    "first_new_instance_s": (
+        "gets its first new instance later",
+        "gets its first new instance sooner",
+    ),
+    "recovered_after_s": ("recovers later", "recovers sooner"),
+    "errors_until_recovery_pct": (
+        "fails more requests until recovery",
+        "fails fewer requests until recovery",
+    ),
+    "worst_p95_ms": ("has a higher worst p95", "has a lower worst p95"),
+    "theta_u_pct": ("is under-provisioned by more (θ_U)", "is under-provisioned by less (θ_U)"),
+    "tau_u_pct": ("is under-provisioned longer (τ_U)", "is under-provisioned for less time (τ_U)"),
+    "missing_instance_s": ("misses more instance-seconds", "misses fewer instance-seconds"),
+    "supply_instance_s": ("supplies more instance-seconds", "supplies fewer instance-seconds"),
+    "p50_ms": ("has a higher p50", "has a lower p50"),
+    "p99_ms": ("has a higher p99", "has a lower p99"),
+    "error_rate_pct": ("fails more requests", "fails fewer requests"),
+}
+
+
+def shown(iv: stats.Interval) -> bool:
+    """A verdict needs an interval at the stated level that excludes 0."""
+    return iv.excludes(0.0) and iv.confidence >= stats.LEVEL
+
+
+def verdict(a: str, b: str, metric: str, iv: stats.Interval, k: int) -> str:
+    unit = METRICS[metric][1]
+    # A difference of percentages is in percentage points.
+    unit = "pp" if unit == "%" else unit
     level = f"{round(100 * iv.confidence)} % CI"
-    if not iv.excludes(0.0):
-        return (
-            f"no difference shown with K = {k} ({level} {_fmt(iv.lo, unit)} to {_fmt(iv.hi, unit)})"
+    if not shown(iv):
+        said = (
+            f"no difference shown with K = {k} ({level} {_fmt(iv.lo, unit)} to {_fmt(iv.hi, unit)}"
         )
+        if iv.excludes(0.0):
+            said += f"; it excludes 0, but {k} runs each cannot reach {round(100 * stats.LEVEL)} %"
+        return said + ")"
     lo, hi = sorted((abs(iv.lo), abs(iv.hi)))
-    more = "more" if diff > 0 else "less"
-    if metric in ("first_new_instance_s", "recovered_after_s"):
-        more = "later" if diff > 0 else "earlier"
+    phrase = PHRASES[metric][0 if iv.lo > 0 else 1]
     span = _fmt(lo, unit) if _fmt(lo, "") == _fmt(hi, "") else f"{_fmt(lo, '')}–{_fmt(hi, unit)}"
-    return f"{b}: {label} {more} than {a} by {span} ({level})"
+    return f"{b} {phrase} than {a}, by {span} ({level})"
 
 
 def summarise(record: dict[str, Any], runs: list[RunMetrics]) -> dict[str, Any]:
@@ -188,6 +221,7 @@ def summarise(record: dict[str, Any], runs: list[RunMetrics]) -> dict[str, Any]:
             diff = stats.median(vb) - stats.median(va)
             iv = stats.shift_interval(va, vb)
             k = min(len(va), len(vb))
+            is_shown = shown(iv)
             differences.append(
                 {
                     "a": a,
@@ -195,10 +229,10 @@ def summarise(record: dict[str, Any], runs: list[RunMetrics]) -> dict[str, Any]:
                     "metric": m,
                     "median_difference": diff,
                     **_iv(iv),
-                    "shown": iv.excludes(0.0),
-                    "verdict": verdict(a, b, m, diff, iv, k),
+                    "shown": is_shown,
+                    "verdict": verdict(a, b, m, iv, k),
                     "repetitions_needed": None
-                    if iv.excludes(0.0)
+                    if is_shown
                     else stats.needed_repetitions(va, vb, seed=len(differences)),
                 }
             )

@@ -44,10 +44,11 @@ def _report(folder: Path) -> int:
 
 
 def run(source: Path | None, resume: Path | None, results: Path) -> int:
+    seconds = 0.0
     try:
         if resume is not None:
             campaign, record = runner.resume(resume)
-            folder = resume
+            folder = resume.resolve()
         elif source is not None:
             seconds = preflight.check(load(source))
             folder, campaign, record = runner.start(source, results)
@@ -65,7 +66,8 @@ def run(source: Path | None, resume: Path | None, results: Path) -> int:
         )
     else:
         print(f"campaign {campaign.name}: resuming {folder}, {left} of {campaign.runs} runs left")
-    planned = PER_RUN_ALLOWANCE_S * left
+    # Until runs have finished, the estimated end comes from the plan.
+    planned = seconds if resume is None else PER_RUN_ALLOWANCE_S * left
     rc = runner.execute(folder, campaign, record, env=os.environ, planned_s=planned)
     if rc == runner.INTERRUPTED:
         return rc

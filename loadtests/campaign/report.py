@@ -131,7 +131,9 @@ def document(summary: dict[str, Any], runs: list[RunMetrics], folder: Path) -> D
         "Intervals assume no distribution: the order-statistic interval for a median, the "
         "Hodges-Lehmann/Moses interval for a difference (a ratio for the speedup). Each is the "
         "narrowest whose exact coverage is at least 95 %; with few runs that level cannot be "
-        "reached, and the coverage shown in brackets is the real one."
+        "reached, and the coverage shown in brackets is the real one. A verdict needs 95 %. Each "
+        "verdict alone is wrong 1 time in 20 or less; among many metrics and pairs, one may be "
+        "chance: repeat a campaign before acting on a single surprising verdict."
     )
     names = [c["name"] for c in summary["configs"]]
     doc.h2("Per configuration: median and interval")

@@ -161,15 +161,23 @@ def run_slot(
         try:
             rc = proc.wait()
         except Interrupted:
-            # The run's own Ctrl-C handling stops its load and keeps what it has.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGINT)
+            # The run's own Ctrl-C handling stops its load and keeps what it has; a second Ctrl-C
+            # meanwhile must not leave it running, so the wait is not interruptible.
+            previous = {
+                s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)
+            }
             try:
-                proc.wait(120)
-            except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                    os.killpg(proc.pid, signal.SIGINT)
+                try:
+                    proc.wait(120)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+            finally:
+                for s, h in previous.items():
+                    signal.signal(s, h)
             raise
     return rc, _run_folder(results)
 
@@ -261,7 +269,9 @@ def execute(
     _record(folder, record)
     failed = [r["slot"] for r in record["runs"] if r["status"] != "ok"]
     if failed:
-        say(f"campaign: {len(failed)} run(s) failed twice: {', '.join(failed)}")
+        say(
+            f"campaign: {len(failed)} run(s) without a result (see campaign.json): {', '.join(failed)}"
+        )
         return 1
     return 0
 
@@ -270,7 +280,8 @@ def start(source: Path, results: Path) -> tuple[Path, Campaign, dict[str, Any]]:
     """A new campaign folder for the file `source` (validated first: CampaignError)."""
     campaign = load(source)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    folder = results / f"campaign-{campaign.name}-{stamp}"
+    # Absolute: each run's command runs from the repository, wherever this was started.
+    folder = results.resolve() / f"campaign-{campaign.name}-{stamp}"
     folder.mkdir(parents=True)
     shutil.copyfile(source, folder / "campaign.toml")
     record = new_record(campaign, str(source), schedule.plan(campaign))
@@ -280,6 +291,7 @@ def start(source: Path, results: Path) -> tuple[Path, Campaign, dict[str, Any]]:
 
 def resume(folder: Path) -> tuple[Campaign, dict[str, Any]]:
     """The campaign in `folder` as it was left, from its own copy of the file."""
+    folder = folder.resolve()
     try:
         record = json.loads((folder / "campaign.json").read_text())
     except (OSError, ValueError) as e:

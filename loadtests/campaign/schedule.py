@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 from .spec import Campaign
 
-# The knobs that seed a run's draws, and which of them a configuration may fix itself.
-SEED_KNOBS = ("COLD_START_SEED", "SEED")
+# The knobs that seed a run's draws (a configuration may fix one itself). The per-request draws
+# are not seeded: one seed for every request would give every request the same draw.
+SEED_KNOBS = ("COLD_START_SEED",)
 
 
 @dataclass(frozen=True)

@@ -179,8 +179,12 @@ def load(path: Path) -> Campaign:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CampaignError(f"{path}: no such campaign file") from None
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise CampaignError(f"{path}: not TOML ({e})") from None
+    except OSError as e:
+        raise CampaignError(
+            f"{path}: cannot be read ({e.strerror}); give a campaign file"
+        ) from None
     try:
         return parse(doc)
     except CampaignError as e:

@@ -151,8 +151,9 @@ def needed_repetitions(
         lo, hi = d[:, best - 1], d[:, k * k - best]
         return float(np.mean((lo > 0) | (hi < 0))) >= power
 
-    # Coverage only reaches the level from 4 runs each; search upwards, then stop at `most`.
-    for k in range(max(4, min(len(a), len(b))), most + 1):
+    # Coverage only reaches the level from 4 runs each, and the runs made did not show it: search
+    # upwards from one more, then stop at `most`.
+    for k in range(max(4, min(len(a), len(b)) + 1), most + 1):
         if shows(k):
             return k
     return None

@@ -6,6 +6,7 @@ a shell user types flags, and both reach the same validation.
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,3 +43,12 @@ def truth(text: str) -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise argparse.ArgumentTypeError(f"{text!r}; allowed: 1, true, yes, on or 0, false, no, off")
+
+
+def env_twins(parser: argparse.ArgumentParser) -> set[str]:
+    """The environment variables a parser's flags read (those added by `add`)."""
+    return {
+        m.group(1)
+        for action in parser._actions
+        if action.help and (m := re.search(r"\(env ([A-Z][A-Z0-9_]*)\)$", action.help))
+    }

@@ -19,8 +19,7 @@ from . import from_flags, run
 from .settings import UsageError, profiles
 
 
-def main(argv: list[str] | None = None) -> int:
-    env = dict(os.environ)
+def parser(env: dict[str, str]) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="delay-echo-loadtest", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     add = flags.add
@@ -40,7 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     add(p, "--k6", "K6", env, help="the k6 binary (default: k6 on PATH, else the venv's)")
     add(p, "--max-concurrency", "MAX_CONCURRENCY", env, help="recorded for the report's capacity")
     add(p, "--study", "STUDY", env, help="a free-text label recorded in run.json")
-    a = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    env = dict(os.environ)
+    a = parser(env).parse_args(argv)
     try:
         s = from_flags(
             profile=a.profile, tool=a.tool, target=a.target, segment_index=a.segment,

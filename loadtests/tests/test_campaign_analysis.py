@@ -74,7 +74,7 @@ def test_a_known_difference_is_found_and_identical_configurations_are_not_told_a
     lo, hi = slow["ci95"]
     # 4 s later, give or take the ±0.6 s jitter of each run.
     assert slow["shown"] and 2.8 <= lo <= 4.0 <= hi <= 5.2, slow
-    assert "slow: first new instance later than fast by" in slow["verdict"]
+    assert "slow gets its first new instance later than fast, by" in slow["verdict"]
     assert "(97 % CI)" in slow["verdict"]  # 4 runs each: the narrowest interval ≥ 95 %
     same = by[("fast", "fast-again", "first_new_instance_s")]
     assert not same["shown"] and same["verdict"].startswith("no difference shown with K = 4")
