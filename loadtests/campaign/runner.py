@@ -38,6 +38,8 @@ SCHEMA_VERSION = 1
 ATTEMPTS = 2
 # Exit status of a run stopped by Ctrl-C (128 + SIGINT), the platform's and k6's convention.
 INTERRUPTED = 130
+# Where a tool is, not how a run behaves: passed on from the environment (as make sets them).
+TOOL_KNOBS = ("K6", "DELAY_ECHO_BIN", "DELAY_ECHO_LINK_BIN", "HAPROXY", "IMAGE", "RESULTS")
 # Exit status of a run that refused its knobs: the same knobs would be refused again.
 BAD_INPUT = 2
 
@@ -198,6 +200,13 @@ def execute(
     """Run every slot not yet `ok` or finally `failed`; 0 when all are ok, 1 when some failed,
     130 when interrupted (campaign.json then says where; resume() continues)."""
     slots = {s.key: s for s in schedule.plan(campaign)}
+    # A knob exported in the shell (PEAK=…) would reach every run without being in the campaign
+    # file or its record: runs get only the file's knobs, and the record names what was left out.
+    from .preflight import known_knobs
+
+    dropped = sorted(k for k in env if k in known_knobs() and k not in TOOL_KNOBS)
+    inherited = {k: v for k, v in env.items() if k not in dropped}
+    record["environment_left_out"] = dropped
     todo = [r for r in record["runs"] if r["status"] in ("planned", "interrupted")]
     progress = Progress(len(todo), planned_s, time.monotonic())
 
@@ -210,7 +219,7 @@ def execute(
             slot = slots[entry["slot"]]
             config = campaign.config(slot.config)
             say(progress.line(done, done + 1, slot))
-            run_env = {**env, **config.env(), **dict(slot.seeds), "CAMPAIGN": campaign.name}
+            run_env = {**inherited, **config.env(), **dict(slot.seeds), "CAMPAIGN": campaign.name}
             entry["status"] = "running"
             # Only failures count towards the retry: an interrupted attempt is run again in full.
             while sum(a.get("status") == "failed" for a in entry["attempts"]) < ATTEMPTS:

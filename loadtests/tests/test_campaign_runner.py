@@ -155,3 +155,14 @@ def test_progress_says_which_run_elapsed_and_the_estimated_end(tmp_path: Path) -
     assert len(progress) == 6
     assert progress[0].startswith("campaign: run 1 of 6 (")
     assert "elapsed 0:00:0" in progress[-1] and "estimated end" in progress[-1]
+
+
+def test_knobs_exported_in_the_shell_do_not_reach_the_runs(tmp_path: Path) -> None:
+    folder, campaign, record = start(tmp_path)
+    fake = Fake()
+    env = {"PEAK": "900", "K6": "/opt/k6", "DELAY_ECHO_BIN": "/opt/de", "PATH": "/usr/bin"}
+    assert runner.execute(folder, campaign, record, env=env, runner=fake, say=lambda s: None) == 0
+    assert all(
+        "PEAK" not in c and c["K6"] == "/opt/k6" and c["PATH"] == "/usr/bin" for c in fake.calls
+    )
+    assert json.loads((folder / "campaign.json").read_text())["environment_left_out"] == ["PEAK"]
