@@ -53,4 +53,10 @@ check-loadtests: $(VENV)/.stamp ## Load-test checks without a server: analysis k
 
 .PHONY: test-loadtests
 test-loadtests: image-binary $(VENV)/.stamp ## Load-test gate: k6, locust and the local platform end to end on loopback
-	$(LOADTEST_ENV) $(VENV_BIN)/python -m pytest -q -p no:cacheprovider -m "live and not netns" loadtests/tests
+	$(LOADTEST_ENV) $(VENV_BIN)/python -m pytest -q -p no:cacheprovider -m "live and not netns and not faults" loadtests/tests
+
+# Every fault kind end to end on the local platform (kill, hang, slow, Ctrl-C during a hang); make
+# test runs the kill alone, to stay within its time.
+.PHONY: test-faults
+test-faults: image-binary $(VENV)/.stamp ## FAULTS end to end: each fault kind on the local platform, every request accounted for (about 1 min)
+	$(LOADTEST_ENV) $(VENV_BIN)/python -m pytest -q -p no:cacheprovider loadtests/tests/test_faults_end_to_end.py

@@ -95,6 +95,7 @@ def test_a_killed_instance_is_replaced(tmp_path):
     assert f["recovered_s"] is not None
 
 
+@pytest.mark.faults
 def test_a_hung_instance_leaves_the_rotation_and_comes_back(tmp_path):
     _, events, report = study(tmp_path, "hang@4s:3s:oldest")
     steps = fault_steps(events)
@@ -113,6 +114,7 @@ def test_a_hung_instance_leaves_the_rotation_and_comes_back(tmp_path):
     assert f["response"] == "ejected"
 
 
+@pytest.mark.faults
 def test_a_slowed_instance_is_slower_during_its_span_only(tmp_path):
     run_dir, events, report = study(tmp_path, "slow@4s:4s:cpu=40ms")
     steps = fault_steps(events)
@@ -139,6 +141,7 @@ def test_a_slowed_instance_is_slower_during_its_span_only(tmp_path):
     assert f["response"] == "waited" and f["instance"] == target
 
 
+@pytest.mark.faults
 def test_a_ctrl_c_during_a_hang_continues_the_instance_before_stopping_it(tmp_path):
     env = platform_env(
         tmp_path,
