@@ -19,9 +19,16 @@
 //! millisecond wheel or a slow wake-up. How early it wakes is learned from how late its own
 //! wake-ups are on this machine; it polls only at a real-time priority (see `Clock::polls`).
 //! Bandwidth and loss are not emulated.
+//!
+//! At run time the lab can add delay to both directions (its `degrade` fault): with `--control
+//! FILE`, a SIGHUP makes the link read FILE (one duration, `30ms`, or `0` to remove it) and add
+//! that to every chunk read from then on; it answers `extra <duration>` on stdout once in force.
+//! A partition is the kernel's business (netlab drops the two hosts' packets), not the link's.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -161,6 +168,11 @@ pub struct LinkArgs {
     /// a chunk drawn shorter than the one before it waits for it.
     #[arg(long, env = "DELAY_ECHO_LINK_JITTER", default_value = "0")]
     pub jitter: String,
+
+    /// On SIGHUP, read FILE (one duration, e.g. 30ms, or 0) and add it to both directions'
+    /// delay from then on; answers `extra <duration>` on stdout. Without it SIGHUP ends the link.
+    #[arg(long, env = "DELAY_ECHO_LINK_CONTROL", value_name = "FILE")]
+    pub control: Option<PathBuf>,
 }
 
 /// A bad `delay-echo-link` flag: which one and what is allowed.
@@ -199,6 +211,37 @@ pub struct LinkConfig {
     pub routes: Vec<(SocketAddr, SocketAddr)>,
     pub forward: Hold,
     pub back: Hold,
+    pub control: Option<PathBuf>,
+}
+
+/// Delay added to both directions at run time (`--control`), shared by every connection.
+#[derive(Debug, Default)]
+pub struct Extra(AtomicU64);
+
+impl Extra {
+    pub fn get(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Relaxed))
+    }
+    pub fn set(&self, d: Duration) {
+        self.0.store(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+}
+
+/// The most a control file may add: a degraded link, not a cut one (that is a partition).
+const EXTRA_MAX: Duration = Duration::from_secs(60);
+
+/// The extra delay a control file asks for, or what is wrong with it.
+pub fn read_control(path: &Path) -> Result<Duration, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = text.trim();
+    let d = if text == "0" { Some(Duration::ZERO) } else { <Duration as crate::knobs::Value>::parse_one(text).ok() };
+    match d {
+        Some(d) if d <= EXTRA_MAX => Ok(d),
+        _ => Err(format!(
+            "{}: {text:?}; allowed: one duration from 0 to {EXTRA_MAX:?}, e.g. 30ms (the delay added to each direction)",
+            path.display()
+        )),
+    }
 }
 
 fn duration(flag: &'static str, s: &str) -> Result<Duration, LinkError> {
@@ -225,7 +268,12 @@ impl LinkConfig {
             None => delay,
         };
         let jitter = duration("jitter", &a.jitter)?;
-        Ok(LinkConfig { routes, forward: Hold { delay, jitter }, back: Hold { delay: back, jitter } })
+        Ok(LinkConfig {
+            routes,
+            forward: Hold { delay, jitter },
+            back: Hold { delay: back, jitter },
+            control: a.control.clone(),
+        })
     }
 }
 
@@ -236,6 +284,7 @@ pub struct Link {
     forward: Hold,
     back: Hold,
     clock: Arc<Clock>,
+    extra: Arc<Extra>,
 }
 
 impl Link {
@@ -248,7 +297,7 @@ impl Link {
             listeners.push((l, *connect));
         }
         let clock = Arc::new(Clock::new());
-        Ok(Link { listeners, forward: config.forward, back: config.back, clock })
+        Ok(Link { listeners, forward: config.forward, back: config.back, clock, extra: Arc::default() })
     }
 
     /// The bound addresses, in the order of the routes.
@@ -256,18 +305,32 @@ impl Link {
         self.listeners.iter().filter_map(|(l, _)| l.local_addr().ok()).collect()
     }
 
+    /// The delay added at run time, for whoever changes it.
+    pub fn extra(&self) -> Arc<Extra> {
+        self.extra.clone()
+    }
+
     /// Accepts and forwards on every route until the future is dropped.
     pub async fn run(self) {
         let mut tasks = tokio::task::JoinSet::new();
         for (listener, connect) in self.listeners {
             let (forward, back, clock) = (self.forward, self.back, self.clock.clone());
-            tasks.spawn(accept_loop(listener, connect, forward, back, clock));
+            let extra = self.extra.clone();
+            tasks.spawn(accept_loop(listener, connect, Holds { forward, back, extra }, clock));
         }
         while tasks.join_next().await.is_some() {}
     }
 }
 
-async fn accept_loop(listener: TcpListener, connect: SocketAddr, forward: Hold, back: Hold, clock: Arc<Clock>) {
+/// A connection's holds: each direction's, and what is added to both at run time.
+#[derive(Clone)]
+struct Holds {
+    forward: Hold,
+    back: Hold,
+    extra: Arc<Extra>,
+}
+
+async fn accept_loop(listener: TcpListener, connect: SocketAddr, holds: Holds, clock: Arc<Clock>) {
     loop {
         let (inbound, from) = match listener.accept().await {
             Ok(c) => c,
@@ -278,9 +341,9 @@ async fn accept_loop(listener: TcpListener, connect: SocketAddr, forward: Hold, 
                 continue;
             }
         };
-        let clock = clock.clone();
+        let (clock, holds) = (clock.clone(), holds.clone());
         tokio::spawn(async move {
-            if let Err(e) = carry(inbound, connect, forward, back, clock).await {
+            if let Err(e) = carry(inbound, connect, holds, clock).await {
                 tracing::debug!(%from, %connect, error = %e, "link: connection ended");
             }
         });
@@ -288,25 +351,20 @@ async fn accept_loop(listener: TcpListener, connect: SocketAddr, forward: Hold, 
 }
 
 /// Carries one connection both ways until both sides have closed, or either fails.
-async fn carry(
-    inbound: TcpStream,
-    connect: SocketAddr,
-    forward: Hold,
-    back: Hold,
-    clock: Arc<Clock>,
-) -> std::io::Result<()> {
+async fn carry(inbound: TcpStream, connect: SocketAddr, holds: Holds, clock: Arc<Clock>) -> std::io::Result<()> {
+    let Holds { forward, back, extra } = holds;
     let accepted = Instant::now();
     let outbound = TcpStream::connect(connect).await?;
     // Chunks are released at their time; Nagle would hold small ones for an ACK on top.
     inbound.set_nodelay(true)?;
     outbound.set_nodelay(true)?;
     // The first bytes could not have been sent before a handshake's round trip.
-    let handshake = accepted + forward.delay + back.delay;
+    let handshake = accepted + forward.delay + back.delay + 2 * extra.get();
     let (in_r, in_w) = inbound.into_split();
     let (out_r, out_w) = outbound.into_split();
     tokio::try_join!(
-        direction(in_r, out_w, forward, handshake, &clock),
-        direction(out_r, in_w, back, accepted, &clock),
+        direction(in_r, out_w, forward, &extra, handshake, &clock),
+        direction(out_r, in_w, back, &extra, accepted, &clock),
     )?;
     Ok(())
 }
@@ -316,6 +374,7 @@ async fn direction(
     mut from: impl AsyncRead + Unpin,
     mut to: impl AsyncWrite + Unpin,
     hold: Hold,
+    extra: &Extra,
     not_before: Instant,
     clock: &Clock,
 ) -> std::io::Result<()> {
@@ -332,7 +391,7 @@ async fn direction(
             buf.truncate(n);
             let arrived = Instant::now().max(not_before);
             // Order is kept: a chunk drawn shorter than its predecessor leaves right after it.
-            let release = (arrived + hold.draw(&mut rng)).max(last);
+            let release = (arrived + hold.draw(&mut rng) + extra.get()).max(last);
             last = release;
             if tx.send((release, buf)).await.is_err() {
                 return Ok(());
@@ -379,6 +438,22 @@ pub fn main(args: &LinkArgs) -> std::process::ExitCode {
 pub async fn run(config: LinkConfig) -> std::io::Result<()> {
     use std::io::Write;
     let link = Link::bind(&config).await?;
+    // Registered before `ready`, so the lab's first SIGHUP cannot end the link.
+    if let Some(path) = config.control.clone() {
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        let extra = link.extra();
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                match read_control(&path) {
+                    Ok(d) => {
+                        extra.set(d);
+                        println!("extra {d:?}");
+                    }
+                    Err(e) => println!("control refused: {e}; extra stays {:?}", extra.get()),
+                }
+            }
+        });
+    }
     let mut out = std::io::stdout().lock();
     for ((_, connect), addr) in config.routes.iter().zip(link.local_addrs()) {
         writeln!(
@@ -404,6 +479,7 @@ mod tests {
             delay: delay.into(),
             return_delay: back.map(Into::into),
             jitter: jitter.into(),
+            control: None,
         }
     }
 
@@ -501,11 +577,68 @@ mod tests {
     }
 
     async fn link_to(target: SocketAddr, delay: &str, back: Option<&str>, jitter: &str) -> SocketAddr {
+        link_with_extra(target, delay, back, jitter).await.0
+    }
+
+    async fn link_with_extra(
+        target: SocketAddr,
+        delay: &str,
+        back: Option<&str>,
+        jitter: &str,
+    ) -> (SocketAddr, Arc<Extra>) {
         let route = format!("127.0.0.1:0={target}");
         let link = Link::bind(&LinkConfig::from_args(&args(&[&route], delay, back, jitter)).unwrap()).await.unwrap();
-        let addr = link.local_addrs()[0];
+        let (addr, extra) = (link.local_addrs()[0], link.extra());
         tokio::spawn(link.run());
-        addr
+        (addr, extra)
+    }
+
+    #[test]
+    fn a_control_file_holds_one_duration_within_bounds() {
+        let dir = std::env::temp_dir().join(format!("link-control-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("control");
+        for (text, want) in [
+            ("30ms\n", Some(Duration::from_millis(30))),
+            ("0", Some(Duration::ZERO)),
+            ("250us", Some(Duration::from_micros(250))),
+        ] {
+            std::fs::write(&file, text).unwrap();
+            assert_eq!(read_control(&file).ok(), want, "{text:?}");
+        }
+        for text in ["", "30", "fast", "2m", "-5ms"] {
+            std::fs::write(&file, text).unwrap();
+            let e = read_control(&file).unwrap_err();
+            assert!(e.contains("allowed: one duration from 0 to"), "{text:?}: {e}");
+        }
+        let e = read_control(&dir.join("missing")).unwrap_err();
+        assert!(e.contains("missing"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn extra_delay_applies_to_both_directions_from_then_on_and_goes_away() {
+        let (link, extra) = link_with_extra(echo_server().await, "2ms", None, "0").await;
+        let mut s = TcpStream::connect(link).await.unwrap();
+        s.set_nodelay(true).unwrap();
+        round_trip(&mut s, b"warm").await;
+        extra.set(Duration::from_millis(10));
+        let degraded: Vec<Duration> = round_trips(&mut s, 5).await;
+        // 2 ms + 10 ms each way: never less than 24 ms.
+        assert!(degraded.iter().all(|d| *d >= Duration::from_millis(24)), "{degraded:?}");
+        extra.set(Duration::ZERO);
+        let back: Vec<Duration> = round_trips(&mut s, 10).await;
+        assert!(back.iter().all(|d| *d >= Duration::from_millis(4)), "{back:?}");
+        let fastest = back.iter().min().copied().unwrap();
+        assert!(fastest < Duration::from_millis(14), "restored, yet the fastest round trip took {fastest:?}: {back:?}");
+    }
+
+    async fn round_trips(s: &mut TcpStream, n: u32) -> Vec<Duration> {
+        let mut out = Vec::new();
+        for i in 0..n {
+            out.push(round_trip(s, &i.to_be_bytes()).await);
+        }
+        out
     }
 
     async fn round_trip(s: &mut TcpStream, msg: &[u8]) -> Duration {

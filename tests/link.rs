@@ -18,6 +18,7 @@ fn help_documents_every_flag_with_its_env_twin() {
         ("delay", "DELAY_ECHO_LINK_DELAY"),
         ("return-delay", "DELAY_ECHO_LINK_RETURN_DELAY"),
         ("jitter", "DELAY_ECHO_LINK_JITTER"),
+        ("control", "DELAY_ECHO_LINK_CONTROL"),
     ] {
         assert!(help.contains(&format!("--{flag}")), "--{flag} missing from --help:\n{help}");
         assert!(help.contains(&format!("env: {env}")), "{env} missing from --help:\n{help}");
@@ -40,19 +41,8 @@ fn bad_flags_exit_2_with_what_is_allowed() {
     }
 }
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Started with a 2 ms delay each way in front of an echo server: it says where it listens and
-/// `ready`, and an exchange through it comes back whole, no sooner than the two delays.
-#[test]
-fn it_says_ready_and_carries_a_connection_with_its_delays() {
+/// A TCP echo server on loopback, for the life of the test process.
+fn echo_server() -> SocketAddr {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let target = server.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -67,6 +57,23 @@ fn it_says_ready_and_carries_a_connection_with_its_delays() {
             });
         }
     });
+    target
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Started with a 2 ms delay each way in front of an echo server: it says where it listens and
+/// `ready`, and an exchange through it comes back whole, no sooner than the two delays.
+#[test]
+fn it_says_ready_and_carries_a_connection_with_its_delays() {
+    let target = echo_server();
     let mut child = Command::new(LINK)
         .args(["--route", &format!("127.0.0.1:0={target}"), "--delay", "2ms"])
         .env_clear()
@@ -92,4 +99,59 @@ fn it_says_ready_and_carries_a_connection_with_its_delays() {
         assert_eq!(got, msg);
         assert!(t.elapsed() >= Duration::from_millis(4), "{:?} < 2ms + 2ms", t.elapsed());
     }
+}
+
+fn exchange(s: &mut TcpStream, msg: &[u8]) -> Duration {
+    let t = Instant::now();
+    s.write_all(msg).unwrap();
+    let mut got = vec![0u8; msg.len()];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(got, msg);
+    t.elapsed()
+}
+
+/// The lab's `degrade`: a control file and a SIGHUP add delay to both directions of a connection
+/// already open, the link answers `extra …` once it is in force, a bad file is refused and
+/// changes nothing, and `0` takes it away again.
+#[test]
+fn sighup_reads_the_control_file_and_adds_its_delay_both_ways() {
+    let target = echo_server();
+    let dir = std::env::temp_dir().join(format!("link-bin-control-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let control = dir.join("control");
+    let mut child = Command::new(LINK)
+        .args(["--route", &format!("127.0.0.1:0={target}"), "--delay", "1ms"])
+        .arg("--control")
+        .arg(&control)
+        .env_clear()
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let stdout = child.stdout.take().unwrap();
+    let _link = Killed(child);
+    let mut lines = BufReader::new(stdout).lines();
+    let addr: SocketAddr = lines.next().unwrap().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_nodelay(true).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    exchange(&mut s, b"warm");
+    let mut hup = |text: &str| {
+        std::fs::write(&control, text).unwrap();
+        // SAFETY: kill(2) with a child's pid and SIGHUP only sends a signal.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+        lines.next().unwrap().unwrap()
+    };
+    assert_eq!(hup("15ms"), "extra 15ms");
+    let took = exchange(&mut s, b"slow");
+    assert!(took >= Duration::from_millis(32), "{took:?} < (1ms + 15ms) both ways");
+    let refused = hup("fast");
+    assert!(refused.starts_with("control refused:") && refused.contains("allowed: one duration"), "{refused}");
+    assert!(refused.ends_with("extra stays 15ms"), "{refused}");
+    assert!(exchange(&mut s, b"still") >= Duration::from_millis(32));
+    assert_eq!(hup("0"), "extra 0ns");
+    let fastest = (0..5).map(|_| exchange(&mut s, b"back")).min().unwrap();
+    assert!(fastest >= Duration::from_millis(2) && fastest < Duration::from_millis(30), "{fastest:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
