@@ -10,7 +10,6 @@ fault with what the clients felt and with what the platform did (replaced, eject
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 import signal
@@ -22,9 +21,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from loadtests.core import durations
-
-from .eventlog import EventLog
+from loadtests.core import faults as common
+from loadtests.core.events import EventLog
+from loadtests.core.faults import FaultSyntaxError
 
 if TYPE_CHECKING:  # instances.py imports config.py, which parses FAULTS with this module
     from .instances import Instance
@@ -46,10 +45,6 @@ READMIT_TIMEOUT = 30.0
 CONTROL_TIMEOUT = 2.0
 # Loopback only: never through a proxy the environment may name (http_proxy).
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-class FaultSyntaxError(ValueError):
-    """A FAULTS value that is refused, with what is allowed."""
 
 
 @dataclass(frozen=True)
@@ -78,30 +73,20 @@ def parse_faults(text: str) -> tuple[Fault, ...]:
     ]
     # One undo per kind at a time: a second hang's SIGCONT, or a second slow's restore, would end
     # the first early on an instance both picked.
-    for kind in ("hang", "slow"):
-        spans = sorted((f for f in faults if f.kind == kind), key=lambda f: f.at)
-        for a, b in itertools.pairwise(spans):
-            if b.at < a.end:
-                raise FaultSyntaxError(
-                    f"{a.spec!r} and {b.spec!r} overlap; allowed: one {kind} at a time "
-                    f"(the second may start at {_secs(a.end)} or later)"
-                )
+    common.no_overlaps(
+        (f for f in faults if f.kind != "kill"), lambda f: f.kind, lambda f: f.kind
+    )
     return tuple(faults)
 
 
 def _parse_one(number: int, spec: str) -> Fault:
-    kind, at_sign, rest = spec.partition("@")
-    if not at_sign or kind not in KINDS:
-        raise FaultSyntaxError(
-            f"{spec!r} is not KIND@T…; kinds: {' | '.join(KINDS)}; allowed: {ALLOWED}"
-        )
-    parts = rest.split(":")
-    at = _duration(spec, "T", parts.pop(0))
+    kind, parts = common.split(spec, KINDS, ALLOWED)
+    at = common.duration(spec, "T", parts.pop(0))
     duration = 0.0
     if kind != "kill":
         if not parts:
             raise FaultSyntaxError(f"{spec!r}: a {kind} needs its duration, e.g. {kind}@45s:10s")
-        duration = _duration(spec, "DUR", parts.pop(0))
+        duration = common.duration(spec, "DUR", parts.pop(0))
         if duration <= 0:
             raise FaultSyntaxError(f"{spec!r}: the duration must be above 0")
     settings: list[tuple[str, str]] = []
@@ -115,7 +100,7 @@ def _parse_one(number: int, spec: str) -> Fault:
             )
         if any(k == key for k, _ in settings):
             raise FaultSyntaxError(f"{spec!r}: {key} is given twice")
-        settings.append((key, _render(_duration(spec, key, value))))
+        settings.append((key, _render(common.duration(spec, key, value))))
     if kind == "slow" and not settings:
         raise FaultSyntaxError(
             f"{spec!r}: a slow needs what to raise, e.g. slow@60s:20s:cpu=40ms (cpu, delay)"
@@ -130,23 +115,10 @@ def _parse_one(number: int, spec: str) -> Fault:
     return Fault(number, kind, at, duration, which, tuple(settings), spec)
 
 
-def _duration(spec: str, what: str, text: str) -> float:
-    try:
-        return durations.seconds(text)
-    except ValueError:
-        raise FaultSyntaxError(
-            f"{spec!r}: {what}={text!r} is not a duration; allowed: e.g. 30s, 1m30s, 250ms, 0"
-        ) from None
-
-
 def _render(seconds: float) -> str:
     """As delay-echo's grammar takes it, to the microsecond (`40ms`, `1500us`)."""
     us = round(seconds * 1e6)
     return f"{us // 1000}ms" if us % 1000 == 0 else f"{us}us"
-
-
-def _secs(x: float) -> str:
-    return f"{x:g}s"
 
 
 # -- applying them -----------------------------------------------------------------------------

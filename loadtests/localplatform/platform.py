@@ -29,7 +29,7 @@ from loadtests.core.service import ServiceError, listening
 
 from .config import WARM, Config
 from .containers import ContainerError, ContainerInstance, ContainerRuntime
-from .eventlog import EventLog
+from loadtests.core.events import EventLog
 from .faults import FaultRunner
 from .haproxy import HEALTH_FALL, HEALTH_RISE, Haproxy
 from .instances import Instance, ServiceArgs

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .eventlog import read
+from loadtests.core.events import read
 
 
 def starts(paths: list[Path], warm: bool = False) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ from types import FrameType
 
 from .config import Config
 from .containers import ContainerError, ContainerRuntime
-from .eventlog import EventLog
+from loadtests.core.events import EventLog
 from .haproxy import HaproxyError
 from .platform import Platform, PlatformError
 

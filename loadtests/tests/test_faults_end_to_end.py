@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 
 from loadtests.analysis.runs import load_run
-from loadtests.localplatform.eventlog import read
+from loadtests.core.events import read
 from loadtests.localplatform.haproxy import HEALTH_FALL, HEALTH_RISE, find_binary
 from loadtests.tests.platform_runs import RUN, interrupted_run
 from loadtests.tests.test_platform_end_to_end import (

@@ -22,7 +22,7 @@ import pytest
 
 from loadtests.analysis.runs import load_run
 from loadtests.core import tools
-from loadtests.localplatform.eventlog import read
+from loadtests.core.events import read
 from loadtests.tests.platform_runs import RUN, interrupted_run
 
 HERE = Path(__file__).resolve().parent.parent

@@ -20,7 +20,7 @@ import pytest
 
 from loadtests.analysis.runs import load_run
 from loadtests.core import tools
-from loadtests.localplatform.eventlog import read
+from loadtests.core.events import read
 from loadtests.localplatform.haproxy import find_binary
 from loadtests.localplatform.instances import parse_metrics
 from loadtests.tests.platform_runs import RUN, interrupted_run

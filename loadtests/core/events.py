@@ -1,12 +1,10 @@
-"""platform.jsonl: one JSON object per line, written as it happens, so a run cut short keeps its log.
+"""An event log: one JSON object per line, written as it happens, so a run cut short keeps its log.
 
-Every line has `time` (Unix epoch seconds, the clock of k6's samples, so the report can place it on
-the run's axis), `utc` and `event`. Events: `platform` (first line: policy, knobs, versions),
-`load_start`/`load_end`, `observe` (each scrape), `decision` (each policy decision: its inputs and the
-desired count), one event per phase of an instance, named for the phase, with `instance` (requested,
-started, ready, in_rotation, first_request, drain, exit, removed: the form
-loadtests/analysis/platform.py reads), `fault_…` (each step of each fault of FAULTS, with its
-`fault` number: faults.py) and `summary` (last line: every instance's phase times side by side).
+Every line has `time` (Unix epoch seconds, the clock of k6's samples, so a report can place it on
+the run's axis), `utc` and `event`. The local platform's platform.jsonl is one (its events:
+loadtests/localplatform/README.md and platform.py); the emulated networks' faults.jsonl another
+(loadtests/netlab/faults.py). Faults are `fault_…` events with the fault's `fault` number (its
+place in FAULTS), `kind` and `spec` in both.
 """
 
 from __future__ import annotations
@@ -48,6 +46,6 @@ class EventLog:
 
 
 def read(path: Path) -> list[dict[str, Any]]:
-    """Every event of a platform.jsonl, in order."""
+    """Every event of an event log, in order."""
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
