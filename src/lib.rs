@@ -48,6 +48,7 @@ pub mod link;
 pub mod memory;
 pub mod metrics;
 pub mod platform;
+pub mod records;
 pub mod relay;
 pub mod response;
 pub mod router;

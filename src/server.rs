@@ -27,6 +27,7 @@ use crate::app::App;
 use crate::conn::{Activity, Watchdog, Watched};
 use crate::knobs::format_duration;
 use crate::memory;
+use crate::records;
 use crate::router::{self, Listener};
 use crate::server::settings::Limits;
 
@@ -110,6 +111,9 @@ impl Server {
             startup_seed = startup.seed,
             "listening"
         );
+        if cfg.access_log {
+            records::start(&app.instance, main.local_addr()?, startup.drawn);
+        }
         if let Some(cap) = somaxconn().filter(|c| *c < LISTEN_BACKLOG) {
             tracing::warn!(
                 requested = LISTEN_BACKLOG,
@@ -155,7 +159,10 @@ impl Server {
                 tokio::time::sleep(delay).await;
                 if !app.readiness.is_stopping() {
                     app.readiness.set_started();
-                    tracing::info!(startup_delay = %format_duration(delay), "ready");
+                    tracing::info!(startup_delay = %format_duration(delay), instance = %app.instance.id, "ready");
+                    if app.config.access_log {
+                        records::ready(&app.instance, delay);
+                    }
                 }
             })
         };
@@ -163,7 +170,10 @@ impl Server {
         shutdown.await;
         startup.abort();
         app.readiness.set_stopping();
-        tracing::info!(drain_delay = ?cfg.lifecycle.drain_delay, "shutdown: unready; draining");
+        tracing::info!(drain_delay = ?cfg.lifecycle.drain_delay, instance = %app.instance.id, "shutdown: unready; draining");
+        if cfg.access_log {
+            records::drain(&app.instance, cfg.lifecycle.drain_delay);
+        }
         tokio::time::sleep(cfg.lifecycle.drain_delay).await;
 
         let _ = stop_tx.send(true);

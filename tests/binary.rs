@@ -242,7 +242,7 @@ async fn env_twins_configure_and_access_log_excludes_probes() {
     get(&r.url("/readyz")).await;
     get(&r.url("/again")).await;
     r.wait_for("/again", Duration::from_secs(2));
-    let access: Vec<_> = r.seen.iter().filter(|l| l.contains("delay_echo::access")).collect();
+    let access: Vec<_> = r.seen.iter().filter(|l| l.contains("\"event\":\"request\"")).collect();
     assert_eq!(access.len(), 2, "{access:?}");
     assert!(access.iter().all(|l| !l.contains("healthz") && !l.contains("readyz")));
     assert!(access[0].contains("\"status\":202") && access[0].contains("\"path\":\"/logged\""));

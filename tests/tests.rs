@@ -11,4 +11,5 @@ mod fuzz_corpus;
 mod link;
 mod metrics;
 mod protocols;
+mod records;
 mod relay;

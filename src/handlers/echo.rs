@@ -17,12 +17,14 @@ use std::time::{Duration, Instant};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 
+use self::access::{Logged, Outcome};
 use crate::app::App;
 use crate::body::Body;
 use crate::cache::{self, Validator};
 use crate::knobs::{self, Drawn};
+use crate::records::{self, Leg};
 use crate::relay::{self, Forward};
 use crate::{response, work};
 
@@ -48,8 +50,8 @@ pub struct Echo {
     content_type: Option<HeaderValue>,
     /// The request as the JSON answer describes it (only with `format=json`).
     described: Option<Box<serde_json::Map<String, serde_json::Value>>>,
-    /// Method and path for the access log (only with --access-log).
-    logged: Option<Box<(Method, Box<str>)>>,
+    /// Method and path for the access log's record (only with --access-log).
+    logged: Option<Box<Logged>>,
     /// The ETag begun from the head (only for an answer that may be cached).
     validator: Option<Box<Validator>>,
     /// Where to forward the request once its own work is done (the `hop` knob).
@@ -64,19 +66,30 @@ pub fn prepare(app: &Arc<App>, req: Request<Incoming>) -> Result<Echo, Box<Respo
     let arrived = Instant::now();
     let cfg = &app.config;
     let (parts, body) = req.into_parts();
+    // A request refused here is not counted (no seq) but still has its record.
+    let refuse = |resp: Response<Body>| {
+        if cfg.access_log {
+            let logged = Logged { method: parts.method.clone(), path: parts.uri.path().into() };
+            let total = arrived.elapsed();
+            let timings = [Duration::ZERO, Duration::ZERO, Duration::ZERO, total];
+            access::log(app, Some(Box::new(logged)), arrived, Outcome::plain(resp.status(), None, timings));
+        }
+        Box::new(resp)
+    };
     let asked = knobs::read(parts.uri.query(), &parts.headers, &cfg.caps, !cfg.no_overrides).map_err(|b| {
-        Box::new(response::error(&app.instance, StatusCode::BAD_REQUEST, &b.err.error, b.param, &b.err.allowed))
+        refuse(response::error(&app.instance, StatusCode::BAD_REQUEST, &b.err.error, b.param, &b.err.allowed))
     })?;
     let declared_len =
         parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared_len.is_some_and(|n| n > cfg.caps.max_body.0) {
-        return Err(Box::new(response::too_large(&app.instance, cfg.caps.max_body.0)));
+        return Err(refuse(response::too_large(&app.instance, cfg.caps.max_body.0)));
     }
     let forward = (app.relay.plan(asked.values.hop.as_deref(), &parts))
-        .map_err(|e| Box::new(response::json(&app.instance, e.status(), &e.doc())))?;
+        .map_err(|e| refuse(response::json(&app.instance, e.status(), &e.doc())))?;
     let drawn = knobs::draw(&asked.values, &app.defaults.load());
     let described = asked.json.then(|| Box::new(describe::request(&parts)));
-    let logged = cfg.access_log.then(|| Box::new((parts.method.clone(), parts.uri.path().into())));
+    let logged =
+        cfg.access_log.then(|| Box::new(Logged { method: parts.method.clone(), path: parts.uri.path().into() }));
     // A relayed answer is the peer's: this instance validates nothing of it.
     let validator = (drawn.cache.filter(|p| p.may_store()).is_some() && forward.is_none())
         .then(|| Box::new(Validator::begin(&parts, asked.json, &drawn)));
@@ -120,6 +133,10 @@ impl Echo {
                 guard.finished = true;
                 app.metrics.reject(rejection.as_str());
                 let status = StatusCode::from_u16(app.config.reject_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                // All of its time went to admission (a queue timeout waited in the queue).
+                let waited = arrived.elapsed();
+                let timings = [waited, Duration::ZERO, Duration::ZERO, waited];
+                access::log(app, self.logged.take(), arrived, Outcome::plain(status, Some(seq), timings));
                 return response::rejected(&app.instance, status, rejection.as_str());
             }
         };
@@ -151,6 +168,9 @@ impl Echo {
                 }
                 Err(_) => {
                     guard.finished = true;
+                    let timings = [queued, slept_at.elapsed(), Duration::ZERO, arrived.elapsed()];
+                    let outcome = Outcome::plain(StatusCode::PAYLOAD_TOO_LARGE, Some(seq), timings);
+                    access::log(app, self.logged.take(), arrived, outcome);
                     return response::too_large(&app.instance, app.config.caps.max_body.0);
                 }
             }
@@ -164,15 +184,24 @@ impl Echo {
         let burnt = if drawn.cpu.is_zero() { Duration::ZERO } else { Box::pin(work::burn(drawn.cpu)).await };
 
         // 5. Relay: forward to the next peer; its answer becomes this one.
-        let (status, total, body, legs, relayed_type) = match self.forward.take() {
-            None => (StatusCode::from_u16(drawn.status).unwrap_or(StatusCode::OK), arrived.elapsed(), body, None, None),
+        let (status, total, body, legs, relayed_type, leg) = match self.forward.take() {
+            None => {
+                let status = StatusCode::from_u16(drawn.status).unwrap_or(StatusCode::OK);
+                (status, arrived.elapsed(), body, None, None, None)
+            }
             Some(fwd) => {
                 // Boxed: a rare path whose state would otherwise enlarge every request's future.
                 match Box::pin(app.relay.relay(*fwd, body, arrived, self.json.then_some(&app.instance))).await {
-                    Ok(r) => (r.status, r.total, r.body, Some(r.legs_timing), Some(r.content_type)),
+                    Ok(r) => (r.status, r.total, r.body, Some(r.legs_timing), Some(r.content_type), Some(r.leg)),
                     Err(e) => {
                         guard.finished = true;
-                        return response::json(&app.instance, e.status(), &e.doc());
+                        let status = e.status();
+                        let leg = Leg { peer: e.peer(), status: None, round_trip: None, peer_total: None };
+                        let timings = [queued, slept, burnt, arrived.elapsed()];
+                        // An error answer carries no caching headers.
+                        let outcome = Outcome { status, seq: Some(seq), timings, cache: None, leg: Some(leg) };
+                        access::log(app, self.logged.take(), arrived, outcome);
+                        return response::json(&app.instance, status, &e.doc());
                     }
                 }
             }
@@ -224,8 +253,21 @@ impl Echo {
         }
         debug_assert_eq!(h.len(), carried, "the reserve must count every header of the answer");
         guard.finished = true;
-        if let Some(l) = self.logged.take() {
-            access::log(&l.0, &l.1, status, seq, timings);
+        if self.logged.is_some() {
+            let cache = records::cache_status(drawn.cache.map(|p| p.may_store()), not_modified);
+            let leg = leg.map(|f| Leg {
+                peer: app.relay.peer_name(f.peer),
+                status: Some(f.status.as_u16()),
+                round_trip: Some(f.round_trip),
+                peer_total: f.peer_total,
+            });
+            let durations = timings.map(|(_, d)| d);
+            access::log(
+                app,
+                self.logged.take(),
+                arrived,
+                Outcome { status: resp.status(), seq: Some(seq), timings: durations, cache, leg },
+            );
         }
         resp
     }

@@ -44,6 +44,13 @@ pub enum LegError {
 }
 
 impl LegError {
+    /// The peer's name.
+    pub fn peer(&self) -> &str {
+        match self {
+            LegError::Failed { peer, .. } | LegError::Timeout { peer, .. } => peer,
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             LegError::Failed { .. } => StatusCode::BAD_GATEWAY,

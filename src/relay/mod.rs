@@ -52,6 +52,18 @@ pub struct Relayed {
     pub total: Duration,
     /// Server-Timing entries for the legs, to follow the instance's own.
     pub legs_timing: String,
+    /// The leg's figures, for the access log's record.
+    pub leg: LegFigures,
+}
+
+/// What a leg that got an answer measured (Copy: nothing is allocated for the record).
+#[derive(Debug, Clone, Copy)]
+pub struct LegFigures {
+    /// Index into the configured peers (`Relay::peer_name`).
+    pub peer: usize,
+    pub status: StatusCode,
+    pub round_trip: Duration,
+    pub peer_total: Option<Duration>,
 }
 
 /// The most of a peer's JSON answer read to extend its chain (a description, never filler).
@@ -87,6 +99,11 @@ impl Relay {
         }
     }
 
+    /// The name of peer number `index` (as `LegFigures::peer` gives it).
+    pub fn peer_name(&self, index: usize) -> &str {
+        &self.peers[index].name
+    }
+
     /// Checks a request's `hop` (if any) and takes what forwarding needs from its head.
     pub fn plan(&self, list: Option<&str>, head: &Parts) -> Result<Option<Box<Forward>>, HopError> {
         let Some(list) = list else { return Ok(None) };
@@ -111,6 +128,7 @@ impl Relay {
         let legs_timing = timing::entries(&self.own_name, &peer.name, leg.round_trip, leg.peer_total, theirs);
         let Leg { response, round_trip, peer_total } = leg;
         let (parts, incoming) = response.into_parts();
+        let figures = LegFigures { peer: hop.peer, status: parts.status, round_trip, peer_total };
         let content_type = parts.headers.get(header::CONTENT_TYPE).cloned();
         let Some(me) = json else {
             return Ok(Relayed {
@@ -119,6 +137,7 @@ impl Relay {
                 body: Body::Echo(incoming),
                 total: arrived.elapsed(),
                 legs_timing,
+                leg: figures,
             });
         };
         let peer = &peer.name;
@@ -143,7 +162,7 @@ impl Relay {
             Some(extended) => Body::full(extended),
             None => Body::full(bytes),
         };
-        Ok(Relayed { status: parts.status, content_type, body, total, legs_timing })
+        Ok(Relayed { status: parts.status, content_type, body, total, legs_timing, leg: figures })
     }
 }
 
