@@ -58,5 +58,6 @@ test-loadtests: image-binary $(VENV)/.stamp ## Load-test gate: k6, locust and th
 # Every fault kind end to end on the local platform (kill, hang, slow, Ctrl-C during a hang); make
 # test runs the kill alone, to stay within its time.
 .PHONY: test-faults
-test-faults: image-binary $(VENV)/.stamp ## FAULTS end to end: each fault kind on the local platform, every request accounted for (about 1 min)
-	$(LOADTEST_ENV) $(VENV_BIN)/python -m pytest -q -p no:cacheprovider loadtests/tests/test_faults_end_to_end.py
+test-faults: image-binary link-binary $(VENV)/.stamp ## Faults end to end: each kind on the local platform and on the emulated mesh, every request accounted for (about 1 min)
+	$(LOADTEST_ENV) DELAY_ECHO_LINK_BIN="$(CURDIR)/$(LINK_BIN)" $(VENV_BIN)/python -m pytest -q -p no:cacheprovider \
+	  loadtests/tests/test_faults_end_to_end.py loadtests/mesh/tests/test_mesh_faults.py

@@ -22,10 +22,12 @@ MESH_JITTER   ?= 0
 MESH_LOCAL_DURATION ?= 10s
 # The rehearsal's floor pass (every region delay 0 ms) before the configured one; 0 skips it.
 MESH_FLOOR_DURATION ?= 2s
+# Faults at known times from the load's start (loadtests/mesh/README.md: partition, degrade).
+MESH_FAULTS   ?=
 
 MESH := $(VENV_BIN)/delay-echo-mesh
 
-APT_PACKAGES += iproute2 util-linux
+APT_PACKAGES += iproute2 util-linux iptables
 CHECK_TARGETS += check-mesh
 LIVE_TARGETS += test-mesh
 
@@ -36,10 +38,10 @@ mesh: $(VENV)/.stamp ## Latency matrix of deployed regions (infra's service_urls
 	  $(if $(MESH_TF_DIR),--terraform-dir '$(MESH_TF_DIR)')
 
 .PHONY: mesh-local
-mesh-local: build $(VENV)/.stamp ## Rehearse the mesh on namespaces with known delays (root): [REGIONS=eu,us,ap MESH_DELAYS=eu/us=5,… MESH_RATE=]; prints configured, floor and measured
+mesh-local: build $(VENV)/.stamp ## Rehearse the mesh on namespaces with known delays (root): [REGIONS=eu,us,ap MESH_DELAYS=eu/us=5,… MESH_RATE= MESH_FAULTS=partition@2s:3s:eu-us]; prints configured, floor and measured
 	K6="$(abspath $(VENV_BIN))/k6" $(MESH) local --regions '$(REGIONS)' --delays '$(MESH_DELAYS)' \
 	  --client-delay $(MESH_CLIENT_DELAY) --jitter $(MESH_JITTER) --rate $(MESH_RATE) --duration $(MESH_LOCAL_DURATION) \
-	  --floor-duration $(MESH_FLOOR_DURATION) \
+	  --floor-duration $(MESH_FLOOR_DURATION) --faults '$(MESH_FAULTS)' \
 	  --results $(RESULTS) --delay-echo $(CURDIR)/target/release/delay-echo \
 	  --link $(CURDIR)/target/release/delay-echo-link
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 import signal
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -74,7 +73,7 @@ def parse_faults(text: str) -> tuple[Fault, ...]:
     # One undo per kind at a time: a second hang's SIGCONT, or a second slow's restore, would end
     # the first early on an instance both picked.
     common.no_overlaps(
-        (f for f in faults if f.kind != "kill"), lambda f: f.kind, lambda f: f.kind
+        (f for f in faults if f.kind != "kill"), lambda f: (f.kind,), lambda f: f.kind
     )
     return tuple(faults)
 
@@ -152,12 +151,14 @@ def control(url: str, token: str, body: dict[str, Any] | None = None) -> dict[st
         return answer
 
 
-class FaultRunner:
+class FaultRunner(common.Runner[Fault]):
     """Applies `faults` at their times after `start()`; `close()` undoes whatever is still applied.
 
     `instances()` gives the fleet (the platform's list, read under its lock), `status(name)` a
     server's state in HAProxy (None when it has none).
     """
+
+    thread_name = "platform-faults"
 
     def __init__(
         self,
@@ -168,68 +169,32 @@ class FaultRunner:
         token: str,
         poll: float = POLL_INTERVAL,
     ):
-        self.faults = tuple(faults)
-        self.log = log
+        super().__init__(faults, log, poll)
         self._instances = instances
         self._status = status
         self._token = token
-        self._poll = poll
-        self._pending = sorted(self.faults, key=lambda f: f.at)
         self.applied: list[Applied] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._t0 = 0.0  # monotonic
-        self._t0_epoch = 0.0
-        self._closed = False
 
-    def start(self, t0: float, t0_epoch: float, background: bool = True) -> None:
-        """Times the faults from `t0` (monotonic; `t0_epoch` the same instant as epoch seconds) on
-        a thread of its own; without `background`, only calls to `tick` move them on."""
-        self._t0, self._t0_epoch = t0, t0_epoch
-        if not self.faults or not background:
-            return
-        self._thread = threading.Thread(target=self._loop, name="platform-faults", daemon=True)
-        self._thread.start()
+    def step(self, elapsed: float) -> None:
+        """What is due is applied or undone, hung instances watched."""
+        while self.pending and self.pending[0].at <= elapsed:
+            self._apply(self.pending.pop(0))
+        for a in self.applied:
+            due = a.restored is None and a.fault.duration and elapsed >= a.fault.end
+            # A stopped instance cannot take its configuration back: after its SIGCONT, then.
+            if due and not (a.fault.kind == "slow" and self._hung(a.instance)):
+                self._restore(a)
+            if a.watching:
+                self._watch(a)
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self._poll):
-            try:
-                self.tick(time.monotonic())
-            except Exception as e:
-                # The run goes on, but without this step: say so rather than end faults silently.
-                self.log.write("error", where="faults", message=f"{type(e).__name__}: {e}")
+    def close(self, why: str = "the platform stopped first") -> None:
+        super().close(why)
 
-    def tick(self, now: float) -> None:
-        """One look at the clock: what is due is applied or undone, hung instances watched."""
-        with self._lock:
-            if self._closed:
-                return
-            elapsed = now - self._t0
-            while self._pending and self._pending[0].at <= elapsed:
-                self._apply(self._pending.pop(0))
-            for a in self.applied:
-                due = a.restored is None and a.fault.duration and elapsed >= a.fault.end
-                # A stopped instance cannot take its configuration back: after its SIGCONT, then.
-                if due and not (a.fault.kind == "slow" and self._hung(a.instance)):
-                    self._restore(a)
-                if a.watching:
-                    self._watch(a)
-
-    def close(self) -> None:
-        """Stops the thread, then undoes every fault still applied (also when the run failed)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        with self._lock:
-            self._closed = True
-            for f in self._pending:
-                self.log.write("fault_skipped", **f.fields(), reason="the platform stopped first")
-            self._pending = []
-            # Hangs first, so that a slowed instance that is also hung can take its PUT.
-            for a in sorted(self.applied, key=lambda a: a.fault.kind != "hang"):
-                if a.restored is None and a.fault.kind != "kill":
-                    self._restore(a, at_shutdown=True)
+    def finish(self) -> None:
+        # Hangs first, so that a slowed instance that is also hung can take its PUT.
+        for a in sorted(self.applied, key=lambda a: a.fault.kind != "hang"):
+            if a.restored is None and a.fault.kind != "kill":
+                self._restore(a, at_shutdown=True)
 
     # -- steps -----------------------------------------------------------------------------------
 
@@ -255,7 +220,7 @@ class FaultRunner:
         return next((i for i in serving if i.name == f.which), None)
 
     def _apply(self, f: Fault) -> None:
-        planned = {**f.fields(), "planned": round(self._t0_epoch + f.at, 3), "planned_s": f.at}
+        planned = self.planned(f)
         inst = self._target(f)
         if inst is None or inst.proc is None:
             names = [i.name for i in self._instances() if not i.exited]

@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import sys
 
+from loadtests.core.faults import FaultSyntaxError
+
 from ..netlab import NetlabError, TopologyError
 from . import commands, settings
 from .matrix import MatrixError
@@ -32,8 +34,9 @@ def main(argv: list[str] | None = None) -> int:
                 regions=a.regions, delays=a.delays, client_ms=a.client_delay, jitter_ms=a.jitter, rate=a.rate,
                 duration=a.duration, floor_duration=a.floor_duration, results=a.results, k6=a.k6,
                 delay_echo=a.delay_echo, link=a.link, mechanism=a.mechanism, awake=a.awake,
+                faults=a.faults,
             )  # fmt: skip
-    except (PeersError, MatrixError, TopologyError, NetlabError, OSError) as e:
+    except (PeersError, MatrixError, TopologyError, NetlabError, FaultSyntaxError, OSError) as e:
         print(f"mesh: {e}", file=sys.stderr)
         return 2
     except MeshError as e:

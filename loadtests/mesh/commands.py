@@ -74,6 +74,7 @@ def rehearsal(
     link: Path,
     mechanism: Literal["auto", "netem", "userspace"],
     awake: bool,
+    faults: str = "",
 ) -> tuple[Mesh, Path]:
     """The emulated mesh with these regions and one-way delays (floor pass first unless
     `floor_duration` is 0)."""
@@ -83,7 +84,7 @@ def rehearsal(
         names, parse_delays(delays, names), client_ms=client_ms, jitter_ms=jitter_ms, rate=rate,
         duration=duration, results=results, k6=k6, delay_echo=delay_echo, link_bin=link,
         mechanism=mechanism, floor_duration=None if floor_duration in ("", "0") else floor_duration,
-        awake=awake,
+        awake=awake, faults=faults,
     )  # fmt: skip
 
 

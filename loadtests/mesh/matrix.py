@@ -57,6 +57,8 @@ class Mesh:
     awake: bool | None = None
     # Whether its links and instances ran at real-time priority (netlab's `realtime`).
     realtime: bool | None = None
+    # MESH_FAULTS: what the clients felt during each (timeline.analyse), else empty.
+    faults: dict[str, Any] = field(default_factory=dict)
 
     def pair(self, src: str, dst: str) -> Stats:
         for p in self.pairs:
@@ -88,6 +90,7 @@ class Mesh:
             "floor_duration": self.floor_duration,
             "cpus_awake": self.awake,
             "realtime": self.realtime,
+            "faults": self.faults or None,
         }
 
     def write(self, path: Path) -> None:

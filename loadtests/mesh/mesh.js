@@ -5,7 +5,10 @@
 // once), and records the leg's `network_ms` (a's round trip to b minus b's own total) and the
 // client's own network time to a (its round trip minus a's total, `chain[0].server_ms`).
 // Knobs (__ENV): MESH_PEERS="name=url,name=url" (required), MESH_RATE (per pair, default 10),
-// MESH_DURATION (default 30s), MESH_SUMMARY (where handleSummary writes the JSON summary).
+// MESH_DURATION (default 30s), MESH_SUMMARY (where handleSummary writes the JSON summary),
+// MESH_RECORDS=1: one JSON line per request through console.log (run with --log-format raw
+// --console-output FILE): `t` (its start, epoch s), `pair`, `status`, `ms`, `network_ms`, so a run
+// with faults can say which requests failed when (loadtests/mesh/timeline.py).
 // Run through `make mesh`, which reads the summary into mesh.json and the report.
 import http from 'k6/http';
 import { Counter, Trend } from 'k6/metrics';
@@ -27,6 +30,7 @@ if (peers.length < 2) fail('MESH_PEERS needs at least two name=url entries');
 const rate = Number(__ENV.MESH_RATE || '10');
 if (!Number.isInteger(rate) || rate < 1 || rate > 1000) fail(`MESH_RATE="${__ENV.MESH_RATE}" must be a whole number of requests per second per pair, 1 to 1000`);
 const duration = __ENV.MESH_DURATION || '30s';
+const records = __ENV.MESH_RECORDS === '1';
 if (!/^[0-9]+(ms|s|m)$/.test(duration)) fail(`MESH_DURATION="${duration}" must be a duration like 30s or 2m`);
 
 // Metric names allow only [A-Za-z0-9_]: pairs and regions are named by their index in MESH_PEERS.
@@ -71,6 +75,7 @@ export function pair() {
   const i = Number(__ENV.MESH_SRC);
   const j = Number(__ENV.MESH_DST);
   const key = `${i}_${j}`;
+  const started = Date.now() / 1000;
   const res = http.get(`${peers[i].url}/?hop=${encodeURIComponent(peers[j].name)}&delay=0&format=json`, {
     tags: { name: 'mesh' },
   });
@@ -85,7 +90,17 @@ export function pair() {
       leg = null;
     }
   }
-  if (!leg || typeof leg.network_ms !== 'number' || typeof first.server_ms !== 'number') {
+  const ok = leg && typeof leg.network_ms === 'number' && typeof first.server_ms === 'number';
+  if (records) {
+    console.log(JSON.stringify({
+      t: started,
+      pair: `${peers[i].name}>${peers[j].name}`,
+      status: res.status,
+      ms: res.timings.duration,
+      network_ms: ok ? leg.network_ms : null,
+    }));
+  }
+  if (!ok) {
     errors[key].add(1);
     return;
   }

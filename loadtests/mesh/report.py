@@ -1,5 +1,6 @@
 """mesh.json into report.md and report.html: the matrix as a table and as a heat map, the
-client's own time to each region, and (for a rehearsal) the configured matrix beside it."""
+client's own time to each region, (for a rehearsal) the configured matrix beside it, and (with
+MESH_FAULTS) what the clients felt during each fault (timeline.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import html
 import statistics
 from pathlib import Path
 
+from . import timeline
 from .matrix import TOLERANCE_MS, Mesh
 
 
@@ -124,6 +126,8 @@ def heat_map(mesh: Mesh, path: Path) -> None:
 
 def write(mesh: Mesh, folder: Path) -> None:
     heat_map(mesh, folder / "heatmap.png")
+    if mesh.faults:
+        timeline.plot(folder, mesh.faults, folder / "faults.png")
     md = [
         "# Region mesh",
         "",
@@ -165,13 +169,13 @@ def write(mesh: Mesh, folder: Path) -> None:
             for r, s in mesh.client.items()
         ),
         "",
+        *timeline.markdown(mesh.faults),
     ]
     (folder / "report.md").write_text("\n".join(md))
-    png = base64.b64encode((folder / "heatmap.png").read_bytes()).decode()
-    (folder / "report.html").write_text(_html(md, png))
+    (folder / "report.html").write_text(_html(md, folder))
 
 
-def _html(md: list[str], png: str) -> str:
+def _html(md: list[str], folder: Path) -> str:
     """A small renderer for the report's own markdown (headings, tables, paragraphs, the image)."""
     out = ["<!doctype html><meta charset=utf-8><title>Region mesh</title>",
            "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
@@ -199,7 +203,9 @@ def _html(md: list[str], png: str) -> str:
         elif line.startswith("## "):
             out.append(f"<h2>{html.escape(line[3:])}</h2>")
         elif line.startswith("!["):
-            out.append(f'<img alt="heat map" src="data:image/png;base64,{png}">')
+            alt, _, name = line[2:].rstrip(")").partition("](")
+            png = base64.b64encode((folder / name).read_bytes()).decode()
+            out.append(f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{png}">')
         elif line:
             out.append(f"<p>{html.escape(line)}</p>")
     flush()

@@ -50,9 +50,14 @@ def measure(
         "MESH_RATE": str(rate),
         "MESH_DURATION": duration,
         "MESH_SUMMARY": str(summary),
+        "MESH_RECORDS": "1",
         "K6_NO_USAGE_REPORT": "true",
     }
-    argv = [k6, "run", "--quiet", "--log-output", f"file={folder / 'k6.log'}", str(SCRIPT)]
+    # One line per request (mesh.js's console.log) in requests.jsonl: which failed, and when.
+    argv = [
+        k6, "run", "--quiet", "--log-output", f"file={folder / 'k6.log'}", "--log-format", "raw",
+        "--console-output", str(folder / "requests.jsonl"), str(SCRIPT),
+    ]  # fmt: skip
     # Bounded: the duration plus start-up and the last requests' timeout.
     bound = timeout or (seconds(duration) + 90)
     revision, dirty = git_state(tools.REPO)

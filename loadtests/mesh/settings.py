@@ -34,6 +34,7 @@ def parser(env: Mapping[str, str], description: str | None = None) -> argparse.A
         (local, "--delay-echo", "DELAY_ECHO_BIN", "the service", {"type": Path, "default": tools.delay_echo(env).path}),
         (local, "--link", "DELAY_ECHO_LINK_BIN", "the link, where the kernel has no netem", {"type": Path, "default": tools.link(env).path}),
         (local, "--mechanism", "MESH_MECHANISM", "how delays are made", {"choices": ["auto", "netem", "userspace"], "default": "auto"}),
+        (local, "--faults", "MESH_FAULTS", "faults at known times: partition@T:DUR:A-B, degrade@T:DUR:A-B:+X (comma-separated)", {"default": ""}),
         (local, "--awake", "MESH_AWAKE", "hold idle CPUs polling while the lab is up", {"action": argparse.BooleanOptionalAction, "default": True}),
     ]  # fmt: skip
     for parser, flag, var, what, kw in table:

@@ -254,6 +254,9 @@ class Lab:
         self.mechanism: Mechanism | None = None
         self.hosts: dict[str, HostInfo] = {}
         self._procs: list[Service] = []
+        # userspace: each link's processes (one per direction whose far end serves ports) and
+        # their --control files, by the link's index in the topology (impair.degrade uses them).
+        self.link_controls: dict[int, list[tuple[Service, Path]]] = {}
         self._created: list[str] = []
         self._old_handlers: dict[int, Any] = {}
 
@@ -458,6 +461,7 @@ class Lab:
         for service in reversed(self._procs):
             service.stop()
         self._procs.clear()
+        self.link_controls.clear()
         left = []
         for ns in reversed(self._created):
             try:
@@ -655,9 +659,12 @@ class Lab:
                     "--jitter", f"{link.jitter_ms}ms",
                 ]  # fmt: skip
                 label = f"link-{src}-to-{dst}"
+                control = self.log_dir / f"{label}.control"
+                argv += ["--control", str(control)]
                 link_proc = self._spawn(
                     wire, argv, label, realtime=self._realtime_links, ready=LogLine(LINK_READY)
                 )
+                self.link_controls.setdefault(k, []).append((link_proc, control))
                 starting.append((link_proc, f"link {src} -> {dst}"))
         for link_proc, what in starting:
             self._await(link_proc, what)
