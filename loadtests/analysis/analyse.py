@@ -33,8 +33,9 @@ class RiseElasticity:
 
 @dataclass(frozen=True)
 class SupplyView:
-    """The metrics with one view of supply: `clients` (instances that answered in the second) or
-    `platform` (instances the platform held ready, from platform.jsonl)."""
+    """The metrics with one view of supply: `clients` (instances that answered in the second),
+    `platform` (instances the platform held ready, from platform.jsonl) or `platform_metric` (the
+    platform's own count, a CloudWatch metric such as ActiveInstances, from platform.jsonl)."""
 
     supply: str
     whole: elasticity.Elasticity
@@ -184,10 +185,14 @@ def _elasticity(
     d = elasticity.demand(off, cap.service_ms / 1000.0, c.max_concurrency, c.utilisation)
     sec["demand"] = pd.Series(d, index=sec.index[:end])
     supplies = {"clients": sec["instances"].iloc[:end].to_numpy()}
-    if run.platform is not None:
+    if run.platform is not None and run.platform.has_instance_spans():
         ready = run.platform.ready_count(len(sec))
         sec["supply_platform"] = ready
         supplies["platform"] = ready[:end]
+    reported = run.platform.supply_metric(len(sec)) if run.platform is not None else None
+    if reported is not None:
+        sec["supply_platform_metric"] = reported[1]
+        supplies["platform_metric"] = reported[1][:end]
     views = []
     for name, s in supplies.items():
         rises = [

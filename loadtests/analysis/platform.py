@@ -9,6 +9,11 @@ much of it (loadtests/README.md, "platform.jsonl"):
   creation, the service's first answer), with `instance` (the id it answers with in X-Instance-Id);
 - decisions: `event` = decision, with `desired` (instances wanted) and, when known, `current`,
   `policy` and `inputs` (the policy's inputs, kept as they are);
+- from a cloud platform's own records (loadtests/cloudview, `"source": "cloudwatch"`): the instance
+  events `log_first` and `log_last` (its log stream's first and last event in the run's window) beside
+  started, ready and drain from its start/ready/drain lines; `metric` points with `metric`, `stat`,
+  `period_s` and `value`, each at the start of its period (ActiveInstances or RunningTaskCount give
+  the supply the platform reports);
 - faults (FAULTS=…): `event` one of fault_applied, fault_exit, fault_ejected, fault_restored,
   fault_readmitted, fault_skipped, fault_failed, with `fault` (its number in FAULTS), `kind`,
   `spec` and, once it has a target, `instance`; `planned` (epoch seconds) on fault_applied and
@@ -39,7 +44,13 @@ INSTANCE_EVENTS = (
     "drain",
     "exit",
     "removed",
+    "log_first",
+    "log_last",
 )
+
+# The metrics a platform publishes as its count of serving instances, in the order they are looked
+# for: App Runner's ActiveInstances, ECS's RunningTaskCount (Container Insights).
+SUPPLY_METRICS = ("ActiveInstances", "RunningTaskCount")
 
 
 class PlatformLogError(ValueError):
@@ -71,6 +82,8 @@ class InstanceEvents:
     drain: float | None = None
     exit: float | None = None
     removed: float | None = None
+    log_first: float | None = None  # a cloud instance's first log event in the run's window
+    log_last: float | None = None  # … and its last
 
 
 FAULT_STEPS = {
@@ -104,6 +117,17 @@ class FaultEvents:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class MetricPoint:
+    """One point of a platform's metric: `value` over [t, t + period_s) (seconds since the origin)."""
+
+    t: float
+    metric: str
+    stat: str
+    period_s: float
+    value: float
+
+
 @dataclass
 class PlatformLog:
     decisions: list[Decision]
@@ -111,6 +135,26 @@ class PlatformLog:
     faults: list[FaultEvents] = field(default_factory=list)
     # The `platform` line as written (policy_period_s, health_check, faults asked for, …).
     settings: dict[str, Any] = field(default_factory=dict)
+    metrics: list[MetricPoint] = field(default_factory=list)
+
+    def has_instance_spans(self) -> bool:
+        """Whether any instance has a start of service (ready, or a cloud stream's first event)."""
+        return any(i.ready is not None or i.log_first is not None for i in self.instances.values())
+
+    def supply_metric(self, seconds: int) -> tuple[str, np.ndarray] | None:
+        """The platform's own count of serving instances per second (the first of SUPPLY_METRICS
+        it has points of): each second takes the point whose period holds its midpoint; a second
+        no point covers is 0, as CloudWatch leaves out periods without data."""
+        for name in SUPPLY_METRICS:
+            points = [p for p in self.metrics if p.metric == name]
+            if not points:
+                continue
+            mid = np.arange(seconds) + 0.5
+            series = np.zeros(seconds)
+            for p in sorted(points, key=lambda p: p.t):
+                series[(mid >= p.t) & (mid < p.t + p.period_s)] = p.value
+            return name, series
+        return None
 
     def replacement(self, after: float) -> InstanceEvents | None:
         """The first instance requested at or after `after` that became ready: what replaced an
@@ -123,14 +167,17 @@ class PlatformLog:
         return min(fresh, key=lambda i: i.requested or 0.0) if fresh else None
 
     def ready_count(self, seconds: int) -> np.ndarray:
-        """Instances the platform held ready in each second: ready at its midpoint, not yet draining."""
+        """Instances the platform held ready in each second: ready at its midpoint, not yet draining.
+        A cloud instance without a ready line in the run's window (it was serving before) counts
+        from its stream's first event there."""
         mid = np.arange(seconds) + 0.5
         count = np.zeros(seconds, dtype=int)
         for i in self.instances.values():
-            if i.ready is None:
+            since = i.ready if i.ready is not None else i.log_first
+            if since is None:
                 continue
             gone = min(x for x in (i.drain, i.exit, float("inf")) if x is not None)
-            count += (mid >= i.ready) & (mid < gone)
+            count += (mid >= since) & (mid < gone)
         return count
 
 
@@ -147,6 +194,7 @@ def read_platform_log(path: Path, origin: float) -> PlatformLog:
     instances: dict[str, InstanceEvents] = {}
     faults: dict[int, FaultEvents] = {}
     settings: dict[str, Any] = {}
+    points: list[MetricPoint] = []
     for n, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
             continue
@@ -161,6 +209,8 @@ def read_platform_log(path: Path, origin: float) -> PlatformLog:
         t = _time(obj, where) - origin
         if event == "platform" and not settings:
             settings = dict(obj)
+        elif event == "metric":
+            points.append(_metric_point(obj, t, where))
         elif event in FAULT_STEPS:
             _fault_step(faults, obj, event, t, origin, where)
         elif event == "decision":
@@ -187,8 +237,23 @@ def read_platform_log(path: Path, origin: float) -> PlatformLog:
                 setattr(ev, event, t)
     decisions.sort(key=lambda d: d.t)
     return PlatformLog(
-        decisions, instances, sorted(faults.values(), key=lambda f: f.fault), settings
+        decisions,
+        instances,
+        sorted(faults.values(), key=lambda f: f.fault),
+        settings,
+        sorted(points, key=lambda p: p.t),
     )
+
+
+def _metric_point(obj: dict[str, Any], t: float, where: str) -> MetricPoint:
+    period, value = obj.get("period_s"), obj.get("value")
+    if not isinstance(obj.get("metric"), str) or not obj["metric"]:
+        raise PlatformLogError(f'{where}: a metric event needs "metric" (its name)')
+    if not isinstance(period, int | float) or period <= 0:
+        raise PlatformLogError(f'{where}: a metric event needs "period_s" (seconds, above 0)')
+    if not isinstance(value, int | float):
+        raise PlatformLogError(f'{where}: a metric event needs "value" (a number)')
+    return MetricPoint(t, obj["metric"], str(obj.get("stat") or ""), float(period), float(value))
 
 
 def _fault_step(

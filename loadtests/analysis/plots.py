@@ -213,9 +213,14 @@ def _series(ax: Axes, sec: pd.DataFrame, col: str, color: str, ls: str, label: s
 
 def _platform_marks(ax: Axes, sec: pd.DataFrame, platform: PlatformLog) -> int:
     """The platform's view on the instances plot: ready count, decisions, ready and drain instants."""
+    top = 0
     if "supply_platform" in sec:
         _series(ax, sec, "supply_platform", "tab:green", "--", "ready (platform)")
-    top = 0
+    reported = platform.supply_metric(len(sec))
+    if reported is not None:
+        ax.step(sec.index, reported[1], where="post", color="tab:olive", lw=1.1, ls="-.",
+                label=f"{reported[0]} (CloudWatch)")  # fmt: skip
+        top = int(reported[1].max()) if len(reported[1]) else 0
     if platform.decisions:
         ax.plot(
             [d.t for d in platform.decisions],
@@ -225,7 +230,7 @@ def _platform_marks(ax: Axes, sec: pd.DataFrame, platform: PlatformLog) -> int:
             ms=6,
             label="decision: desired instances",
         )
-        top = max(d.desired for d in platform.decisions)
+        top = max(top, *(d.desired for d in platform.decisions))
     ready = [i.ready for i in platform.instances.values() if i.ready is not None]
     drain = [i.drain for i in platform.instances.values() if i.drain is not None]
     for xs, color, name in (

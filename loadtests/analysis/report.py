@@ -153,6 +153,13 @@ def _elasticity_cells(m: elasticity.Elasticity) -> list[object]:
     ]
 
 
+SUPPLY_NAMES = {
+    "clients": "clients",
+    "platform": "platform (its instances' ready spans)",
+    "platform_metric": "platform's own metric (CloudWatch)",
+}
+
+
 def _elasticity_section(doc: Doc, a: Analysis) -> None:
     doc.h2("Elasticity: demand against supply")
     el = a.elasticity
@@ -163,7 +170,9 @@ def _elasticity_section(doc: Doc, a: Analysis) -> None:
         f"Demand d_t = ⌈offered_t × S ÷ (C × u)⌉ (at least {el.minimum}) with S = {el.service_ms:.1f} ms "
         f"(measured mean service time), C = {el.max_concurrency:g}, u = {el.utilisation:g}: peak demand "
         f"{el.peak_demand} instance(s) over {el.seconds} s of load. Supply s_t: instances that answered "
-        "in second t (clients), or that the platform held ready (platform, from platform.jsonl). "
+        "in second t (clients), that the platform held ready (platform, from platform.jsonl), or "
+        "that the platform's own metric reported (platform_metric: ActiveInstances or "
+        "RunningTaskCount from CloudWatch, in platform.jsonl after make platform-view). "
         'Definitions and sources: loadtests/README.md, "Reading the elasticity metrics".'
     )
     for view in el.views:
@@ -175,7 +184,7 @@ def _elasticity_section(doc: Doc, a: Analysis) -> None:
                 else f"not within {r.window_s} s"
             )
             rows.append([f"rise {i} at {r.onset_s} s", *_elasticity_cells(r.metrics), covered])
-        doc.p(f"Supply seen by the {view.supply}:")
+        doc.p(f"Supply seen by the {SUPPLY_NAMES.get(view.supply, view.supply)}:")
         doc.table(ELASTICITY_HEADERS, rows)
 
 
@@ -369,7 +378,9 @@ READING = {
     "instances": "How many distinct instances (X-Instance-Id) answered in each second; triangles mark the "
     "first answer of each instance, i.e. when new capacity actually took traffic. With platform.jsonl: "
     "the platform's ready count (dashed), its decisions (desired count, crosses) and each instance's "
-    "ready (green) and drain (red) instants.",
+    "ready (green) and drain (red) instants; from a cloud platform (make platform-view), the ready "
+    "count comes from its instances' log streams and its own metric (ActiveInstances or "
+    "RunningTaskCount, dash-dot, one value per period) is drawn beside it.",
     "shares": "Answers per second stacked by instance: how the load balancer spreads the load and how fast "
     "a new instance takes its share.",
     "server_client": "Client p50 vs the service's own Server-Timing total: the shaded gap is what the "
