@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from loadtests.cloudview.offer import offer
 from loadtests.core import tools
 from loadtests.core.run import RunMeta, generator, git_state, utc_stamp
 from loadtests.locust import runner as locust_runner
@@ -134,6 +135,8 @@ def run(s: Settings, env: Mapping[str, str]) -> int:
             "the planned rate (raise MAX_VUS or EXPECTED_LATENCY)"
         )
     print(f"loadtest: done: {run_dir}")
+    if hint := offer(s.target, run_dir):
+        print(hint)
     return 0
 
 
