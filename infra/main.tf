@@ -21,7 +21,9 @@ locals {
 
   # PORT is set explicitly although App Runner does not set it: the binary honours PORT, so the
   # listener and the platform's probe agree on 8080 whatever the image's defaults become.
-  environment = merge(var.service_environment, { PORT = tostring(local.container_port) })
+  # With records_enabled the access log is on whatever service_environment says: the records
+  # pipeline has nothing to carry otherwise.
+  environment = merge(var.service_environment, local.records_environment, { PORT = tostring(local.container_port) })
 
   # App Runner ARNs end in a random service ID, hence the wildcard after the (unique) name.
   apprunner_service_arns = [for r in local.service_regions : "arn:${local.partition}:apprunner:${r}:${local.account_id}:service/${var.name}/*"]

@@ -93,3 +93,18 @@ output "legacy_ci_secret_access_key" {
   value       = one(aws_iam_access_key.legacy_ci[*].secret)
   sensitive   = true
 }
+
+output "records_buckets" {
+  description = "Map region -> S3 bucket holding that region's records (Parquet under records/, Firehose errors under errors/); empty unless records_enabled."
+  value       = { for r, b in aws_s3_bucket.records : r => b.bucket }
+}
+
+output "records_athena" {
+  description = "Where to query the records (aws athena start-query-execution --work-group WORKGROUP --query-execution-context Database=DATABASE): workgroup, database, table, and the named query IDs by SQL file name; null unless records_enabled."
+  value = var.records_enabled ? {
+    workgroup     = aws_athena_workgroup.records[0].name
+    database      = aws_glue_catalog_database.records[0].name
+    table         = aws_glue_catalog_table.records[0].name
+    named_queries = { for k, q in aws_athena_named_query.records : k => q.id }
+  } : null
+}

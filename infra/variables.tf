@@ -495,3 +495,35 @@ variable "dashboard_alb_target_group" {
     error_message = "dashboard_alb_target_group must be empty or the CloudWatch dimension form targetgroup/NAME/ID."
   }
 }
+
+# ---------------------------------------------------------------------------------------------
+# Records: the servers' access-log records in S3, queried with Athena
+# ---------------------------------------------------------------------------------------------
+
+variable "records_enabled" {
+  type        = bool
+  description = "Collect every service's records (delay-echo --access-log, switched on by this) into S3 as Parquet, per service region: a CloudWatch Logs subscription filter, a Firehose stream and a bucket, with one Glue table and an Athena workgroup holding the loadtests/queries SQL as named queries in aws_region."
+  default     = false
+}
+
+variable "records_retention_days" {
+  type        = number
+  description = "Days the record buckets keep objects (records, delivery errors, Athena results) before they expire; also how far back the Glue table's date partitions reach."
+  default     = 30
+
+  validation {
+    condition     = var.records_retention_days >= 1 && var.records_retention_days <= 3650 && floor(var.records_retention_days) == var.records_retention_days
+    error_message = "records_retention_days must be a whole number of days from 1 to 3650."
+  }
+}
+
+variable "records_buffer_seconds" {
+  type        = number
+  description = "Longest time Firehose buffers records before writing a Parquet object (60-900 s): how long after a run its records can be queried."
+  default     = 60
+
+  validation {
+    condition     = var.records_buffer_seconds >= 60 && var.records_buffer_seconds <= 900 && floor(var.records_buffer_seconds) == var.records_buffer_seconds
+    error_message = "records_buffer_seconds must be a whole number of seconds from 60 to 900."
+  }
+}

@@ -42,7 +42,7 @@ lint-infra: $(VENV)/.stamp $(CHECKOV_VENV)/.stamp $(PROVIDER_SCHEMAS)/.stamp ## 
 	else echo "lint-infra: $(TERRAFORM) not on PATH; skipping terraform fmt -check"; fi
 	$(TFCHECK).schemacheck --schemas $(PROVIDER_SCHEMAS) $(TF_MODULES)
 	for d in $(TF_MODULES); do $(TFCHECK).conventions $$d; done
-	$(TFCHECK).checkov_gate --checkov $(CHECKOV) --skip-path tests/ --skip-path cloudrun/ $(INFRA_DIR)
+	$(TFCHECK).checkov_gate --checkov $(CHECKOV) --skip-path tests/ --skip-path cloudrun/ --var-file $(INFRA_DIR)/tests/fixtures/records-on-regions.tfvars $(INFRA_DIR)
 	$(TFCHECK).checkov_gate --checkov $(CHECKOV) $(CLOUDRUN_DIR)
 
 .PHONY: infra-validate

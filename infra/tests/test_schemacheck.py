@@ -92,6 +92,29 @@ def test_each_rule_fails_on_its_broken_fixture(fixture, rules, needles, broken_f
     assert schemacheck.main(["--schemas", str(SCHEMAS), str(directory)]) == 1
 
 
+def test_the_records_pipeline_is_checked_though_it_is_off_by_default(tmp_path):
+    # The check reads every block whatever its count: records_enabled = false by default does
+    # not hide the pipeline. One wrong name per records file, deep in nested blocks, is found.
+    for p in INFRA.glob("*.tf"):
+        (tmp_path / p.name).write_text(p.read_text())
+    delivery = tmp_path / "records_delivery.tf"
+    delivery.write_text(delivery.read_text().replace("open_x_json_ser_de {}", "open_x_json {}"))
+    store = tmp_path / "records.tf"
+    store.write_text(store.read_text().replace("bucket_key_enabled", "bucket_keys_enabled"))
+    findings = check(tmp_path)
+    assert [(f.rule, f.message.split(":")[0]) for f in findings] == [
+        (
+            "unknown-argument",
+            "aws_s3_bucket_server_side_encryption_configuration.records.rule",
+        ),
+        (
+            "unknown-block",
+            "aws_kinesis_firehose_delivery_stream.records.extended_s3_configuration"
+            ".data_format_conversion_configuration.input_format_configuration.deserializer",
+        ),
+    ], "\n".join(map(str, findings))
+
+
 @pytest.mark.parametrize("fixture", ["schema-valid-syntax", "valid-tricky"])
 def test_what_terraform_accepts_passes(fixture):
     findings = check(FIXTURES / fixture)

@@ -7,7 +7,8 @@ the run still exits 0, and a skip comment without a reason is accepted. The gate
 - a `#checkov:skip=` comment has no reason (or checkov recorded a skip without one),
 - skips come from anywhere but inline comments (a .checkov.yaml config with skip-check).
 
-Usage: python -m infra.tfcheck.checkov_gate [--checkov PATH] [--skip-path REGEX]... DIR
+Usage: python -m infra.tfcheck.checkov_gate [--checkov PATH] [--skip-path REGEX]...
+       [--var-file FILE]... DIR
 """
 
 from __future__ import annotations
@@ -45,12 +46,17 @@ def find_checkov(explicit: str | None = None) -> str:
 
 
 def run_checkov(
-    directory: str | Path, checkov: str | None = None, skip_paths: tuple[str, ...] = ()
+    directory: str | Path,
+    checkov: str | None = None,
+    skip_paths: tuple[str, ...] = (),
+    var_files: tuple[str | Path, ...] = (),
 ) -> dict:
     """Run checkov offline (--skip-download) and return the terraform report as a dict.
 
     checkov scans sub-directories too; `skip_paths` keeps the broken test fixtures under
     infra/tests out of the scan of infra/ (terraform itself never loads sub-directories).
+    checkov evaluates `count` from the variables' defaults and leaves out what is off by default
+    (e.g. the records pipeline); `var_files` turn such features on for the scan.
     """
     cmd = [
         find_checkov(checkov),
@@ -64,6 +70,8 @@ def run_checkov(
     ]
     for p in skip_paths:
         cmd += ["--skip-path", p]
+    for f in var_files:
+        cmd += ["--var-file", str(f)]
     env = dict(os.environ, BC_SKIP_MAPPING="TRUE", CKV_NO_COLOR="1")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     out = proc.stdout.strip()
@@ -130,9 +138,15 @@ def main(argv: list[str]) -> int:
         default=[],
         help="path regex to leave out of the scan (repeatable), e.g. tests/",
     )
+    parser.add_argument(
+        "--var-file",
+        action="append",
+        default=[],
+        help="tfvars file checkov evaluates the module with (repeatable), to scan opt-in features",
+    )
     parser.add_argument("directory")
     args = parser.parse_args(argv)
-    report = run_checkov(args.directory, args.checkov, tuple(args.skip_path))
+    report = run_checkov(args.directory, args.checkov, tuple(args.skip_path), tuple(args.var_file))
     problems = evaluate(report, args.directory)
     s = report.get("summary", {})
     print(
