@@ -9,6 +9,7 @@ import os
 import sys
 
 from loadtests.core.faults import FaultSyntaxError
+from loadtests.records.store import RecordsError
 
 from ..netlab import NetlabError, TopologyError
 from . import commands, settings
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     except (PeersError, MatrixError, TopologyError, NetlabError, FaultSyntaxError, OSError) as e:
         print(f"mesh: {e}", file=sys.stderr)
         return 2
-    except MeshError as e:
+    except (MeshError, RecordsError) as e:
         print(f"mesh: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

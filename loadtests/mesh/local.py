@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Literal
 
 from loadtests.core.events import EventLog
+from loadtests.records import queries
+from loadtests.records.store import collect
 
 from ..netlab import Host, Lab, Link, Topology
 from ..netlab import faults as netfaults
@@ -95,6 +97,8 @@ def _pass(
                 r,
                 "--instance-id",
                 r,
+                # Its records (docs/records.md) into its log, and from there to records.parquet.
+                "--access-log",
             ]
             # Real-time priority: each instance times its leg, so its wake-ups are part of the truth.
             lab.run(
@@ -132,6 +136,13 @@ def _pass(
         mesh.mechanism = lab.mechanism
         mesh.awake = lab.awake
         mesh.realtime = lab.realtime
+    # The lab is down: every instance has drained and its log is whole.
+    collect([folder / "logs" / f"{r}-delay-echo.log" for r in regions], folder)
+    mesh.servers = {
+        f"{row['region']}>{row['peer']}": round(row["p50_ms"], 3)
+        for row in queries.run(folder, "latency_matrix").records()
+        if row["p50_ms"] is not None
+    }
     return mesh
 
 

@@ -57,6 +57,9 @@ class Mesh:
     awake: bool | None = None
     # Whether its links and instances ran at real-time priority (netlab's `realtime`).
     realtime: bool | None = None
+    # The same matrix from the servers' own records (records.parquet, latency_matrix.sql): p50
+    # network_ms per "a>b" as the sending instance measured it; a rehearsal only.
+    servers: dict[str, float] = field(default_factory=dict)
     # MESH_FAULTS: what the clients felt during each (timeline.analyse), else empty.
     faults: dict[str, Any] = field(default_factory=dict)
 
@@ -90,6 +93,7 @@ class Mesh:
             "floor_duration": self.floor_duration,
             "cpus_awake": self.awake,
             "realtime": self.realtime,
+            "servers_p50_ms": self.servers or None,
             "faults": self.faults or None,
         }
 

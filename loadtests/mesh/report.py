@@ -47,6 +47,8 @@ def side_by_side(mesh: Mesh) -> list[str]:
     head += " minus configured |" if floor else " difference |" if conf else ""
     head += " minus (configured + floor) |" if floor else ""
     head += " p90 | p99 | max | n | errors |"
+    servers = bool(mesh.servers)
+    head += " servers' records p50 |" if servers else ""
     lines = [head, "|---|" + "---:|" * (head.count("|") - 2)]
     for p in mesh.pairs:
         s = p.stats
@@ -64,6 +66,8 @@ def side_by_side(mesh: Mesh) -> list[str]:
         else:
             cells.append(_f(s.p50))
         cells += [_f(s.p90), _f(s.p99), _f(s.max), str(s.n), str(s.errors)]
+        if servers:
+            cells.append(_f(mesh.servers.get(f"{p.src}>{p.dst}")))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
