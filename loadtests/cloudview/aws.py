@@ -12,6 +12,7 @@ printed, and a test drives it through a proxy that throttles. botocore's own ret
 from __future__ import annotations
 
 import random
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -169,8 +170,11 @@ class Aws:
 def _explain(
     action: str, code: str, e: botocore.exceptions.ClientError, params: dict[str, Any]
 ) -> AwsError:
-    message = str(e.response.get("Error", {}).get("Message", "")) or str(e)
-    if code in DENIED:
+    message = _message(e)
+    status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    # 403 without a code botocore could read is a refusal too (an endpoint answering another
+    # protocol's error document: moto's IAM check does).
+    if code in DENIED or (status == 403 and code not in BAD_CREDENTIALS):
         return AwsError(
             action,
             f"not allowed: {action} was denied ({message}); grant {action} to the caller "
@@ -190,3 +194,10 @@ def _explain(
     if code in THROTTLING:
         return AwsError(action, f"{action} still throttled after every retry ({code}: {message})")
     return AwsError(action, f"{action} failed ({code}: {message})")
+
+
+def _message(e: botocore.exceptions.ClientError) -> str:
+    """The error's message; from an XML error document, its <Message> text alone."""
+    text = str(e.response.get("Error", {}).get("Message", "")) or str(e)
+    found = re.search(r"<Message>(.*?)</Message>", text, re.S)
+    return found.group(1).strip() if found else text

@@ -175,3 +175,27 @@ def request(t: float, instance: str) -> str:
         "request", t, instance, method="GET", path="/", status=200, seq=1, queue_ms=0.0,
         sleep_ms=80.0, cpu_ms=0.0, total_ms=80.2, cache=None, legs=[],
     )  # fmt: skip
+
+
+def enforce_auth(url: str, after: str) -> None:
+    """moto checks IAM policies from the next `after` requests on ("inf": never, its default)."""
+    request = urllib.request.Request(
+        f"{url}/moto-api/reset-auth",
+        data=after.encode(),
+        method="POST",
+        headers={"Content-Type": "text/plain"},  # a form body would be parsed away
+    )
+    urllib.request.urlopen(request, timeout=10).close()
+
+
+def user_allowed(url: str, actions: list[str]) -> tuple[str, str]:
+    """An IAM user allowed `actions` on every resource, and nothing else; its access key."""
+    iam = client(url, "iam")
+    iam.create_user(UserName="viewer")
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+    }
+    iam.put_user_policy(UserName="viewer", PolicyName="view", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName="viewer")["AccessKey"]
+    return key["AccessKeyId"], key["SecretAccessKey"]

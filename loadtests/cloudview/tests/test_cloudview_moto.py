@@ -244,3 +244,31 @@ def test_missing_credentials_name_the_action_and_the_report_is_still_written(
     assert "no AWS credentials for cloudwatch:GetMetricData" in err
     assert not (d / "platform.jsonl").exists()
     assert (d / "report.md").exists()
+
+
+def test_a_missing_permission_is_named_and_what_was_allowed_is_kept(
+    aws_env, tmp_path, origin, capsys, monkeypatch
+):
+    d = run_folder(tmp_path, origin)
+    seed(aws_env, cloud.GROUP, origin)
+    seed_metrics(aws_env, origin)
+    # moto's IAM check names CloudWatch by its endpoint prefix (monitoring:), AWS by cloudwatch:.
+    allowed = ["logs:DescribeLogStreams", "logs:GetLogEvents", "cloudwatch:GetMetricData",
+               "monitoring:GetMetricData"]  # fmt: skip
+    key, secret = cloud.user_allowed(aws_env, allowed)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    cloud.enforce_auth(aws_env, "0")
+    try:
+        assert main(["--run", str(d), "--service-arn", cloud.ARN]) == 1
+    finally:
+        cloud.enforce_auth(aws_env, "inf")
+    err = capsys.readouterr().err
+    assert (
+        "not allowed: logs:FilterLogEvents was denied (User: arn:aws:iam::123456789012:user/viewer is not authorized to perform: logs:FilterLogEvents)"
+        in err
+    )
+    assert "grant logs:FilterLogEvents" in err
+    assert "GetMetricData" not in err
+    assert {e["event"] for e in cloud_events(d)} == {"platform", "metric"}
+    assert (d / "report.md").exists()
