@@ -81,7 +81,7 @@ def platform_view(
     path = folder / events.FILE
     if streams is not None or points is not None:
         path = events.write(
-            folder, events.from_cloud(target, start, end, period_s, streams, points)
+            folder, events.from_cloud(target, start, end, period_s, streams, points, aws.region)
         )
     if streams == []:
         say(

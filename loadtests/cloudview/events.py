@@ -46,12 +46,13 @@ def from_cloud(
     period_s: int,
     streams: list[Stream] | None,
     points: list[Point] | None,
+    region: str | None = None,
 ) -> list[Event]:
     """The events, in time order after the `platform` line; None for a part that was not read."""
     header = Event(
         "platform",
         start,
-        target.describe()
+        target.describe(region)
         | {"window_start": start, "window_end": end, "period_s": period_s}
         | {"streams": None if streams is None else len(streams)},
     )

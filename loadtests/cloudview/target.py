@@ -38,11 +38,12 @@ class Target:
     metrics: tuple[Metric, ...]
     desired_metric: str | None  # a metric that is the platform's desired count (ECS)
 
-    def describe(self) -> dict[str, object]:
-        """What the `platform` line of platform.jsonl records about the service."""
+    def describe(self, region: str | None) -> dict[str, object]:
+        """What the `platform` line of platform.jsonl records about the service, read in
+        `region` (boto3's, when the target names none)."""
         return {
             "platform": self.platform,
-            "region": self.region,
+            "region": self.region or region,
             "log_group": self.log_group,
             "dimensions": dict(self.dimensions),
         }

@@ -45,7 +45,13 @@ def origin() -> float:
 
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, moto: str) -> str:
-    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
+    for var in (
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -272,3 +278,41 @@ def test_a_missing_permission_is_named_and_what_was_allowed_is_kept(
     assert "GetMetricData" not in err
     assert {e["event"] for e in cloud_events(d)} == {"platform", "metric"}
     assert (d / "report.md").exists()
+
+
+def test_an_ecs_service_reads_its_tasks_streams_and_desired_count(
+    aws_env, tmp_path, origin, monkeypatch
+):
+    """ECS Express Mode: infra's /ecs/<service> group, a stream per task, the region from
+    boto3's chain, RunningTaskCount as the platform's supply and DesiredTaskCount as its decisions."""
+    d = run_folder(tmp_path, origin)
+    o = origin
+    task = "delay-echo/delay-echo/5f0c2b9a7d8e4f1a"
+    lines = [
+        (o + B_READY, cloud.record("ready", o + B_READY, B)),
+        (o + 20.5, cloud.request(o + 20.5, B)),
+    ]
+    cloud.put_stream(aws_env, "/ecs/delay-echo", task, lines)
+    dims = [{"Name": "ClusterName", "Value": "lab"}, {"Name": "ServiceName", "Value": "delay-echo"}]
+    for name, values in (
+        ("DesiredTaskCount", [1.0, 2.0, 2.0]),
+        ("RunningTaskCount", [1.0, 1.0, 2.0]),
+    ):
+        points = [(o + 10 * i + 1, v) for i, v in enumerate(values)]
+        cloud.put_points(aws_env, "ECS/ContainerInsights", name, points, dims)
+    monkeypatch.setenv("AWS_REGION", cloud.REGION)
+    assert (
+        main(["--run", str(d), "--cluster", "lab", "--service", "delay-echo", "--period", "10s"])
+        == 0
+    )
+    evs = cloud_events(d)
+    assert evs[0]["log_group"] == "/ecs/delay-echo" and evs[0]["region"] == cloud.REGION
+    ready = [(e["time"], e["instance"], e["stream"]) for e in evs if e["event"] == "ready"]
+    assert ready == [(o + B_READY, B, task)]
+    assert [(e["time"], e["desired"]) for e in evs if e["event"] == "decision"] == [
+        (o, 1),
+        (o + 10, 2),
+    ]
+    sec = json.loads((d / "report.json").read_text())["per_second"]
+    n = len(sec["second"])
+    assert sec["supply_platform_metric"] == [1.0] * 20 + [2.0] * 10 + [0.0] * (n - 30)
