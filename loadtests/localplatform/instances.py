@@ -75,6 +75,9 @@ class ServiceArgs:
         return [
             "--instance-id",
             instance,
+            # Its records (docs/records.md) go to service.log; the run folder's records.parquet
+            # is made from them at the end (study.py).
+            "--access-log",
             "--max-concurrency",
             str(self.concurrency),
             "--delay",
@@ -99,6 +102,9 @@ class Instance:
     times: dict[str, float] = field(default_factory=dict)  # phase -> epoch seconds
     kill_at: float | None = None  # monotonic deadline for SIGKILL once draining
     launched_at: float | None = None  # epoch seconds the process was started
+    # Where its lines begin in the shared service.log: the log holds every instance's records,
+    # so its own lines are looked for from there, not in the whole file.
+    log_offset: int = 0
 
     @property
     def url(self) -> str:
@@ -126,6 +132,7 @@ class Instance:
         or says nothing first. Its readiness is the platform's watch loop's to see."""
         args = [str(binary), "--listen", "127.0.0.1:0"]
         args += service.argv(self.name, self.cold_start)
+        self.log_offset = log.stat().st_size if log.exists() else 0
         # Own session: Ctrl-C reaches the platform only, which then stops each instance by PID.
         svc = Service(
             args,

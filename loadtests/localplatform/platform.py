@@ -382,7 +382,9 @@ class Platform:
         """`cold_start_s`: the delay the instance drew, from its `listening` line in service.log
         (nothing while a container's output has not reached the file yet: `ready` carries it then)."""
         if inst.name not in self.drawn:
-            drawn = drawn_cold_start(self.service_log.read_text(errors="replace"), inst.name)
+            with open(self.service_log, "rb") as f:
+                f.seek(inst.log_offset)
+                drawn = drawn_cold_start(f.read().decode(errors="replace"), inst.name)
             if drawn is None:
                 return {}
             self.drawn[inst.name] = drawn

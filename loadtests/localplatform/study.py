@@ -2,7 +2,8 @@
 
 The load is the loadtest (loadtests/loadtest, the one that loads a cloud target), pointed at HAProxy,
 so the run folder is the usual one plus the platform's files: platform.jsonl, service.log (the
-instances' own logs), haproxy.log and haproxy.cfg. Whatever happens (k6 failing, an instance that
+instances' own logs), haproxy.log and haproxy.cfg, and records.parquet (the instances' records,
+loadtests/records). Whatever happens (k6 failing, an instance that
 never starts, Ctrl-C, SIGTERM), every process the platform started is stopped by its PID before it
 returns, and the event log is kept.
 """
@@ -115,6 +116,22 @@ def _wait_load(proc: subprocess.Popen[bytes]) -> int:
         raise
 
 
+def _records(run_dir: Path) -> int:
+    """The instances' records (service.log) as the run folder's records.parquet; 0, or 1 when
+    they could not be collected (the run and its report stand without them)."""
+    # Imported here: DuckDB is only needed once the run is over.
+    from loadtests.records.store import RecordsError, collect
+
+    log = run_dir / "service.log"
+    try:
+        got = collect([log] if log.exists() else [], run_dir)
+    except RecordsError as e:
+        print(f"platform: no records.parquet: {e}", file=sys.stderr)
+        return 1
+    print(f"platform: wrote {got.records} records in {got.path}")
+    return 0
+
+
 def run(cfg: Config, env: Mapping[str, str], repo: Path, report: bool = True) -> int:
     if cfg.runtime == "process" and not cfg.delay_echo.is_file():
         print(
@@ -183,6 +200,8 @@ def run(cfg: Config, env: Mapping[str, str], repo: Path, report: bool = True) ->
             shutil.move(str(workdir / name), run_dir / name)
     shutil.rmtree(workdir, ignore_errors=True)
     print(f"platform: wrote {run_dir / 'platform.jsonl'}")
+    collected = _records(run_dir)
+    rc = rc or collected
     if report:
         # Imported here: the analysis brings pandas, DuckDB and matplotlib, which only a report needs.
         from loadtests.analysis import commands as analysis

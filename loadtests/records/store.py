@@ -96,9 +96,13 @@ def collect(logs: Iterable[Path], folder: Path) -> Collected:
         source = "SELECT " + ", ".join(f"CAST(NULL AS {t}) AS {n}" for n, t in cols.items())
         source += " WHERE false"
     tmp = out.with_name(out.name + ".tmp")
-    with duckdb.connect() as db:
-        db.execute(f"COPY ({source}) TO {_literal(str(tmp))} (FORMAT parquet)")
-        row = db.execute(f"SELECT count(*) FROM read_parquet({_literal(str(tmp))})").fetchone()
+    try:
+        with duckdb.connect() as db:
+            db.execute(f"COPY ({source}) TO {_literal(str(tmp))} (FORMAT parquet)")
+            row = db.execute(f"SELECT count(*) FROM read_parquet({_literal(str(tmp))})").fetchone()
+    except duckdb.Error as e:
+        tmp.unlink(missing_ok=True)
+        raise RecordsError(f"cannot write {out} from {', '.join(map(str, paths))}: {e}") from e
     # Whole or not at all: a reader never sees a half-written table.
     tmp.replace(out)
     return Collected(path=out, records=int(row[0]) if row else 0, logs=len(paths))

@@ -146,7 +146,8 @@ def service_argv(svc: Service, url_of: Callable[[str], str], tools: Tools, work:
     """The command that runs one service inside its host; peers and upstreams by their URL as
     seen from that host (the link, where there is one, sits behind it)."""
     if svc.kind == "delay-echo":
-        argv = [str(tools.delay_echo), "--listen", f"0.0.0.0:{svc.port}", *svc.args]
+        # --access-log: its records go to its log, and from there to records.parquet (run).
+        argv = [str(tools.delay_echo), "--listen", f"0.0.0.0:{svc.port}", "--access-log", *svc.args]
         for peer, target in sorted(svc.peers.items()):
             argv += ["--peer", f"{peer}={url_of(target)}"]
         return argv
@@ -155,6 +156,23 @@ def service_argv(svc: Service, url_of: Callable[[str], str], tools: Tools, work:
     conf = edge.write_config(work / f"edge-{svc.name}", f"0.0.0.0:{svc.port}", origin)
     # -e: nginx opens its error log before reading the configuration; keep it in the run folder.
     return [tools.nginx, "-c", str(conf), "-e", str(conf.parent / "error.log")]
+
+
+def records(study: Study, folder: Path) -> None:
+    """Every delay-echo's records (its log in logs/, `<host>-<name>.log`) into the run folder's
+    records.parquet, once the lab is down and each has written its drain."""
+    from loadtests.records.store import RecordsError, collect
+
+    logs = [
+        folder / "logs" / f"{s.host}-{s.name}.log"
+        for s in study.services.values()
+        if s.kind == "delay-echo"
+    ]
+    try:
+        got = collect([p for p in logs if p.exists()], folder)
+    except RecordsError as e:
+        raise StudyFailed(f"records: {e}") from e
+    _say(f"{study.name}: {got.records} records in {got.path}")
 
 
 def start_service(lab: Lab, svc: Service, argv: list[str], timeout: float = 20) -> None:
@@ -344,6 +362,7 @@ def run(
             shutil.copy(err, folder / "logs" / f"{err.parent.name}-error.log")
         shutil.rmtree(work, ignore_errors=True)
     (folder / "study.md").write_text(study_md(study, described, folder, short))
+    records(study, folder)
     if variant is not None:
         (results / ".last").write_text(f"{ran[0]}\n")
         return folder
