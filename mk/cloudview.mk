@@ -31,5 +31,5 @@ check-cloudview: $(VENV)/.stamp ## platform-view checks without an AWS endpoint:
 # moto in server mode (in the test process, on an ephemeral 127.0.0.1 port): no service binary,
 # no timing asserted, so it runs in the tools lane beside the builds.
 .PHONY: test-cloudview
-test-cloudview: $(VENV)/.stamp ## platform-view against moto's AWS API server: known streams and points to events and supply series, no streams, throttling, a missing log group, no credentials
+test-cloudview: $(VENV)/.stamp ## platform-view against moto's AWS API server: known streams and points to events and supply series, no streams, throttling, a missing log group, permission or credentials, an ECS service
 	$(VENV_BIN)/python -m pytest -q -p no:cacheprovider -m live loadtests/cloudview/tests

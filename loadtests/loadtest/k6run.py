@@ -170,9 +170,13 @@ def _locust(s: Settings, env: dict[str, str]) -> int:
         given["MAX_RUN_TIME"] = f"{s.max_run_time:g}"
     merged = {**env, **given}
     try:
-        return locust_runner.run(locust_runner.settings_from(merged), merged)
+        rc = locust_runner.run(locust_runner.settings_from(merged), merged)
     except locust_runner.UsageError as e:
         raise UsageError(str(e)) from None
+    last = s.results / ".last"  # the runner names its run folder there, as the k6 run does
+    if rc == 0 and last.exists() and (hint := offer(s.target, Path(last.read_text().strip()))):
+        print(hint)
+    return rc
 
 
 def _wait_until(s: Settings) -> None:
