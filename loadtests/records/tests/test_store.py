@@ -102,3 +102,20 @@ def test_collect_then_query_through_the_command(tmp_path, capsys):
     assert main(["query", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "instance_timeline (1 rows)" in out and "latency_matrix (0 rows)" in out
+
+
+def test_a_studys_records_come_from_each_delay_echos_log_in_its_run_folder(tmp_path):
+    from loadtests.studies import runner
+    from loadtests.studies.study import find
+
+    study = find("cache-vs-db")
+    echoes = [s for s in study.services.values() if s.kind == "delay-echo"]
+    assert len(echoes) >= 2
+    (tmp_path / "logs").mkdir()
+    for i, s in enumerate(echoes):
+        log = tmp_path / "logs" / f"{s.host}-{s.name}.log"
+        log.write_text("text line\n" + rl.lines([rl.request(100.0 + i, s.name)]))
+    (tmp_path / "logs" / "user-loadtest-A.log").write_text(rl.lines([rl.request(1.0, "not")]))
+    runner.records(study, tmp_path)
+    rows = parquet_rows(tmp_path / "records.parquet")
+    assert sorted(r["instance"] for r in rows) == sorted(s.name for s in echoes)
