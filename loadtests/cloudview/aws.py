@@ -23,8 +23,8 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-# Error codes AWS answers when a caller is going too fast (the logs and CloudWatch APIs use the
-# first; others answer the rest).
+# The error codes botocore's standard retry mode takes for throttling (the logs and CloudWatch APIs
+# answer the first).
 THROTTLING = frozenset(
     {
         "ThrottlingException",
@@ -106,7 +106,6 @@ class Aws:
             user_agent_extra="delay-echo-cloudview",
         )
         self._clients: dict[str, Any] = {}
-        self.throttled = 0  # retries made, for the summary and the tests
 
     @property
     def region(self) -> str | None:
@@ -130,7 +129,6 @@ class Aws:
                 code = str(e.response.get("Error", {}).get("Code", ""))
                 if code in THROTTLING and k < self.retry.retries:
                     wait = self.retry.delay(k, random.random())
-                    self.throttled += 1
                     self._say(
                         f"platform-view: {action} throttled ({code}); retry {k + 1} of "
                         f"{self.retry.retries} in {wait:.2f} s"

@@ -33,10 +33,8 @@ class Outcome:
     report: Path | None
     streams: int | None
     points: int | None
-    instances: list[str] = field(default_factory=list)
     failures: list[AwsError] = field(default_factory=list)
     report_error: str | None = None
-    throttled: int = 0
 
 
 def run_window(folder: Path, margin_s: float) -> tuple[float, float]:
@@ -94,9 +92,7 @@ def platform_view(
         report=None,
         streams=None if streams is None else len(streams),
         points=None if points is None else len(points),
-        instances=sorted({s.instance_id for s in streams or []}),
         failures=failures,
-        throttled=aws.throttled,
     )
     try:
         out.report = analysis.report([folder])
