@@ -55,9 +55,11 @@ check-loadtests: $(VENV)/.stamp ## Load-test checks without a server: analysis k
 test-loadtests: image-binary $(VENV)/.stamp ## Load-test gate: k6, locust and the local platform end to end on loopback
 	$(LOADTEST_ENV) $(VENV_BIN)/python -m pytest -q -p no:cacheprovider -m "live and not netns and not faults" loadtests/tests
 
-# Every fault kind end to end on the local platform (kill, hang, slow, Ctrl-C during a hang); make
-# test runs the kill alone, to stay within its time.
+# Every fault kind end to end: the local platform's kill, hang, slow and Ctrl-C during a hang, the
+# mesh's partition and degrade, a study's degrade. make test runs the platform's kill (test-loadtests)
+# and the mesh's (test-mesh), to stay within its time; tests marked `faults` run only here.
 .PHONY: test-faults
-test-faults: image-binary link-binary $(VENV)/.stamp ## Faults end to end: each kind on the local platform and on the emulated mesh, every request accounted for (about 1 min)
+test-faults: image-binary link-binary $(VENV)/.stamp ## Faults end to end: each kind on the local platform, on the emulated mesh and in a study, every request accounted for (about 1.5 min)
 	$(LOADTEST_ENV) DELAY_ECHO_LINK_BIN="$(CURDIR)/$(LINK_BIN)" $(VENV_BIN)/python -m pytest -q -p no:cacheprovider \
-	  loadtests/tests/test_faults_end_to_end.py loadtests/mesh/tests/test_mesh_faults.py
+	  loadtests/tests/test_faults_end_to_end.py loadtests/mesh/tests/test_mesh_faults.py \
+	  loadtests/tests/test_studies_faults.py

@@ -29,4 +29,4 @@ cache-vs-db-local: build $(VENV)/.stamp ## Study: app relaying to a slow databas
 test-studies: image-binary link-binary $(VENV)/.stamp ## Studies: cdn-local end to end (short; root)
 	K6="$(abspath $(VENV_BIN))/k6" DELAY_ECHO_BIN="$(CURDIR)/$(SERVICE_BIN)" \
 	  DELAY_ECHO_LINK_BIN="$(CURDIR)/$(LINK_BIN)" \
-	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider -m "live and netns" loadtests/tests
+	  $(VENV_BIN)/python -m pytest -q -p no:cacheprovider -m "live and netns and not faults" loadtests/tests

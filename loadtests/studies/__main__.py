@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     rn.add_argument("study", metavar="NAME|FILE")
     flags.add(rn, "--short", "STUDY_SHORT", env, help="the study's short plan (for tests)", default=False, type=flags.truth, nargs="?", const=True, metavar="yes|no")  # fmt: skip
     flags.add(rn, "--variant", "STUDY_VARIANT", env, help="run this variant alone (A or B), without the compare")  # fmt: skip
+    flags.add(rn, "--faults", "STUDY_FAULTS", env, help="faults in each variant's run, from its load's start: partition@T:DUR:A-B, degrade@T:DUR:A-B:+X (comma-separated)", default="")  # fmt: skip
     flags.add(rn, "--results", "RESULTS", env, help="where run folders go", default=tools.REPO / "loadtests" / "results", type=Path)  # fmt: skip
     programs = (
         ("--delay-echo", "DELAY_ECHO_BIN", "the service (default: the release build)"),
@@ -54,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     if a["cmd"] == "check":
         return commands.check(a["studies"])
     given = {var: str(a[var]) for _, var, _ in programs if a[var] is not None}
-    return commands.run(a["study"], a["results"], a["short"], {**env, **given}, a["variant"])
+    return commands.run(
+        a["study"], a["results"], a["short"], {**env, **given}, a["variant"], a["faults"]
+    )
 
 
 if __name__ == "__main__":

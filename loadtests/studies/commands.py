@@ -10,11 +10,23 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .study import StudyError, available, find
+from loadtests.core.faults import FaultSyntaxError
+from loadtests.netlab.faults import Fault
+from loadtests.netlab.faults import parse_faults as parse_network_faults
+
+from .study import Study, StudyError, available, find
 
 
 def _say(msg: str) -> None:
     print(f"study: {msg}", file=sys.stderr)
+
+
+def parse_faults(study: Study, text: str) -> tuple[Fault, ...]:
+    """STUDY_FAULTS against the study's hosts and links."""
+    topo = study.topology()
+    return parse_network_faults(
+        text, study.hosts, lambda a, b: topo.link(a, b) is not None
+    ) if text.strip() else ()  # fmt: skip
 
 
 def list_studies() -> int:
@@ -37,13 +49,20 @@ def check(names: Sequence[str]) -> int:
 
 
 def run(
-    name: str, results: Path, short: bool, env: Mapping[str, str], variant: str | None = None
+    name: str,
+    results: Path,
+    short: bool,
+    env: Mapping[str, str],
+    variant: str | None = None,
+    faults: str = "",
 ) -> int:
     """Runs one study with the tools `env` names (runner.Tools.from_env); prints where its
-    report is and the report's table."""
+    report is and the report's table. `faults` (STUDY_FAULTS) are judged against the study's
+    network before anything starts."""
     try:
         study = find(name)
-    except StudyError as e:
+        planned = parse_faults(study, faults)
+    except (StudyError, FaultSyntaxError) as e:
         _say(str(e))
         return 2
     keys = [v.key for v in study.variants]
@@ -63,7 +82,9 @@ def run(
     from .runner import run as run_study
 
     try:
-        folder = run_study(study, results, short=short, tools=Tools.from_env(env), variant=variant)
+        folder = run_study(
+            study, results, short=short, tools=Tools.from_env(env), variant=variant, faults=planned
+        )
     except NetlabError as e:
         _say(str(e))
         return 2

@@ -33,8 +33,10 @@ from typing import TYPE_CHECKING
 
 from loadtests.core import tools as core_tools
 from loadtests.core.durations import seconds
+from loadtests.core.events import EventLog
 from loadtests.core.service import Tcp
 from loadtests.locust.runner import request_path
+from loadtests.netlab.faults import Fault, FaultRunner
 
 from . import edge
 from .study import Service, Study, Variant
@@ -225,9 +227,16 @@ with urllib.request.urlopen(sys.argv[1], timeout=30) as r:
 
 
 def run_variant(
-    lab: Lab, study: Study, variant: Variant, folder: Path, tools: Tools, short: bool
+    lab: Lab,
+    study: Study,
+    variant: Variant,
+    folder: Path,
+    tools: Tools,
+    short: bool,
+    faults: tuple[Fault, ...] = (),
 ) -> Path:
-    """One variant's load from the study's host into folder/<A|B>; then one answer, kept."""
+    """One variant's load from the study's host into folder/<A|B> (with `faults` applied from the
+    load's start, their events in its faults.jsonl); then one answer, kept."""
     svc = study.services[variant.target]
     target = lab.url(svc.host, svc.port)
     staging = folder / f".{variant.key}"
@@ -235,6 +244,12 @@ def run_variant(
     _say(f"{variant.key} ({variant.label}): {study.load.tool} {study.load.profile} -> {target}")
     # A process, not a call: the load runs inside the study's host (its network namespace).
     loadtest = [str(tools.python), "-m", "loadtests.loadtest"]
+    events = folder / f"faults-{variant.key}.jsonl"
+    log = EventLog(events) if faults else None
+    injector = FaultRunner(faults, log, lab) if log else None
+    if injector and log:
+        # The load begins at the generator's launch, as on the local platform: T counts from here.
+        injector.start(time.monotonic(), log.write("load_start", faults=len(faults)))
     proc = lab.run(study.load.host, loadtest, name=f"loadtest-{variant.key}", env=env)
     try:
         rc = proc.wait(timeout=int(env["MAX_RUN_TIME"]) + GENERATOR_SLACK)
@@ -242,6 +257,11 @@ def run_variant(
         raise StudyFailed(
             f"{variant.key}: the load generator did not finish in time; see {folder}/logs"
         ) from e
+    finally:
+        if injector and log:
+            injector.close()
+            log.write("load_end")
+            log.close()
     last = staging / ".last"
     if rc not in (0, 99) or not last.exists():
         raise StudyFailed(
@@ -250,6 +270,8 @@ def run_variant(
     dest = folder / variant.key
     Path(last.read_text().strip()).rename(dest)
     shutil.rmtree(staging)
+    if events.exists():
+        events.rename(dest / "faults.jsonl")
     # One answer as the user sees it, headers and body (after the run, so a cache is not warmed).
     path = request_path(study.knobs(variant, short))
     r = lab.exec(
@@ -314,6 +336,7 @@ def run(
     short: bool = False,
     tools: Tools | None = None,
     variant: str | None = None,
+    faults: tuple[Fault, ...] = (),
 ) -> Path:
     """Runs the study; returns its run folder. Raises StudyFailed, OutOfTime or KeyboardInterrupt
     after everything it started has been removed.
@@ -354,7 +377,7 @@ def run(
 
             for svc in start_order(study):
                 start_service(lab, svc, service_argv(svc, url_of, tools, work))
-            ran = [run_variant(lab, study, v, folder, tools, short) for v in chosen]
+            ran = [run_variant(lab, study, v, folder, tools, short, faults) for v in chosen]
     finally:
         for conf in work.glob("edge-*/nginx.conf"):
             shutil.copy(conf, folder / "logs" / f"{conf.parent.name}-nginx.conf")
