@@ -25,11 +25,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from loadtests.core import durations
+from loadtests.core.events import EventLog
 from loadtests.core.service import ServiceError, listening
 
 from .config import WARM, Config
 from .containers import ContainerError, ContainerInstance, ContainerRuntime
-from loadtests.core.events import EventLog
 from .faults import FaultRunner
 from .haproxy import HEALTH_FALL, HEALTH_RISE, Haproxy
 from .instances import Instance, ServiceArgs

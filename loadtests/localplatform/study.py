@@ -22,9 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
+from loadtests.core.events import EventLog
+
 from .config import Config
 from .containers import ContainerError, ContainerRuntime
-from loadtests.core.events import EventLog
 from .haproxy import HaproxyError
 from .platform import Platform, PlatformError
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from loadtests.core import tools
+from loadtests.core.events import EventLog, read
 from loadtests.localplatform import faults as faults_mod
 from loadtests.localplatform.config import WARM, Config, KnobError, check_faults
-from loadtests.core.events import EventLog, read
 from loadtests.localplatform.faults import Fault, FaultRunner, FaultSyntaxError, parse_faults
 from loadtests.localplatform.instances import Instance, ServiceArgs
 
