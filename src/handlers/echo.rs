@@ -133,10 +133,12 @@ impl Echo {
                 guard.finished = true;
                 app.metrics.reject(rejection.as_str());
                 let status = StatusCode::from_u16(app.config.reject_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-                // All of its time went to admission (a queue timeout waited in the queue).
-                let waited = arrived.elapsed();
-                let timings = [waited, Duration::ZERO, Duration::ZERO, waited];
-                access::log(app, self.logged.take(), arrived, Outcome::plain(status, Some(seq), timings));
+                if self.logged.is_some() {
+                    // All of its time went to admission (a queue timeout waited in the queue).
+                    let waited = arrived.elapsed();
+                    let timings = [waited, Duration::ZERO, Duration::ZERO, waited];
+                    access::log(app, self.logged.take(), arrived, Outcome::plain(status, Some(seq), timings));
+                }
                 return response::rejected(&app.instance, status, rejection.as_str());
             }
         };
