@@ -281,3 +281,32 @@ async fn without_access_log_no_record_is_written() {
     assert!(rest.iter().any(|l| l.contains("shutdown complete")), "{rest:?}");
     assert!(rest.iter().all(|l| !l.contains("\"v\":")), "{rest:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_client_went_away_is_recorded_as_499_with_its_seq() {
+    let s = Instance::start(&["--access-log", "--delay", "0"]);
+    let in_flight = || async {
+        let m = get(&s.url("/metrics")).await;
+        sample(&String::from_utf8_lossy(&m.body), "delay_echo_in_flight_requests")
+    };
+    let mut left = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut left, b"GET /left?delay=5s HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while in_flight().await < 1.0 {
+        assert!(Instant::now() < deadline, "the request never arrived");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(left);
+    while in_flight().await > 0.0 {
+        assert!(Instant::now() < deadline, "the request was not let go");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let after = get(&s.url("/after")).await;
+    let records = s.stop();
+    let requests: Vec<_> = records.iter().filter(|r| r["event"] == "request").collect();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    let gone = requests.iter().find(|r| r["path"] == "/left").unwrap();
+    assert_eq!((gone["status"].as_u64(), gone["seq"].as_u64()), (Some(499), Some(1)), "{gone}");
+    assert!(f(&gone["total_ms"]) < 5000.0, "{gone}");
+    assert_eq!(after.header("x-request-seq"), "2");
+}

@@ -69,7 +69,7 @@ pub fn prepare(app: &Arc<App>, req: Request<Incoming>) -> Result<Echo, Box<Respo
     // A request refused here is not counted (no seq) but still has its record.
     let refuse = |resp: Response<Body>| {
         if cfg.access_log {
-            let logged = Logged { method: parts.method.clone(), path: parts.uri.path().into() };
+            let logged = Logged { method: parts.method.clone(), path: parts.uri.path().into(), seq: None };
             let total = arrived.elapsed();
             let timings = [Duration::ZERO, Duration::ZERO, Duration::ZERO, total];
             access::log(app, Some(Box::new(logged)), arrived, Outcome::plain(resp.status(), None, timings));
@@ -88,8 +88,9 @@ pub fn prepare(app: &Arc<App>, req: Request<Incoming>) -> Result<Echo, Box<Respo
         .map_err(|e| refuse(response::json(&app.instance, e.status(), &e.doc())))?;
     let drawn = knobs::draw(&asked.values, &app.defaults.load());
     let described = asked.json.then(|| Box::new(describe::request(&parts)));
-    let logged =
-        cfg.access_log.then(|| Box::new(Logged { method: parts.method.clone(), path: parts.uri.path().into() }));
+    let logged = cfg
+        .access_log
+        .then(|| Box::new(Logged { method: parts.method.clone(), path: parts.uri.path().into(), seq: None }));
     // A relayed answer is the peer's: this instance validates nothing of it.
     let validator = (drawn.cache.filter(|p| p.may_store()).is_some() && forward.is_none())
         .then(|| Box::new(Validator::begin(&parts, asked.json, &drawn)));
@@ -125,6 +126,9 @@ impl Echo {
         let seq = app.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let in_flight_before = app.metrics.in_flight_now.fetch_add(1, Ordering::Relaxed);
         let mut guard = InFlight { app, finished: false };
+        if let Some(l) = &mut self.logged {
+            l.seq = Some(seq);
+        }
 
         // 2. Admission.
         let (_permit, queued) = match app.admission.acquire().await {
@@ -272,6 +276,19 @@ impl Echo {
             );
         }
         resp
+    }
+}
+
+/// A request whose client went away before its answer (hyper drops the handler's future, and
+/// with it the echo) still has its record: status 499, the time it was held as its total. Every
+/// answer took the record's state already, so this writes nothing for them.
+impl Drop for Echo {
+    fn drop(&mut self) {
+        if let Some(logged) = self.logged.take() {
+            let seq = logged.seq;
+            let timings = [Duration::ZERO, Duration::ZERO, Duration::ZERO, self.arrived.elapsed()];
+            access::log(&self.app, Some(logged), self.arrived, Outcome::plain(access::client_closed(), seq, timings));
+        }
     }
 }
 

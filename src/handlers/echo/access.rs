@@ -13,6 +13,14 @@ use crate::records::{self, Leg};
 pub(super) struct Logged {
     pub method: Method,
     pub path: Box<str>,
+    /// Its X-Request-Seq once counted (for the record of a request whose client went away).
+    pub seq: Option<u64>,
+}
+
+/// The status a record gives a request whose client went away before its answer: nginx's
+/// "client closed request", which no client ever receives.
+pub(super) fn client_closed() -> StatusCode {
+    StatusCode::from_u16(499).expect("499 is a valid status code")
 }
 
 /// How a request ended, for its record.
