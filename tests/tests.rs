@@ -2,7 +2,16 @@
 
 mod support;
 
+// The stack's floor, measured beside delay-echo in `allocations`.
+#[path = "../bench/hyper_floor.rs"]
+#[allow(dead_code)]
+mod hyper_floor;
+
+#[global_allocator]
+static ALLOCATOR: support::alloc::Counting = support::alloc::Counting;
+
 mod admission;
+mod allocations;
 mod binary;
 mod cache;
 mod control;

@@ -165,25 +165,25 @@ pub struct Cap<T> {
     pub flag: &'static str,
 }
 
-/// `s` split at its commas outside parentheses (`lognormal(1ms,9ms)` keeps its comma), or
-/// `None` when its parentheses do not balance.
-fn split_top_level(s: &str) -> Option<Vec<&str>> {
-    let (mut depth, mut start, mut parts) = (0usize, 0, Vec::new());
+/// Hands each part of `s` split at its commas outside parentheses (`lognormal(1ms,9ms)` keeps
+/// its comma) to `part` and says how many there were, or `None` when its parentheses do not
+/// balance. A callback rather than a `Vec`, so telling a single value apart allocates nothing.
+fn split_top_level<'a>(s: &'a str, mut part: impl FnMut(&'a str)) -> Option<usize> {
+    let (mut depth, mut start, mut parts) = (0usize, 0, 1);
     for (i, c) in s.char_indices() {
         match c {
             '(' => depth += 1,
             ')' => depth = depth.checked_sub(1)?,
             ',' if depth == 0 => {
-                parts.push(&s[start..i]);
+                part(&s[start..i]);
                 start = i + 1;
+                parts += 1;
             }
             _ => {}
         }
     }
-    (depth == 0).then(|| {
-        parts.push(&s[start..]);
-        parts
-    })
+    part(&s[start..]);
+    (depth == 0).then_some(parts)
 }
 
 impl<T: Value> Dist<T> {
@@ -209,10 +209,12 @@ impl<T: Value> Dist<T> {
         if s.is_empty() {
             return Err(err("the value is empty".into()));
         }
-        let parts = split_top_level(s).ok_or_else(|| err(format!("{s:?} has unbalanced parentheses")))?;
-        if parts.len() == 1 && !s.contains(':') {
+        let unbalanced = || err(format!("{s:?} has unbalanced parentheses"));
+        if split_top_level(s, |_| {}).ok_or_else(unbalanced)? == 1 && !s.contains(':') {
             return Self::parse_single(s, forms, cap).map_err(err);
         }
+        let mut parts = Vec::new();
+        split_top_level(s, |p| parts.push(p)).ok_or_else(unbalanced)?;
         // A weighted list; each entry's value is a single distribution (a mixture).
         let mut entries = Vec::new();
         let mut total = 0.0;

@@ -1,6 +1,8 @@
 //! Test fixtures: an in-process server on an ephemeral port, stopped on drop, and a real
 //! HTTP client (hyper's) for HTTP/1.1 and HTTP/2.
 
+pub mod alloc;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
