@@ -151,10 +151,11 @@ impl Server {
             )));
         }
 
-        // Readiness after the (optional) simulated slow boot.
+        // Readiness after the one-time work (`App::warm_up`) and the (optional) simulated slow boot.
         let startup = {
             let app = app.clone();
             tokio::spawn(async move {
+                app.warm_up().await;
                 let delay = app.config.lifecycle.startup.drawn;
                 tokio::time::sleep(delay).await;
                 if !app.readiness.is_stopping() {

@@ -45,6 +45,12 @@ impl Timer {
             .as_ref()
     }
 
+    /// Starts the timerfd and the task that serves it now, in the runtime this is called on,
+    /// instead of on the first sleep; false where tokio's timer is used instead.
+    pub fn start(&self) -> bool {
+        self.shared().is_some()
+    }
+
     /// Sleeps until `deadline`: never wakes before it, and on a quiet machine a few
     /// microseconds after.
     pub async fn sleep_until(&self, deadline: Instant) {
