@@ -7,6 +7,13 @@ process start (several ms) per try. The clock starts just before the spawn (fork
 fraction of a millisecond from CPython) and stops on the 200, so what is counted is what a
 platform's health checker would see, minus the network.
 
+Once ready, each start also sends two requests, one after the other, each on a fresh
+connection as a new instance's first clients arrive: the first request of a fresh process
+against the second, which has no one-time work left to do. delay-echo is asked for
+`?delay=20ms` and says how long it slept (Server-Timing), so its overshoot of the delay is read
+from the server's own figure; the reference servers (started with delay 0 here) are read from
+the client's round trip alone.
+
 The server is the exact command its start script execs (read from /proc/PID/cmdline of a
 first start), so the reference servers are not charged for bash, a Go build or config
 rendering; delay-echo is exec'd directly.
@@ -19,6 +26,7 @@ import os
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 
 from bench.procs import BenchError, parse_status_line, spawn_pinned
 
@@ -40,10 +48,62 @@ def try_readyz(port: int) -> int | None:
         s.close()
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One request's figures: the client's round trip and, where the server says, its sleep."""
+
+    round_trip_ms: float
+    sleep_ms: float | None
+
+
+def ask(port: int, path: str, limit_s: float = 10.0) -> Answer:
+    """GET `path` on a fresh connection; the answer must be a 200."""
+    with socket.create_connection(("127.0.0.1", port), timeout=limit_s) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        t0 = time.perf_counter_ns()
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+        round_trip = (time.perf_counter_ns() - t0) / 1e6
+    if parse_status_line(data[:64]) != 200:
+        raise BenchError(f"GET {path} on port {port} answered {data[:64]!r}, not 200")
+    return Answer(round_trip, server_sleep_ms(data))
+
+
+def server_sleep_ms(answer: bytes) -> float | None:
+    """The `sleep` entry of an answer's Server-Timing header, if it has one."""
+    head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    for line in head.split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() != "server-timing":
+            continue
+        for entry in value.split(","):
+            metric, _, dur = entry.strip().partition(";dur=")
+            if metric == "sleep":
+                return float(dur)
+    return None
+
+
+@dataclass(frozen=True)
+class Start:
+    """One cold start: exec to the first 200 on /readyz, then the first and second request."""
+
+    ready_ms: float
+    first: Answer
+    second: Answer
+
+
 def time_to_ready(
-    argv: list[str], env: dict[str, str], port: int, cpu: int, limit_s: float = 10.0
-) -> float:
-    """Milliseconds from spawn to the first 200; the server is stopped before returning."""
+    argv: list[str],
+    env: dict[str, str],
+    port: int,
+    cpu: int,
+    first_path: str,
+    limit_s: float = 10.0,
+) -> Start:
+    """A cold start: milliseconds from spawn to the first 200 on /readyz, then two requests for
+    `first_path`; the server is stopped before returning."""
     t0 = time.perf_counter_ns()
     proc = spawn_pinned(
         argv,
@@ -56,7 +116,9 @@ def time_to_ready(
     try:
         while True:
             if try_readyz(port) == 200:
-                return (time.perf_counter_ns() - t0) / 1e6
+                ready_ms = (time.perf_counter_ns() - t0) / 1e6
+                first = ask(port, first_path)
+                return Start(ready_ms, first, ask(port, first_path))
             if proc.poll() is not None:
                 raise BenchError(
                     f"{argv[0]} exited with {proc.returncode} before answering 200 on /readyz"

@@ -49,6 +49,8 @@ from loadtests.core import tools as core_tools
 
 REPO = core_tools.REPO
 SCENARIOS = ["S0", "S1", "S2", "S3", "S4"]
+# The delay S3's first and second requests ask delay-echo for (the issue's `?delay=20ms`).
+FIRST_DELAY_MS = 20
 # delay-echo's admission limit for the benchmark: on (as users run it) but above the 10,000
 # connections of S2, so nothing is rejected and the figures measure serving, not shedding.
 DE_MAX_CONCURRENCY = 20000
@@ -206,8 +208,9 @@ class Bench:
         return pct
 
     def profiled(self, server: procs.Server, tag: str) -> contextlib.AbstractContextManager[None]:
-        """perf on delay-echo's measured runs when --perf is given; a no-op otherwise."""
-        enabled = self.args.perf and server.spec.name == "delay-echo"
+        """perf on delay-echo's and hyper-floor's measured runs when --perf is given (the floor's
+        profile is what delay-echo's is read against); a no-op otherwise."""
+        enabled = self.args.perf and server.spec.name in ("delay-echo", "hyper-floor")
         return procs.perf_profile(server.pid, self.raw / tag, self.args.load_cpu, enabled)
 
     def url(self, port: int) -> str:
@@ -421,22 +424,45 @@ class Bench:
     def s3(self) -> dict[str, ColdStart]:
         out = {}
         forms = {name: self.exec_form(name) for name in self.args.servers}
-        times: dict[str, list[float]] = {name: [] for name in self.args.servers}
+        starts: dict[str, list[coldstart.Start]] = {name: [] for name in self.args.servers}
         for i in range(self.p.s3_starts):
             for name in self.rotation(i):
                 argv, env, port = forms[name]
-                times[name].append(coldstart.time_to_ready(argv, env, port, self.args.server_cpu))
+                # Only delay-echo reads a delay from the request (and says how long it slept).
+                path = f"/?delay={FIRST_DELAY_MS}ms" if name == "delay-echo" else "/"
+                starts[name].append(
+                    coldstart.time_to_ready(argv, env, port, self.args.server_cpu, path)
+                )
                 coldstart.wait_port_closed(port)
-        for name, ms in times.items():
+        for name, runs in starts.items():
+            ms = [r.ready_ms for r in runs]
+            first = [r.first.round_trip_ms for r in runs]
+            second = [r.second.round_trip_ms for r in runs]
+            slept = [
+                (r.first.sleep_ms, r.second.sleep_ms)
+                for r in runs
+                if r.first.sleep_ms is not None and r.second.sleep_ms is not None
+            ]
             out[name] = ColdStart(
                 starts_ms=ms,
                 median_ms=report.median(ms),
                 min_ms=min(ms),
                 max_ms=max(ms),
                 argv=forms[name][0],
+                first_ms=first,
+                second_ms=second,
+                first_sleep_ms=[a for a, _ in slept],
+                second_sleep_ms=[b for _, b in slept],
+                first_later_ms=report.median(
+                    [r.first.round_trip_ms - r.second.round_trip_ms for r in runs]
+                ),
+                first_overshoot_ms=report.median([a - FIRST_DELAY_MS for a, _ in slept]),
+                second_overshoot_ms=report.median([b - FIRST_DELAY_MS for _, b in slept]),
             )
             self.log(
-                f"S3 {name}: median {report.fmt(out[name].median_ms, '.2f')} ms over {len(ms)} starts"
+                f"S3 {name}: median {report.fmt(out[name].median_ms, '.2f')} ms over {len(ms)} "
+                f"starts; first request later than the second by "
+                f"{report.fmt(out[name].first_later_ms, '.3f')} ms (median)"
             )
         return out
 
@@ -682,7 +708,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--perf",
         action="store_true",
-        help="profile delay-echo's measured runs with perf record -g (reports under the raw folder; adds overhead)",
+        help="profile delay-echo's and hyper-floor's measured runs with perf record -g (reports under the raw folder; adds overhead)",
     )
     ap.add_argument(
         "--max-noise",

@@ -242,7 +242,8 @@ def perf_profile(pid: int, out: Path, cpu: int, enabled: bool):
         return
     data = out.with_suffix(".perf.data")
     rec = spawn_pinned(
-        ["perf", "record", "-F", "999", "-g", "-p", str(pid), "-o", str(data)],
+        # The software clock: a VM without a PMU has no hardware cycles event.
+        ["perf", "record", "-e", "cpu-clock", "-F", "999", "-g", "-p", str(pid), "-o", str(data)],
         cpu,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

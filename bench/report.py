@@ -470,9 +470,36 @@ def markdown(results: Results) -> str:
             c = results.s3.get(s)
             if c:
                 rows.append(
-                    [s, fmt(c.median_ms, ".2f"), fmt(c.min_ms, ".2f"), fmt(c.max_ms, ".2f")]
+                    [
+                        s,
+                        fmt(c.median_ms, ".2f"),
+                        fmt(c.min_ms, ".2f"),
+                        fmt(c.max_ms, ".2f"),
+                        fmt(c.first_later_ms, ".3f"),
+                        f"{fmt(c.first_overshoot_ms, '.3f')} / {fmt(c.second_overshoot_ms, '.3f')}",
+                    ]
                 )
-        lines += _table(["server", "median ms", "min ms", "max ms"], rows, "lrrr")
+        lines += _table(
+            [
+                "server",
+                "median ms",
+                "min ms",
+                "max ms",
+                "first request later by, ms",
+                "sleep overshoot, first / second, ms",
+            ],
+            rows,
+            "lrrrrr",
+        )
+        lines += [
+            "",
+            (
+                "Once ready, each start sends two requests, each on a fresh connection: the first "
+                "request of a fresh process against its second (medians over the starts). delay-echo "
+                "is asked for `?delay=20ms` and its overshoot is its own `sleep` figure (Server-Timing) "
+                "minus 20 ms; the reference servers answer at once here, so only their round trips count."
+            ),
+        ]
 
     if results.s4 is not None:
         lines += ["", "## S4: idle footprint", ""]

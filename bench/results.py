@@ -131,13 +131,24 @@ class OpenSeries:
 
 @dataclass(kw_only=True)
 class ColdStart:
-    """S3: milliseconds from exec to the first 200 on /readyz, per start."""
+    """S3: milliseconds from exec to the first 200 on /readyz, per start; then, per start, the
+    first and the second request's round trips (and delay-echo's own sleep figures, asked for
+    `FIRST_DELAY_MS`)."""
 
     starts_ms: list[float]
     median_ms: float | None
     min_ms: float
     max_ms: float
     argv: list[str]
+    first_ms: list[float] = field(default_factory=list)
+    second_ms: list[float] = field(default_factory=list)
+    first_sleep_ms: list[float] = field(default_factory=list)
+    second_sleep_ms: list[float] = field(default_factory=list)
+    # Medians over the starts: first minus second round trip, and how far each request's sleep
+    # overshot the delay it asked for (delay-echo only).
+    first_later_ms: float | None = None
+    first_overshoot_ms: float | None = None
+    second_overshoot_ms: float | None = None
 
 
 @dataclass(kw_only=True)

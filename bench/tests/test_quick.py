@@ -135,6 +135,16 @@ def test_cold_starts_and_idle_footprint_are_recorded(quick):
         starts = r["s3"][name]["starts_ms"]
         assert len(starts) == harness.QUICK.s3_starts, name
         assert all(finite_positive(ms) for ms in starts), (name, starts)
+        # Every start's first and second request, and delay-echo's own sleep figures.
+        cold = r["s3"][name]
+        firsts = cold["first_ms"] + cold["second_ms"]
+        assert len(firsts) == 2 * len(starts) and all(map(finite_positive, firsts)), (name, cold)
+        slept = cold["first_sleep_ms"] + cold["second_sleep_ms"]
+        if name == "delay-echo":
+            assert len(slept) == 2 * len(starts), cold
+            assert all(ms >= harness.FIRST_DELAY_MS for ms in slept), cold
+        else:
+            assert slept == [], (name, cold)
         idle = r["s4"][name]
         assert idle["idle_rss_kib"] > 0 and idle["binary_bytes"] > 0 and idle["threads"] >= 1, (
             name,

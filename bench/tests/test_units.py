@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import harness, loadgen, procs, report
+from bench import coldstart, harness, loadgen, procs, report
 from bench.results import (
     ClosedRun,
     ClosedSeries,
@@ -449,3 +449,13 @@ def test_what_nginx_echo_s_start_leaves_is_removed_when_the_run_ends(tmp_path):
     bench.clean_up()
     assert not left.exists()
     assert not bench.leftovers
+
+
+def test_the_server_sleep_figure_is_read_from_server_timing_and_absent_without_it():
+    answer = (
+        b"HTTP/1.1 200 OK\r\nx-instance-id: a\r\n"
+        b"Server-Timing: queue;dur=0.000, sleep;dur=20.091, cpu;dur=0.000, total;dur=20.120\r\n"
+        b"content-length: 0\r\n\r\n"
+    )
+    assert coldstart.server_sleep_ms(answer) == 20.091
+    assert coldstart.server_sleep_ms(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nok\n") is None
