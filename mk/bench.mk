@@ -58,6 +58,12 @@ bench: bench-tools build build-floor ## Benchmark delay-echo against go-sleep, n
 bench-quick: build build-floor ## The benchmark with a second or two per run, h2load for S1 (checks the harness, not the figures)
 	$(PYTHON) -m bench --reference $(REFERENCE) --quick $(BENCH_ARGS)
 
+# Allocation counts do not depend on the machine's load, so they are read from the dev build
+# `cargo test` compiles (tests/allocations.rs; its bounds run in every `cargo test`).
+.PHONY: bench-allocs
+bench-allocs: ## Allocations per request and per connection: delay-echo beside hyper-floor (bench/README.md)
+	$(CARGO) test --locked --test tests allocations::allocation_figures -- --ignored --nocapture 2>&1 | grep '^|'
+
 .PHONY: test-bench-units
 test-bench-units: $(VENV)/.stamp ## Harness unit tests: parsers, percentiles, verdicts, the report (no servers)
 	$(VENV_BIN)/python -m pytest -q -p no:cacheprovider -m "not live" bench/tests

@@ -57,7 +57,7 @@ pub fn route(
         // With --metrics-listen the exposition lives only on its own address.
         (Listener::Main, METRICS) if app.config.metrics_listen.is_none() => To::Metrics { counted: true },
         (Listener::Main, "/config") => To::Config(req),
-        (Listener::Main, _) => To::Echo(echo::prepare(app, req)),
+        (Listener::Main, _) => To::Echo(echo::prepare(app, req, started)),
     };
     let app = app.clone();
     // An async block that owns `to`, not an async fn taking it: an async fn keeps its arguments

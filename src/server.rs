@@ -11,10 +11,13 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use hyper::Response;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -24,7 +27,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::app::App;
-use crate::conn::{Activity, Watchdog, Watched};
+use crate::body::Body;
+use crate::conn::{Activity, Busy, Watchdog, Watched};
 use crate::knobs::format_duration;
 use crate::memory;
 use crate::records;
@@ -307,12 +311,7 @@ async fn serve_connection(
     let watched = activity.clone();
     let svc = service_fn(move |req| {
         let busy = activity.busy();
-        let answer = router::route(&app, kind, req);
-        async move {
-            let resp = answer.await;
-            drop(busy);
-            Ok::<_, Infallible>(resp)
-        }
+        Answering { answer: router::route(&app, kind, req), busy: Some(busy) }
     });
     let serve = async move {
         if is_http2 {
@@ -328,6 +327,30 @@ async fn serve_connection(
         },
         // Expired by the watchdog: dropping the connection closes it.
         () = watched.expiry() => {}
+    }
+}
+
+/// A request's answer, with its connection marked busy until the answer is ready. Polls the
+/// router's future where it lies: an async block awaiting it would hold it twice (its capture
+/// and its awaitee, rust-lang/rust#62958), and hyper keeps this future's box per connection.
+struct Answering<F> {
+    answer: F,
+    busy: Option<Busy>,
+}
+
+impl<F: Future<Output = Response<Body>>> Future for Answering<F> {
+    type Output = Result<Response<Body>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `answer` is pinned structurally: it is never moved out of an `Answering` and
+        // `Answering` has no `Drop` or `Unpin` of its own; `busy` is never pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above; `this` is not moved while `answer` is borrowed pinned.
+        let answer = unsafe { Pin::new_unchecked(&mut this.answer) };
+        answer.poll(cx).map(|resp| {
+            this.busy = None;
+            Ok(resp)
+        })
     }
 }
 

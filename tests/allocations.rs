@@ -193,6 +193,16 @@ fn a_delay_0_echo_without_knobs_allocates_at_most_what_the_stack_does_plus_one()
 }
 
 #[test]
+fn a_connection_costs_at_most_1600_bytes_more_than_the_stacks() {
+    // What it holds per connection is what 10,000 connections multiply (S2's peak RSS): the
+    // request future hyper boxes per connection, the connection task, the watchdog's record
+    // and the answer's header map.
+    let floor = per_connection(&Served::start(Kind::Floor(Duration::ZERO), true), GET, 50);
+    let echo = per_connection(&echo(&[]), GET, 50);
+    assert!(echo.bytes <= floor.bytes + 1600.0, "delay-echo {echo:?} per connection, hyper-floor {floor:?}");
+}
+
+#[test]
 fn a_delayed_echo_adds_only_its_timer_entry() {
     let echo = per_request(&echo(&["--delay=1ms"]), GET, 50);
     at_most(echo, 2);
