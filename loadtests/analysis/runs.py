@@ -11,6 +11,11 @@ pass, keeps only those rows in a database file in a temporary folder, and answer
 the report needs (per-second percentiles, per-instance first answers) with bounded memory: pandas
 held every row and needed about 1.9 GB per million requests (loadtests/README.md, "Analysis at
 scale", has the measurements that chose DuckDB over Polars).
+
+A folder written with records (records.jsonl.gz: one JSON line per request from the k6 script, see
+loadtests/k6/lib/echo.js) is read from them instead: the same values in one line per request, so
+the CSV is read only for what the records do not carry (k6's dropped_iterations), and not at all
+when summary.json counts none.
 """
 
 from __future__ import annotations
@@ -49,6 +54,21 @@ WANTED = (
 )
 COLUMNS = ("metric_name", "timestamp", "metric_value", "status", "extra_tags")
 RAW_NAMES = ("raw.csv.gz", "raw.csv")
+RECORD_NAMES = ("records.jsonl.gz", "records.jsonl")
+# What the records carry of WANTED; the rest comes from the CSV.
+IN_RECORDS = ("echo_latency", "echo_server_total", "echo_server_queue", "echo_run_start")
+# A record line's fields (echo.js) and their types; a line of other JSON reads as NULLs, skipped.
+RECORD_COLUMNS = {
+    "t": "DOUBLE",
+    "ms": "DOUBLE",
+    "status": "INTEGER",
+    "instance": "VARCHAR",
+    "instance_start": "VARCHAR",
+    "cache": "VARCHAR",
+    "total_ms": "DOUBLE",
+    "queue_ms": "DOUBLE",
+    "run_start": "DOUBLE",
+}
 # DuckDB's own memory ceiling: what does not fit goes to the temporary database file.
 MEMORY_LIMIT = "256MB"
 
@@ -153,13 +173,26 @@ def plan_events(options: dict[str, Any]) -> list[tuple[float, bool]]:
         raise RunError(str(e)) from None
 
 
+def _first(d: Path, names: tuple[str, ...]) -> Path | None:
+    return next((d / n for n in names if (d / n).exists()), None)
+
+
 def _raw_path(d: Path) -> Path:
-    for name in RAW_NAMES:
-        if (d / name).exists():
-            return d / name
+    if (raw := _first(d, RAW_NAMES)) is not None:
+        return raw
     raise RunError(
-        f"{d}: no raw results ({' or '.join(RAW_NAMES)}); is this a folder written by make loadtest?"
+        f"{d}: no raw results ({' or '.join(RAW_NAMES + RECORD_NAMES)}); is this a folder written by "
+        "make loadtest?"
     )
+
+
+def _counted_dropped(d: Path) -> int | None:
+    """dropped_iterations in the folder's summary.json (k6 writes it at the end); None without."""
+    try:
+        metrics = json.loads((d / "summary.json").read_text()).get("metrics", {})
+        return int(metrics.get("dropped_iterations", {}).get("count", 0))
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
 
 
 def _header(path: Path) -> list[str]:
@@ -178,7 +211,7 @@ def _tag(name: str) -> str:
     return f"nullif(regexp_extract(extra_tags, '(?:^|&){name}=([^&]*)', 1), '')"
 
 
-def _filter(path: Path, fifo: Path) -> list[subprocess.Popen[bytes]]:
+def _filter(path: Path, fifo: Path, wanted: tuple[str, ...]) -> list[subprocess.Popen[bytes]]:
     """Start `gzip -dc | grep` writing the wanted rows of `path` into `fifo`.
 
     Why: k6 writes ~20 rows per request and the analysis keeps 3. Decompressing and dropping the
@@ -186,7 +219,7 @@ def _filter(path: Path, fifo: Path) -> list[subprocess.Popen[bytes]]:
     the file is still being decompressed: the whole read then costs about what `gzip -dc` does
     (README, "Analysis at scale"). Only rows starting with a wanted metric name pass.
     """
-    pattern = "^(" + "|".join(WANTED) + "),"
+    pattern = "^(" + "|".join(wanted) + "),"
     procs: list[subprocess.Popen[bytes]] = []
     grep_in: Any = subprocess.DEVNULL
     grep_args = [str(path)]
@@ -232,8 +265,10 @@ def _finish(procs: list[subprocess.Popen[bytes]], path: Path, failed: bool) -> N
         raise RunError(f"{path}: could not filter the samples (grep exited {procs[-1].returncode})")
 
 
-def _ingest(db: duckdb.DuckDBPyConnection, g: int, path: Path, tmp: Path) -> None:
-    """One streaming pass over one generator's CSV: keep the wanted rows, typed, tags split out."""
+def _ingest(
+    db: duckdb.DuckDBPyConnection, g: int, path: Path, tmp: Path, wanted: tuple[str, ...] = WANTED
+) -> None:
+    """One streaming pass over one generator's CSV: keep the `wanted` rows, typed, tags split out."""
     header = _header(path)
     missing = [c for c in COLUMNS if c not in header]
     if missing:
@@ -243,7 +278,7 @@ def _ingest(db: duckdb.DuckDBPyConnection, g: int, path: Path, tmp: Path) -> Non
     types = {c: "DOUBLE" if c in ("timestamp", "metric_value") else "VARCHAR" for c in header}
     fifo = tmp / f"samples-{g}.csv"
     os.mkfifo(fifo)
-    procs = _filter(path, fifo)
+    procs = _filter(path, fifo, wanted)
     failed = True
     try:
         db.execute(
@@ -264,6 +299,54 @@ def _ingest(db: duckdb.DuckDBPyConnection, g: int, path: Path, tmp: Path) -> Non
     finally:
         _finish(procs, path, failed)
         fifo.unlink()
+
+
+def _ingest_records(db: duckdb.DuckDBPyConnection, g: int, path: Path) -> None:
+    """One generator's record lines as the samples the CSV would have given: the latency with its
+    tags (in one canonical order: tagmap splits them as it splits k6's), the Server-Timing total
+    and queue where the answer had them, and the run start."""
+    tags = (
+        "concat_ws('&', 'instance=' || instance, 'instance_start=' || instance_start, "
+        "'cache=' || cache)"
+    )
+    try:
+        db.execute(
+            """CREATE TEMP TABLE rec AS SELECT * FROM read_json(?, format = 'newline_delimited',
+                 columns = ?, ignore_errors = true)""",
+            [str(path), RECORD_COLUMNS],
+        )
+        db.execute(
+            f"""
+            INSERT INTO samples
+              SELECT {g}, 'echo_latency', t / 1000.0, ms, coalesce(status, 0), {tags}
+                FROM rec WHERE t IS NOT NULL AND ms IS NOT NULL
+              UNION ALL
+              SELECT {g}, 'echo_server_total', t / 1000.0, total_ms, coalesce(status, 0), NULL
+                FROM rec WHERE t IS NOT NULL AND total_ms IS NOT NULL
+              UNION ALL
+              SELECT {g}, 'echo_server_queue', t / 1000.0, queue_ms, coalesce(status, 0), NULL
+                FROM rec WHERE t IS NOT NULL AND queue_ms IS NOT NULL
+              UNION ALL
+              SELECT {g}, 'echo_run_start', run_start / 1000.0, run_start, 0, NULL
+                FROM rec WHERE run_start IS NOT NULL
+            """
+        )
+        db.execute("DROP TABLE rec")
+    except duckdb.Error as e:
+        raise RunError(f"{path}: not a readable records file ({e})") from e
+
+
+def _ingest_folder(db: duckdb.DuckDBPyConnection, g: int, d: Path, tmp: Path) -> None:
+    """The folder's records where it has them, else its CSV; from the CSV beside records only the
+    dropped iterations, and only when summary.json does not count none."""
+    records = _first(d, RECORD_NAMES)
+    if records is None:
+        _ingest(db, g, _raw_path(d), tmp)
+        return
+    _ingest_records(db, g, records)
+    raw = _first(d, RAW_NAMES)
+    if raw is not None and _counted_dropped(d) != 0:
+        _ingest(db, g, raw, tmp, tuple(w for w in WANTED if w not in IN_RECORDS))
 
 
 def _read_meta(folder: Path) -> RunMeta | None:
@@ -316,15 +399,17 @@ def load_run(dirs: list[Path] | list[str], label: str | None = None) -> Run:
             )
     metas = [_read_meta(d) for d in paths]
     options = [_read_json(d / "options.json") for d in paths]
-    raws = [_raw_path(d) for d in paths]
+    for d in paths:
+        if _first(d, RECORD_NAMES) is None:
+            _raw_path(d)
     profiles = {m.profile for m in metas if m}
     if len(profiles) > 1:
         raise RunError(
             f"folders of different profiles {sorted(profiles)} cannot be merged; compare them instead"
         )
     db, tmp = _open_db()
-    for g, raw in enumerate(raws):
-        _ingest(db, g, raw, tmp)
+    for g, d in enumerate(paths):
+        _ingest_folder(db, g, d, tmp)
 
     # Each generator's clock starts at its own scenario start (recorded in setup); the merged run
     # starts at the earliest one, and each generator's plan is shifted by its offset.

@@ -1,7 +1,9 @@
 """One k6 profile against a target, everything about the run kept in its own folder:
 
     <results>/<UTC start>-<profile>[-seg<i>of<n>]/
-      raw.csv.gz      every sample, timestamps in ms (what the analysis reads)
+      raw.csv.gz      every sample, timestamps in ms
+      records.jsonl.gz  one JSON line per request (loadtests/k6/lib/echo.js, RECORDS=1): what the
+                      analysis reads, with raw.csv.gz's dropped_iterations when there were any
       summary.txt     k6's end-of-test summary as printed
       summary.json    the same, machine-readable (--summary-export)
       dashboard.html  k6's web-dashboard export (1 s resolution)
@@ -15,8 +17,10 @@ the environment (loadtests/README.md) and is written back resolved, defaults inc
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,6 +45,9 @@ TIMED_OUT = 124
 KILLED = 128 + signal.SIGKILL
 # After MAX_RUN_TIME k6 gets SIGINT (it stops and still writes its outputs); KILL only after this.
 KILL_AFTER = 30.0
+# k6's console output: the record lines, compressed once k6 has exited (not by k6, so the gzip
+# costs the generator nothing while it drives the load).
+RECORDS = "records.jsonl"
 
 
 def run(s: Settings, env: Mapping[str, str]) -> int:
@@ -68,6 +75,12 @@ def run(s: Settings, env: Mapping[str, str]) -> int:
         "--quiet",
         "--out",
         f"csv={run_dir / 'raw.csv.gz'}",
+        # The record lines go to their own file; raw, so that each is the JSON alone (this makes
+        # k6's own log lines in k6.log bare messages too).
+        "--log-format",
+        "raw",
+        "--console-output",
+        str(run_dir / RECORDS),
         "--summary-export",
         str(run_dir / "summary.json"),
     ]
@@ -83,6 +96,7 @@ def run(s: Settings, env: Mapping[str, str]) -> int:
         argv,
         {
             **k6_env,
+            "RECORDS": "1",
             "K6_CSV_TIME_FORMAT": "unix_milli",
             "K6_WEB_DASHBOARD": "true",
             "K6_WEB_DASHBOARD_PORT": "-1",
@@ -93,6 +107,7 @@ def run(s: Settings, env: Mapping[str, str]) -> int:
         s.max_run_time,
     )
     ended = utc_stamp(datetime.now(UTC))
+    _compress(run_dir / RECORDS)
 
     scenario: dict[str, Any] = next(iter((json.loads(options).get("scenarios") or {}).values()), {})
     meta = RunMeta(
@@ -186,6 +201,19 @@ def _wait_until(s: Settings) -> None:
     if wait > 0:
         print(f"loadtest: waiting {wait:.0f}s until {s.start_at.isoformat()}", flush=True)
         time.sleep(wait)
+
+
+def _compress(path: Path) -> None:
+    """`path` → `path`.gz (gzip's default level), the plain file removed; nothing when k6 never
+    wrote it."""
+    if not path.exists():
+        return
+    with (
+        path.open("rb") as src,
+        gzip.open(path.with_name(path.name + ".gz"), "wb", compresslevel=6) as out,
+    ):
+        shutil.copyfileobj(src, out, 1 << 20)
+    path.unlink()
 
 
 def _k6_version(s: Settings) -> str:

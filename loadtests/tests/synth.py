@@ -82,10 +82,13 @@ def write_run(
     origin=EPOCH,
     rows_filter=None,
     platform=None,
+    records=False,
 ):
     """Write one run folder; rows_filter(i) picks which requests this folder keeps (generators).
     platform: events as dicts with `t` in seconds since the scenario start, written to platform.jsonl
-    with epoch times as the local platform writes them."""
+    with epoch times as the local platform writes them. records: the same requests as record lines
+    too (records.jsonl.gz, loadtests/k6/lib/echo.js) with summary.json's dropped_iterations count,
+    as the loadtest writes them beside the CSV."""
     d.mkdir(parents=True, exist_ok=True)
     if platform is not None:
         with (d / "platform.jsonl").open("w") as f:
@@ -93,6 +96,7 @@ def write_run(
                 rec = {k: v for k, v in ev.items() if k != "t"} | {"time": origin + ev["t"]}
                 f.write(json.dumps(rec) + "\n")
     ms = lambda t: round((origin + t) * 1000)  # noqa: E731
+    lines: list[dict] = []
     with gzip.open(d / "raw.csv.gz", "wt", newline="") as f:
         w = csv.writer(f)
         w.writerow(HEADER)
@@ -118,13 +122,26 @@ def write_run(
             if r.cache is not None:
                 tags += f"&cache={r.cache}"
             row("echo_latency", end, r.latency_ms, str(r.status), tags)
+            server = None
             if inst:
                 server = r.server_ms if r.server_ms is not None else max(r.latency_ms - 2.0, 0.0)
                 row("echo_server_queue", end, 0.0, str(r.status), tags)
                 row("echo_server_total", end, server, str(r.status), tags)
                 row("echo_server_sleep", end, server, str(r.status), tags)
+            lines.append({
+                "t": ms(end), "ms": r.latency_ms, "status": r.status, "instance": inst or "none",
+                "instance_start": "2026-01-01T00:00:00Z" if inst else "none", "cache": r.cache,
+                "total_ms": server, "queue_ms": 0.0 if inst else None,
+            })  # fmt: skip
         for t, n in dropped:
             row("dropped_iterations", t, n)
+    if records:
+        with gzip.open(d / "records.jsonl.gz", "wt") as f:
+            f.write(json.dumps({"run_start": ms(0.0)}) + "\n")
+            f.writelines(json.dumps(line) + "\n" for line in lines)
+        counted = sum(n for _, n in dropped)
+        summary = {"metrics": {"dropped_iterations": {"count": counted}}}
+        (d / "summary.json").write_text(json.dumps(summary))
     (d / "options.json").write_text(json.dumps(options))
     RunMeta(
         profile=profile,

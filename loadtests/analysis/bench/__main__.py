@@ -24,14 +24,23 @@ def main(argv: list[str] | None = None) -> int:
               help="comma-separated request counts")  # fmt: skip
     flags.add(ap, "--dir", "BENCH_ANALYSIS_DIR", env, type=Path,
               default=Path("/tmp/delay-echo-bench-analysis"), help="where runs are kept")  # fmt: skip
+    flags.add(ap, "--before", "BENCH_ANALYSIS_BEFORE", env, type=Path, default=None,
+              help="a checkout (e.g. git archive REV loadtests | tar -x -C DIR) whose analysis "
+                   "runs too, alternating with this one")  # fmt: skip
+    flags.add(ap, "--pairs", "BENCH_ANALYSIS_PAIRS", env, type=int, default=3,
+              help="before/after pairs per size with --before")  # fmt: skip
     args = ap.parse_args(argv)
+    if args.before is not None and not (args.before / "loadtests" / "analysis").is_dir():
+        ap.error(f"--before {args.before}: no loadtests/analysis there; give a checkout's root")
+    if args.pairs < 1:
+        ap.error("--pairs must be 1 or more")
     try:
         sizes = [int(s) for s in args.sizes.split(",") if s]
     except ValueError:
         ap.error(f"--sizes takes request counts such as 576000,5000000, got {args.sizes!r}")
     if not sizes or min(sizes) < SMALLEST:
         ap.error("--sizes: each run needs at least 20000 requests (12000 arrive before the spike)")
-    return table(sizes, args.dir)
+    return table(sizes, args.dir, args.before, args.pairs)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ Every request gets the 21 rows a real run of loadtests/k6 writes for it (k6's ow
 checks, data and iteration rows, then the echo_* metrics with their instance tags, the tags in
 varying order as k6 emits them), so the benchmark parses what a real run would make it parse. DuckDB
 writes the gzip file straight from a row-number range: generating 5 M requests (105 M rows) needs no
-memory to speak of.
+memory to speak of. Beside it, the same requests as the record lines the k6 script writes
+(records.jsonl.gz) and a summary.json counting no dropped iterations, as a loadtest folder has them:
+the analysis reads those, and an analysis from before the records reads the CSV of the same folder.
 
 The run is a spike: BASE req/s for LEAD seconds, then PEAK req/s until the request count is reached.
 One instance serves until the spike, a second answers 8 s into it, two more 15 s into it; latency is
@@ -86,15 +88,10 @@ class Shape:
         }
 
 
-def _select(shape: Shape) -> str:
-    k = len(ROWS)
+def _requests(shape: Shape, k: int) -> str:
+    """Arrival t (s), instance, status and latency (ms) per request i (and row k of it), all from
+    i alone: the CTEs both files are written from."""
     at_base = shape.base * shape.lead
-    metric = (
-        "CASE k " + " ".join(f"WHEN {i} THEN '{m}'" for i, (m, _, _) in enumerate(ROWS)) + " END"
-    )
-    value = "CASE k " + " ".join(f"WHEN {i} THEN {v}" for i, (_, v, _) in enumerate(ROWS)) + " END"
-    kind = "CASE k " + " ".join(f"WHEN {i} THEN '{c}'" for i, (_, _, c) in enumerate(ROWS)) + " END"
-    # Arrival t (s), instance, status and latency (ms) per request i, all from i alone.
     return f"""
     WITH rows AS (
       SELECT j // {k} AS i, j % {k} AS k FROM range({shape.requests * k}) r(j)
@@ -112,7 +109,28 @@ def _select(shape: Shape) -> str:
         CASE WHEN t >= {shape.lead} AND t < {shape.lead} + 20 THEN 400.0 ELSE 80.0 END
           + (hash(i) % 20000) / 1000.0 AS lat
       FROM req
-    ), out AS (
+    )"""
+
+
+def _records(shape: Shape) -> str:
+    """The record lines loadtests/k6/lib/echo.js writes for the same requests (RECORDS=1), with
+    the values the CSV rows carry (latency, Server-Timing total and queue, end time in ms)."""
+    return f"""{_requests(shape, 1)}
+    SELECT CAST(round({EPOCH_MS} + t * 1000 + lat) AS BIGINT) AS t, round(lat, 6) AS ms, status,
+      instance, '2026-01-01T00:00:00Z' AS instance_start, NULL::VARCHAR AS cache,
+      round(lat - 2, 6) AS total_ms, 0.0 AS queue_ms
+    FROM req2
+    """
+
+
+def _select(shape: Shape) -> str:
+    k = len(ROWS)
+    metric = (
+        "CASE k " + " ".join(f"WHEN {i} THEN '{m}'" for i, (m, _, _) in enumerate(ROWS)) + " END"
+    )
+    value = "CASE k " + " ".join(f"WHEN {i} THEN {v}" for i, (_, v, _) in enumerate(ROWS)) + " END"
+    kind = "CASE k " + " ".join(f"WHEN {i} THEN '{c}'" for i, (_, _, c) in enumerate(ROWS)) + " END"
+    return f"""{_requests(shape, k)}, out AS (
       SELECT {metric} AS metric, {value} AS v, {kind} AS kind, i, t, instance, status, lat FROM req2
     )
     SELECT metric AS metric_name,
@@ -137,29 +155,46 @@ def _select(shape: Shape) -> str:
     """
 
 
-def write_run(folder: Path, shape: Shape) -> Path:
-    """Write raw.csv.gz, options.json and run.json for `shape` into `folder` (created)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    raw = folder / "raw.csv.gz"
-    body = folder / "body.csv.gz"
+def _write(path: Path, head: str, select: str, fmt: str) -> None:
+    """`head` then the rows of `select` as one gzip file: DuckDB writes the rows as a member of their
+    own (gzip members concatenate into one stream), so no row is held in memory."""
+    body = path.with_name("body-" + path.name)
     con = duckdb.connect()
     con.execute("SET preserve_insertion_order = true")
     con.execute("SET enable_progress_bar = false")
-    con.execute(
-        f"COPY ({_select(shape)}) TO '{body}' (FORMAT csv, HEADER false, COMPRESSION gzip, QUOTE '\"')"
-    )
+    con.execute(f"COPY ({select}) TO '{body}' ({fmt}, COMPRESSION gzip)")
     con.close()
-    # The run-start gauge comes first, as in a real file; gzip members concatenate into one stream.
-    with raw.open("wb") as out:
-        out.write(
-            gzip.compress(
-                f"{HEADER}\necho_run_start,{EPOCH_MS},{EPOCH_MS}.000000,,,,,,,,,,\n".encode()
-            )
-        )
+    with path.open("wb") as out:
+        out.write(gzip.compress(head.encode()))
         with body.open("rb") as src:
             while chunk := src.read(1 << 20):
                 out.write(chunk)
     body.unlink()
+
+
+def write_records(folder: Path, shape: Shape) -> Path:
+    """Write records.jsonl.gz and summary.json (no dropped iterations) for `shape` into `folder`:
+    what the loadtest writes beside raw.csv.gz, so one folder serves the CSV and the records."""
+    folder.mkdir(parents=True, exist_ok=True)
+    records = folder / "records.jsonl.gz"
+    _write(records, json.dumps({"run_start": EPOCH_MS}) + "\n", _records(shape), "FORMAT json")
+    counts = {"http_reqs": {"count": shape.requests}, "dropped_iterations": {"count": 0}}
+    (folder / "summary.json").write_text(json.dumps({"metrics": counts}))
+    return records
+
+
+def write_run(folder: Path, shape: Shape) -> Path:
+    """Write raw.csv.gz, records.jsonl.gz, summary.json, options.json and run.json for `shape`
+    into `folder` (created)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    # The run-start gauge comes first, as in a real file.
+    _write(
+        folder / "raw.csv.gz",
+        f"{HEADER}\necho_run_start,{EPOCH_MS},{EPOCH_MS}.000000,,,,,,,,,,\n",
+        _select(shape),
+        "FORMAT csv, HEADER false, QUOTE '\"'",
+    )
+    write_records(folder, shape)
     (folder / "options.json").write_text(json.dumps(shape.options()))
     RunMeta(
         profile="spike",

@@ -33,6 +33,7 @@ export const KNOBS = {
   GAP: ['90s', 'spikes: time at BASE_RATE between bursts'],
   BURSTS: ['3', 'spikes: number of bursts'],
   ABORT_ERROR_RATE: ['0.1', 'ramp: stop once the error share of the whole run exceeds it (0: never)'],
+  RECORDS: ['0', '1: one JSON line per request through console.log (run with --console-output FILE)'],
 };
 
 // Per-profile defaults for knobs whose default depends on the profile.

@@ -65,6 +65,7 @@ export function makeEcho(k) {
   const url = base === null ? null : `${base.replace(/\/$/, '')}${path}${query ? (path.includes('?') ? '&' : '?') + query : ''}`;
   const timeoutSeconds = k.seconds('TIMEOUT');
   const params = { timeout: `${Math.round(timeoutSeconds * 1000)}ms`, tags: { name: 'echo' } };
+  const records = k.integer('RECORDS', 0, 1) === 1;
 
   return {
     url,
@@ -72,7 +73,9 @@ export function makeEcho(k) {
     // BASE_URL is checked here rather than at init so that `k6 inspect` works without a target.
     setup() {
       if (url === null) throw new Error('BASE_URL is not set; give the service address as scheme://host[:port] (make loadtest sets it from TARGET)');
-      runStart.add(Date.now());
+      const now = Date.now();
+      runStart.add(now);
+      if (records) console.log(JSON.stringify({ run_start: now }));
       return { url };
     },
     // No k6 check(): each would add a row per request to the raw CSV, and what they asked (a 2xx,
@@ -84,13 +87,30 @@ export function makeEcho(k) {
       const tags = { instance: id, instance_start: res.headers['X-Instance-Start'] || 'none', status: String(res.status) };
       const cache = cacheStatus(res.headers);
       if (cache !== null) tags.cache = cache;
-      latency.add(t.blocked + t.connecting + t.tls_handshaking + t.duration, tags);
+      const ms = t.blocked + t.connecting + t.tls_handshaking + t.duration;
+      const at = records ? Date.now() : 0;
+      latency.add(ms, tags);
       const parts = parseServerTiming(res.headers['Server-Timing']);
       for (const [name, trend] of Object.entries(server)) {
         if (name in parts) trend.add(parts[name], tags);
       }
       const flight = Number(res.headers['X-In-Flight']);
       if (Number.isFinite(flight) && res.headers['X-In-Flight'] !== undefined) inFlight.add(flight, tags);
+      // The request's record: what the analysis reads of the samples above, in one line instead of
+      // k6's 19 CSV rows (loadtests/README.md, "Records"). `t` is when the answer was taken, as the
+      // latency sample's timestamp is.
+      if (records) {
+        console.log(JSON.stringify({
+          t: at,
+          ms,
+          status: res.status,
+          instance: id,
+          instance_start: tags.instance_start,
+          cache,
+          total_ms: parts.total ?? null,
+          queue_ms: parts.queue ?? null,
+        }));
+      }
     },
   };
 }
