@@ -63,3 +63,10 @@ test-faults: image-binary link-binary $(VENV)/.stamp ## Faults end to end: each 
 	$(LOADTEST_ENV) DELAY_ECHO_LINK_BIN="$(CURDIR)/$(LINK_BIN)" $(VENV_BIN)/python -m pytest -q -p no:cacheprovider \
 	  loadtests/tests/test_faults_end_to_end.py loadtests/mesh/tests/test_mesh_faults.py \
 	  loadtests/tests/test_studies_faults.py
+
+# What k6's outputs cost the generator (CPU and bytes per request: CSV, records, both, records with
+# the CSV reduced) at 1,000 and 3,000 req/s against delay-echo on 127.0.0.1. A benchmark, not a
+# test (bench/README.md, "The lab's own costs"); BENCH_K6_RATES, _DURATION, _ROUNDS, _WAYS.
+.PHONY: bench-k6
+bench-k6: build $(VENV)/.stamp ## k6's CPU and bytes per request for each way of writing a run (about 10 min)
+	K6="$(K6)" DELAY_ECHO_BIN="$(CURDIR)/target/release/delay-echo" $(VENV_BIN)/python -m loadtests.loadtest.bench
