@@ -21,8 +21,9 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-/// The delays of one server. Starts its timerfd and the task that serves it on the first
-/// sleep, in the runtime that sleep runs in.
+/// The delays of one server. Starts its timerfd and the task that serves it on `start` (the
+/// server calls it before it says ready) or else on the first sleep, in the runtime that call
+/// runs in.
 #[derive(Default)]
 pub struct Timer {
     shared: OnceLock<Option<Arc<Shared>>>,
