@@ -309,29 +309,25 @@ def _ingest_records(db: duckdb.DuckDBPyConnection, g: int, path: Path) -> None:
         "concat_ws('&', 'instance=' || instance, 'instance_start=' || instance_start, "
         "'cache=' || cache)"
     )
+    # One streaming pass: each line becomes its (up to four) samples, those without a value dropped.
+    samples = f"""unnest([
+        {{'metric': 'echo_latency', 'ts': t, 'value': ms, 'tags': {tags}}},
+        {{'metric': 'echo_server_total', 'ts': t, 'value': total_ms, 'tags': NULL}},
+        {{'metric': 'echo_server_queue', 'ts': t, 'value': queue_ms, 'tags': NULL}},
+        {{'metric': 'echo_run_start', 'ts': run_start, 'value': run_start, 'tags': NULL}}])"""
     try:
-        db.execute(
-            """CREATE TEMP TABLE rec AS SELECT * FROM read_json(?, format = 'newline_delimited',
-                 columns = ?, ignore_errors = true)""",
-            [str(path), RECORD_COLUMNS],
-        )
         db.execute(
             f"""
             INSERT INTO samples
-              SELECT {g}, 'echo_latency', t / 1000.0, ms, coalesce(status, 0), {tags}
-                FROM rec WHERE t IS NOT NULL AND ms IS NOT NULL
-              UNION ALL
-              SELECT {g}, 'echo_server_total', t / 1000.0, total_ms, coalesce(status, 0), NULL
-                FROM rec WHERE t IS NOT NULL AND total_ms IS NOT NULL
-              UNION ALL
-              SELECT {g}, 'echo_server_queue', t / 1000.0, queue_ms, coalesce(status, 0), NULL
-                FROM rec WHERE t IS NOT NULL AND queue_ms IS NOT NULL
-              UNION ALL
-              SELECT {g}, 'echo_run_start', run_start / 1000.0, run_start, 0, NULL
-                FROM rec WHERE run_start IS NOT NULL
-            """
+            SELECT {g}, s.metric, s.ts / 1000.0, s.value, status, s.tags
+            FROM (
+              SELECT {samples} AS s, coalesce(status, 0) AS status
+              FROM read_json(?, format = 'newline_delimited', columns = ?, ignore_errors = true)
+            )
+            WHERE s.ts IS NOT NULL AND s.value IS NOT NULL
+            """,
+            [str(path), RECORD_COLUMNS],
         )
-        db.execute("DROP TABLE rec")
     except duckdb.Error as e:
         raise RunError(f"{path}: not a readable records file ({e})") from e
 
