@@ -16,6 +16,8 @@
 #                  the quick benchmark); `make test` runs them one at a time once it is built
 #   SERVICE_LANE_GATES  live gates that assert no timing: they run the dev binary at the end of
 #                  the service lane, while the image's release binary still builds
+#   IMAGE_LANE_GATES    live gates that assert no timing and run the image's binary: at the end of
+#                  the image lane, while the service lane still tests
 #   LINT_TARGETS   linters for `make lint`
 #   APT_PACKAGES   Debian packages `make deps` installs for the tests
 #
@@ -39,6 +41,7 @@ ARGS     ?=
 CHECK_TARGETS :=
 TEST_TARGETS  :=
 LIVE_TARGETS  :=
+IMAGE_LANE_GATES :=
 LINT_TARGETS  :=
 APT_PACKAGES  :=
 
@@ -50,7 +53,7 @@ include $(filter-out mk/rust.mk mk/venv.mk,$(sort $(wildcard mk/*.mk)))
 # Targets grouped by the file that defines them; [check] marks what `make check` runs, [test] the
 # integration gates `make test` adds after it.
 help: ## List the targets
-	@awk -v check=" $(CHECK_TARGETS) " -v gates=" $(TEST_TARGETS) $(LIVE_TARGETS) " \
+	@awk -v check=" $(CHECK_TARGETS) " -v gates=" $(TEST_TARGETS) $(SERVICE_LANE_GATES) $(IMAGE_LANE_GATES) $(LIVE_TARGETS) " \
 	  'BEGIN { FS = ":.*## "; print "Usage: make TARGET [NAME=value ...]   ([check]: part of make check; [test]: an integration gate of make test)" } \
 	   FNR == 1 { area = FILENAME == "Makefile" ? "Front door" : FILENAME; shown = 0 } \
 	   /^[a-zA-Z0-9_.-]+:.*## / { \
@@ -107,20 +110,20 @@ test-service-lane: check-rust
 	+$(IN_ORDER) $(SERVICE_BUILDS) $(SERVICE_LANE_GATES)
 
 test-image-lane:
-	+$(IN_ORDER) image-binary
+	+$(IN_ORDER) image-binary $(IMAGE_LANE_GATES)
 
 test-tools-lane: check-python
 	+$(IN_ORDER) $(TEST_TARGETS)
 
 test-gates: ## The integration gates alone (make test runs check first)
-	+$(IN_ORDER) $(TEST_TARGETS) $(SERVICE_LANE_GATES) $(LIVE_TARGETS)
+	+$(IN_ORDER) $(TEST_TARGETS) $(SERVICE_LANE_GATES) $(IMAGE_LANE_GATES) $(LIVE_TARGETS)
 
 # A test that passes only sometimes is a failing test: this finds them before CI does.
 .PHONY: test-flakes
 test-flakes: ## Repeat the suites: cargo test RUST_RUNS=20 times with the other cores busy, each live gate LIVE_RUNS=5 times
 	$(MAKE) --no-print-directory deps
 	+$(IN_ORDER) image-binary $(SERVICE_BUILDS)
-	MAKE="$(MAKE)" CARGO="$(CARGO)" scripts/test-flakes.sh $(or $(GATES),$(SERVICE_LANE_GATES) $(LIVE_TARGETS))
+	MAKE="$(MAKE)" CARGO="$(CARGO)" scripts/test-flakes.sh $(or $(GATES),$(SERVICE_LANE_GATES) $(IMAGE_LANE_GATES) $(LIVE_TARGETS))
 
 .PHONY: lint
 lint: $(LINT_TARGETS) ## Run every linter

@@ -10,7 +10,8 @@ APT_PACKAGES += wrk golang-go nginx libnginx-mod-http-echo iproute2 nghttp2-clie
 # What building oha needs on top (OpenSSL headers, pkg-config): installed by `make bench-tools`.
 BENCH_APT_PACKAGES := libssl-dev pkg-config
 CHECK_TARGETS += test-bench-units
-LIVE_TARGETS += test-bench
+# It asserts no timing, so it runs at the end of the image lane (Makefile), beside the service's tests.
+IMAGE_LANE_GATES += test-bench
 SERVICE_BUILDS += build-floor-dev
 
 TOOLS       ?= .tools
