@@ -330,25 +330,24 @@ async fn serve_connection(
     }
 }
 
-/// A request's answer, with its connection marked busy until the answer is ready. Polls the
-/// router's future where it lies: an async block awaiting it would hold it twice (its capture
-/// and its awaitee, rust-lang/rust#62958), and hyper keeps this future's box per connection.
-struct Answering<F> {
-    answer: F,
-    busy: Option<Busy>,
+pin_project_lite::pin_project! {
+    /// A request's answer, with its connection marked busy until the answer is ready. Polls the
+    /// router's future where it lies: an async block awaiting it would hold it twice (its capture
+    /// and its awaitee, rust-lang/rust#62958), and hyper keeps this future's box per connection.
+    struct Answering<F> {
+        #[pin]
+        answer: F,
+        busy: Option<Busy>,
+    }
 }
 
 impl<F: Future<Output = Response<Body>>> Future for Answering<F> {
     type Output = Result<Response<Body>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: `answer` is pinned structurally: it is never moved out of an `Answering` and
-        // `Answering` has no `Drop` or `Unpin` of its own; `busy` is never pinned.
-        let this = unsafe { self.get_unchecked_mut() };
-        // SAFETY: as above; `this` is not moved while `answer` is borrowed pinned.
-        let answer = unsafe { Pin::new_unchecked(&mut this.answer) };
-        answer.poll(cx).map(|resp| {
-            this.busy = None;
+        let this = self.project();
+        this.answer.poll(cx).map(|resp| {
+            *this.busy = None;
             Ok(resp)
         })
     }
