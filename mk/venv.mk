@@ -5,16 +5,22 @@
 VENV_BIN := $(VENV)/bin
 REQUIREMENTS := $(sort $(wildcard requirements/*.txt))
 
+# uv installs the pins: it downloads in parallel and installs the same packages pip resolves (a
+# fresh venv of these pins took pip 76 s and uv 20 s, uncached). pip only bootstraps it, pinned.
+# Its cache lives in the repository (git-ignored .tools/), and it reads no user or system
+# configuration nor downloads an interpreter: nothing outside the clone is read.
+UV_VERSION := 0.13.9
+UV := UV_CACHE_DIR=$(CURDIR)/.tools/uv-cache UV_NO_CONFIG=1 UV_PYTHON_DOWNLOADS=never $(VENV_BIN)/uv
+UV_PIP := $(UV) pip install -q
+
 $(VENV)/.stamp: $(REQUIREMENTS) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	@for r in $(REQUIREMENTS); do \
-	  case "$$r" in \
-	    *-hashed.txt) $(VENV_BIN)/pip install -q --disable-pip-version-check --require-hashes -r "$$r" ;; \
-	    *) $(VENV_BIN)/pip install -q --disable-pip-version-check -r "$$r" ;; \
-	  esac; \
-	done
+	$(VENV_BIN)/pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	@# One resolution for the plain pins; the hashed ones apart, since hashes are all or nothing.
+	$(UV_PIP) --python $(VENV_BIN)/python $(foreach r,$(filter-out %-hashed.txt,$(REQUIREMENTS)),-r $(r))
+	$(UV_PIP) --python $(VENV_BIN)/python --require-hashes $(foreach r,$(filter %-hashed.txt,$(REQUIREMENTS)),-r $(r))
 	@# The lab itself, editable: its commands (pyproject's [project.scripts]) and imports from any folder.
-	$(VENV_BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(UV_PIP) --python $(VENV_BIN)/python --no-deps --no-build-isolation -e .
 	touch $@
 
 .PHONY: venv
@@ -25,7 +31,7 @@ venv: $(VENV)/.stamp ## Create the Python venv with the pinned tools
 CHECKOV_VENV := .tools/checkov
 CHECKOV      := $(CHECKOV_VENV)/bin/checkov
 
-$(CHECKOV_VENV)/.stamp: infra/tests/requirements-checkov.txt
-	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install -q --disable-pip-version-check -r $<
+$(CHECKOV_VENV)/.stamp: infra/tests/requirements-checkov.txt | $(VENV)/.stamp
+	$(PYTHON) -m venv --without-pip $(CHECKOV_VENV)
+	$(UV_PIP) --python $(CHECKOV_VENV)/bin/python -r $<
 	touch $@
