@@ -51,13 +51,16 @@ FLOOR_DEV := target/debug/examples/hyper-floor
 build-floor-dev:
 	$(CARGO) build --locked --example hyper-floor
 
+# delay-echo as it ships: the image's static binary (SERVICE_BIN, built as the Dockerfile builds
+# it), not `make build`'s, which maps glibc's shared libraries beside it. A --binary in BENCH_ARGS
+# comes last and wins.
 .PHONY: bench
-bench: bench-tools build build-floor ## Benchmark delay-echo against go-sleep, nginx-echo and hyper-floor (about 10 min); writes bench/results/latest.md
-	$(BENCH) $(BENCH_ARGS)
+bench: bench-tools image-binary build-floor ## Benchmark delay-echo against go-sleep, nginx-echo and hyper-floor (about 10 min); writes bench/results/latest.md
+	$(BENCH) --binary $(CURDIR)/$(SERVICE_BIN) $(BENCH_ARGS)
 
 .PHONY: bench-quick
-bench-quick: build build-floor ## The benchmark with a second or two per run, h2load for S1 (checks the harness, not the figures)
-	$(PYTHON) -m bench --reference $(REFERENCE) --quick $(BENCH_ARGS)
+bench-quick: image-binary build-floor ## The benchmark with a second or two per run, h2load for S1 (checks the harness, not the figures)
+	$(PYTHON) -m bench --reference $(REFERENCE) --quick --binary $(CURDIR)/$(SERVICE_BIN) $(BENCH_ARGS)
 
 # Allocation counts do not depend on the machine's load, so they are read from the dev build
 # `cargo test` compiles (tests/allocations.rs; its bounds run in every `cargo test`).
