@@ -5,8 +5,8 @@
 VENV_BIN := $(VENV)/bin
 REQUIREMENTS := $(sort $(wildcard requirements/*.txt))
 
-# uv installs the pins: it downloads in parallel and installs the same packages pip resolves (a
-# fresh venv of these pins took pip 76 s and uv 20 s, uncached). pip only bootstraps it, pinned.
+# uv installs the pins: it downloads in parallel and installs the same packages pip resolves, in a
+# fraction of pip's time on a fresh clone (README.md, "Developing"). pip only bootstraps it, pinned.
 # Its cache lives in the repository (git-ignored .tools/), and it reads no user or system
 # configuration nor downloads an interpreter: nothing outside the clone is read.
 UV_VERSION := 0.13.9
@@ -18,7 +18,7 @@ $(VENV)/.stamp: $(REQUIREMENTS) pyproject.toml
 	$(VENV_BIN)/pip install -q --disable-pip-version-check uv==$(UV_VERSION)
 	@# One resolution for the plain pins; the hashed ones apart, since hashes are all or nothing.
 	$(UV_PIP) --python $(VENV_BIN)/python $(foreach r,$(filter-out %-hashed.txt,$(REQUIREMENTS)),-r $(r))
-	$(UV_PIP) --python $(VENV_BIN)/python --require-hashes $(foreach r,$(filter %-hashed.txt,$(REQUIREMENTS)),-r $(r))
+	$(if $(filter %-hashed.txt,$(REQUIREMENTS)),$(UV_PIP) --python $(VENV_BIN)/python --require-hashes $(foreach r,$(filter %-hashed.txt,$(REQUIREMENTS)),-r $(r)))
 	@# The lab itself, editable: its commands (pyproject's [project.scripts]) and imports from any folder.
 	$(UV_PIP) --python $(VENV_BIN)/python --no-deps --no-build-isolation -e .
 	touch $@
